@@ -1,0 +1,115 @@
+//! The command line: one `clap` derive tree, one tokio runtime, and the
+//! mapping from errors to the exit codes of DESIGN.md. `anyhow` lives here
+//! and nowhere below.
+
+mod corpus;
+mod factory;
+mod images;
+mod report;
+pub mod solve;
+mod swebench;
+mod tiers;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::error::{CliError, exit};
+
+/// airgate: a verification-first coding agent that never claims a fix
+/// works until the repository's own tests pass.
+#[derive(Debug, Parser)]
+#[command(name = "airgate", version, about, propagate_version = true)]
+pub struct Cli {
+    /// More logging (-v info, -vv debug, -vvv trace). RUST_LOG overrides.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+    /// The command to run.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Every top-level command of DESIGN.md.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the verification-first loop on one repository.
+    Solve(solve::SolveArgs),
+    /// Work on the graded task suite (list, validate, run).
+    Tiers(tiers::TiersArgs),
+    /// SWE-bench grading and evaluation.
+    Swebench(swebench::SwebenchArgs),
+    /// Run the teacher and write the verified corpus.
+    Factory(factory::FactoryArgs),
+    /// Inspect, verify, export or merge a corpus.
+    Corpus(corpus::CorpusArgs),
+    /// Build the model comparison report (HTML + Markdown).
+    Report(report::ReportArgs),
+    /// Local base images and air-gapped image bundles.
+    Images(images::ImagesArgs),
+}
+
+/// Entry point of the binary.
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let code = if e.use_stderr() {
+                exit::USAGE
+            } else {
+                exit::OK
+            };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
+    init_tracing(cli.verbose);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(exit::ENVIRONMENT);
+        }
+    };
+    let result = runtime.block_on(dispatch(cli.command));
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            let code = e
+                .downcast_ref::<CliError>()
+                .map(|c| c.code)
+                .unwrap_or(exit::FAILURE);
+            eprintln!("error: {e:#}");
+            ExitCode::from(code)
+        }
+    }
+}
+
+async fn dispatch(command: Command) -> anyhow::Result<u8> {
+    match command {
+        Command::Solve(a) => solve::run(a).await,
+        Command::Tiers(a) => tiers::run(a).await,
+        Command::Swebench(a) => swebench::run(a).await,
+        Command::Factory(a) => factory::run(a).await,
+        Command::Corpus(a) => corpus::run(a).await,
+        Command::Report(a) => report::run(a).await,
+        Command::Images(a) => images::run(a).await,
+    }
+}
+
+fn init_tracing(verbose: u8) {
+    let default = match verbose {
+        0 => "warn",
+        1 => "info",
+        2 => "debug",
+        _ => "trace",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}

@@ -1,0 +1,311 @@
+//! `airgate solve`: the verification-first loop on one repository.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use clap::{Args, ValueEnum};
+
+use crate::engine::{self, EngineConfig, Episode, Outcome};
+use crate::error::{CliError, exit};
+use crate::gate::{self, TestCommandGate};
+use crate::model::spec::{PolicyContext, build_policy, find_solution_patch};
+use crate::model::{ModelSpec, Policy};
+use crate::sandbox::local::LocalSandbox;
+use crate::sandbox::{Sandbox, Workspace};
+
+/// Where commands run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SandboxKind {
+    /// On this machine, in a scratch copy of the repo.
+    Local,
+    /// In a Docker container with the scratch copy at /testbed.
+    Docker,
+}
+
+/// Arguments of `airgate solve`.
+#[derive(Debug, Args)]
+pub struct SolveArgs {
+    /// The repository to fix (never modified without --apply).
+    #[arg(long)]
+    pub repo: PathBuf,
+    /// The bug report / task, as text.
+    #[arg(
+        long,
+        conflicts_with = "task_file",
+        required_unless_present = "task_file"
+    )]
+    pub task: Option<String>,
+    /// Read the task from a file (a tier `task.toml` also sets test_cmd and protected files).
+    #[arg(long)]
+    pub task_file: Option<PathBuf>,
+    /// Test command (default: detected from the repo).
+    #[arg(long)]
+    pub test_cmd: Option<String>,
+    /// Model spec (see DESIGN.md); `local` is the embedded model.
+    #[arg(long, default_value = "local")]
+    pub model: String,
+    /// Hand the task to this model when the first one's gate holds.
+    #[arg(long)]
+    pub escalate_to: Option<String>,
+    /// Tool calls per attempt.
+    #[arg(long, default_value_t = 30)]
+    pub max_steps: u32,
+    /// Attempts per model.
+    #[arg(long, default_value_t = 5)]
+    pub max_attempts: u32,
+    /// Seconds before a test run is killed (counts as a failure).
+    #[arg(long, default_value_t = 300)]
+    pub test_timeout: u64,
+    /// Glob of files restored before the gate (repeatable; default: test-file conventions).
+    #[arg(long = "protect")]
+    pub protect: Vec<String>,
+    /// Write the verified patch into the repo.
+    #[arg(long)]
+    pub apply: bool,
+    /// Where the trajectory goes (default runs/<timestamp>).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Where commands run.
+    #[arg(long, value_enum, default_value_t = SandboxKind::Local)]
+    pub sandbox: SandboxKind,
+    /// Image for --sandbox docker.
+    #[arg(long)]
+    pub image: Option<String>,
+    /// Print exactly one JSON object on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// What the task file or flags say the task is.
+struct TaskSpec {
+    statement: String,
+    test_cmd: Option<String>,
+    protected: Option<Vec<String>>,
+    timeout_s: Option<u64>,
+}
+
+fn read_task(args: &SolveArgs) -> Result<TaskSpec, CliError> {
+    if let Some(t) = &args.task {
+        return Ok(TaskSpec {
+            statement: t.clone(),
+            test_cmd: None,
+            protected: None,
+            timeout_s: None,
+        });
+    }
+    let Some(path) = &args.task_file else {
+        return Err(CliError::usage(
+            "give the task with --task TEXT or --task-file FILE",
+        ));
+    };
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| CliError::usage(format!("cannot read task file {}: {e}", path.display())))?;
+    if path.extension().is_some_and(|e| e == "toml") {
+        let task = crate::tiers::task::TaskToml::parse(&text)
+            .map_err(|e| CliError::usage(format!("{}: {e}", path.display())))?;
+        return Ok(task_from_toml(task));
+    }
+    Ok(TaskSpec {
+        statement: text,
+        test_cmd: None,
+        protected: None,
+        timeout_s: None,
+    })
+}
+
+fn task_from_toml(t: crate::tiers::task::TaskToml) -> TaskSpec {
+    TaskSpec {
+        statement: t.statement,
+        test_cmd: t.test_cmd,
+        protected: t.protected,
+        timeout_s: t.timeout_s,
+    }
+}
+
+/// Runs `airgate solve`; returns the exit code of DESIGN.md.
+pub async fn run(args: SolveArgs) -> anyhow::Result<u8> {
+    let repo = validate_repo(&args.repo)?;
+    let task = read_task(&args)?;
+    let test_cmd = args
+        .test_cmd
+        .clone()
+        .or(task.test_cmd.clone())
+        .or_else(|| gate::detect_test_command(&repo))
+        .ok_or_else(|| {
+            CliError::environment(format!(
+                "no test command detected in {}: pass one with --test-cmd (e.g. --test-cmd 'python -m pytest -q')",
+                repo.display()
+            ))
+        })?;
+    let spec = ModelSpec::parse(&args.model).map_err(|e| CliError::usage(e.to_string()))?;
+    let ctx = PolicyContext {
+        solution_patch: find_solution_patch(&repo),
+        config_root: None,
+    };
+    let mut stages: Vec<Box<dyn Policy>> = vec![
+        build_policy(&spec, &ctx)
+            .await
+            .map_err(|e| CliError::usage(e.to_string()))?,
+    ];
+    if let Some(big) = &args.escalate_to {
+        let spec = ModelSpec::parse(big).map_err(|e| CliError::usage(e.to_string()))?;
+        stages.push(
+            build_policy(&spec, &ctx)
+                .await
+                .map_err(|e| CliError::usage(e.to_string()))?,
+        );
+    }
+    let protected = if !args.protect.is_empty() {
+        args.protect.clone()
+    } else {
+        task.protected.clone().unwrap_or_else(|| {
+            gate::DEFAULT_PROTECTED
+                .iter()
+                .map(|s| s.to_string())
+                .collect()
+        })
+    };
+    let verifier = TestCommandGate {
+        test_cmd: test_cmd.clone(),
+        timeout: Duration::from_secs(task.timeout_s.unwrap_or(args.test_timeout).max(1)),
+        protected,
+    };
+    let cfg = EngineConfig {
+        max_steps: args.max_steps,
+        max_attempts: args.max_attempts,
+        ..EngineConfig::default()
+    };
+
+    let workspace = Workspace::copy_from(&repo)
+        .map_err(|e| CliError::environment(format!("cannot create the scratch workspace: {e}")))?;
+    let sandbox: Box<dyn Sandbox> = match args.sandbox {
+        SandboxKind::Local => Box::new(LocalSandbox::new(workspace.root())),
+        SandboxKind::Docker => {
+            crate::sandbox::docker::for_solve(workspace.root(), args.image.as_deref())
+                .await
+                .map_err(|e| CliError::environment(format!("docker sandbox: {e}")))?
+        }
+    };
+    let episode = Episode {
+        task: task.statement.clone(),
+        repo_label: repo.display().to_string(),
+        sandbox: sandbox.as_ref(),
+        workspace: &workspace,
+        verifier: &verifier,
+    };
+
+    let result = tokio::select! {
+        r = engine::run_episode(&episode, &cfg, &mut stages) => Some(r),
+        _ = tokio::signal::ctrl_c() => None,
+    };
+    for p in stages.iter_mut() {
+        p.shutdown().await;
+    }
+    let _ = sandbox.close().await;
+    let Some(result) = result else {
+        // The workspace (a temp dir) is dropped on return; the repo was never touched.
+        return Err(CliError {
+            code: 130,
+            message: "interrupted; the repository was left untouched".into(),
+        }
+        .into());
+    };
+    let traj = result.map_err(|e| CliError::environment(e.to_string()))?;
+
+    let out_dir = args.out.clone().unwrap_or_else(default_run_dir);
+    let traj_path = traj.save(&out_dir).map_err(|e| {
+        CliError::failure(format!(
+            "cannot save the trajectory in {}: {e}",
+            out_dir.display()
+        ))
+    })?;
+
+    if args.apply && traj.outcome == Outcome::Verified {
+        workspace.apply_to(&repo).map_err(|e| {
+            CliError::failure(format!(
+                "applying the verified patch to {}: {e}",
+                repo.display()
+            ))
+        })?;
+    }
+
+    if args.json {
+        let obj = serde_json::json!({
+            "outcome": traj.outcome.as_str(),
+            "attempts": traj.attempts.len(),
+            "steps": traj.steps(),
+            "patch": traj.patch,
+            "trajectory": traj_path.display().to_string(),
+            "test_cmd": test_cmd,
+        });
+        println!("{obj}");
+    } else {
+        print_human(&traj, &traj_path, args.apply);
+    }
+    if let Some(reason) = &traj.aborted {
+        eprintln!("warning: the episode was cut short: {reason}");
+    }
+    Ok(match traj.outcome {
+        Outcome::AlreadyPassing | Outcome::Verified => exit::OK,
+        Outcome::GateHeld => exit::FAILURE,
+    })
+}
+
+fn print_human(traj: &engine::Trajectory, path: &Path, applied: bool) {
+    match traj.outcome {
+        Outcome::AlreadyPassing => println!(
+            "already passing: `{}` passes as is; nothing to fix.",
+            traj.test_cmd
+        ),
+        Outcome::Verified => {
+            println!("{}", traj.patch);
+            println!(
+                "verified: `{}` passes with this patch (attempt {}, {} steps, by {}).",
+                traj.test_cmd,
+                traj.attempts.len(),
+                traj.steps(),
+                traj.verified_by.as_deref().unwrap_or("?")
+            );
+            if applied {
+                println!("The patch was applied to the repository.");
+            } else {
+                println!(
+                    "Dry run: the repository is unchanged. Re-run with --apply to write the patch."
+                );
+            }
+        }
+        Outcome::GateHeld => println!(
+            "gate held: no attempt made `{}` pass ({} attempts, {} steps). The repository is unchanged.",
+            traj.test_cmd,
+            traj.attempts.len(),
+            traj.steps()
+        ),
+    }
+    println!("trajectory: {}", path.display());
+}
+
+fn validate_repo(repo: &Path) -> Result<PathBuf, CliError> {
+    let meta = std::fs::metadata(repo).map_err(|e| {
+        CliError::usage(format!(
+            "repository {} does not exist or cannot be read: {e}",
+            repo.display()
+        ))
+    })?;
+    if !meta.is_dir() {
+        return Err(CliError::usage(format!(
+            "repository {} is not a directory",
+            repo.display()
+        )));
+    }
+    repo.canonicalize()
+        .map_err(|e| CliError::usage(format!("cannot resolve {}: {e}", repo.display())))
+}
+
+/// `runs/<UTC timestamp>-<pid>`: unique per process, sortable.
+pub fn default_run_dir() -> PathBuf {
+    PathBuf::from("runs").join(format!(
+        "{}-{}",
+        chrono::Utc::now().format("%Y%m%dT%H%M%S%.3fZ"),
+        std::process::id()
+    ))
+}

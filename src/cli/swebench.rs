@@ -1,0 +1,84 @@
+//! `airgate swebench grade|eval|eval-script`.
+use std::path::PathBuf;
+
+use clap::{Args, Subcommand};
+
+use crate::error::CliError;
+
+/// Arguments of `airgate swebench`.
+#[derive(Debug, Args)]
+pub struct SwebenchArgs {
+    /// Which action.
+    #[command(subcommand)]
+    pub action: SwebenchAction,
+}
+
+/// `swebench` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum SwebenchAction {
+    /// Re-grade existing run logs.
+    Grade(GradeArgs),
+    /// Run the official-style evaluation in Docker.
+    Eval(EvalArgs),
+    /// Print the eval script that would run.
+    EvalScript(EvalScriptArgs),
+}
+
+/// `swebench grade` options.
+#[derive(Debug, Args)]
+pub struct GradeArgs {
+    /// Folder of `<instance>/test_output.txt` logs.
+    #[arg(long)]
+    pub logs: PathBuf,
+    /// Dataset file (JSONL, JSON or Parquet).
+    #[arg(long)]
+    pub dataset: PathBuf,
+    /// Where to write reports (default: beside the logs).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+}
+
+/// `swebench eval` options.
+#[derive(Debug, Args)]
+pub struct EvalArgs {
+    /// Dataset file.
+    #[arg(long)]
+    pub dataset: PathBuf,
+    /// Predictions (.jsonl, .json list or dict), or `gold`.
+    #[arg(long)]
+    pub predictions: String,
+    /// Run id, used in log paths and the aggregate report name.
+    #[arg(long)]
+    pub run_id: String,
+    /// Only these instances.
+    #[arg(long, num_args = 1..)]
+    pub instance_ids: Vec<String>,
+    /// Parallel containers.
+    #[arg(long, default_value_t = 4)]
+    pub max_workers: usize,
+    /// Per-instance timeout in seconds.
+    #[arg(long, default_value_t = 1800)]
+    pub timeout: u64,
+    /// Where the aggregate report goes.
+    #[arg(long, default_value = ".")]
+    pub report_dir: PathBuf,
+    /// Keep containers after the run, for debugging.
+    #[arg(long)]
+    pub keep: bool,
+}
+
+/// `swebench eval-script` options.
+#[derive(Debug, Args)]
+pub struct EvalScriptArgs {
+    /// Dataset file.
+    #[arg(long)]
+    pub dataset: PathBuf,
+    /// Instance id.
+    #[arg(long)]
+    pub instance: String,
+}
+
+/// Runs `airgate swebench`.
+pub async fn run(_args: SwebenchArgs) -> anyhow::Result<u8> {
+    Err(CliError::not_yet("swebench").into())
+}

@@ -1,0 +1,1 @@
+//! corpus room. Filled in by its issue.

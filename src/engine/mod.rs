@@ -1,0 +1,374 @@
+//! The verification-first loop.
+//!
+//! 1. The baseline: run the verifier first. If it passes, the outcome is
+//!    `already_passing` and nothing else runs.
+//! 2. Up to `max_attempts` attempts per policy stage, each an agentic episode
+//!    of up to `max_steps` tool calls; each attempt starts from the baseline
+//!    and is told how the previous one failed.
+//! 3. The gate: after `submit` (or when steps run out) the verifier runs.
+//!    Only a passing gate yields `verified` with its patch.
+//!
+//! With escalation, a second policy stage gets the task (and the first
+//! stage's last failure) only when the first stage's gate held.
+
+pub mod loop_breaker;
+pub mod prompt;
+pub mod trajectory;
+
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+
+use crate::error::Retryable;
+use crate::gate::{GateRun, Verifier};
+use crate::model::{EpisodeInfo, Message, ModelError, Policy, Usage};
+use crate::sandbox::{Sandbox, SandboxError, Workspace};
+use crate::tools::{self, ToolContext};
+use loop_breaker::{LoopBreaker, NudgeKind};
+pub use trajectory::{Attempt, Event, Outcome, Trajectory};
+
+/// Limits of one episode.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    /// Tool calls per attempt.
+    pub max_steps: u32,
+    /// Attempts per policy stage.
+    pub max_attempts: u32,
+    /// Bytes of tool output shown to the model.
+    pub output_limit: usize,
+    /// Default timeout of the `run` tool.
+    pub run_timeout: Duration,
+    /// Largest `timeout_s` the model may ask for.
+    pub max_run_timeout: Duration,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        Self {
+            max_steps: 30,
+            max_attempts: 5,
+            output_limit: tools::DEFAULT_OUTPUT_LIMIT,
+            run_timeout: Duration::from_secs(120),
+            max_run_timeout: Duration::from_secs(600),
+        }
+    }
+}
+
+/// Engine failures: the environment or the model broke, as opposed to the
+/// gate holding (which is a normal outcome).
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// The sandbox or workspace failed.
+    #[error("sandbox failure: {0}")]
+    Sandbox(#[from] SandboxError),
+    /// The model could not be used at all (unreachable, rejected, misconfigured).
+    #[error("model failure: {0}")]
+    Model(#[from] ModelError),
+}
+
+impl Retryable for EngineError {
+    fn is_retryable(&self) -> bool {
+        match self {
+            EngineError::Sandbox(e) => e.is_retryable(),
+            EngineError::Model(e) => e.is_retryable(),
+        }
+    }
+}
+
+/// Everything one episode works on.
+pub struct Episode<'a> {
+    /// The bug report / task statement.
+    pub task: String,
+    /// Label recorded as `repo` in the trajectory.
+    pub repo_label: String,
+    /// Where commands run.
+    pub sandbox: &'a dyn Sandbox,
+    /// The scratch workspace (its root is the sandbox's workspace).
+    pub workspace: &'a Workspace,
+    /// The gate.
+    pub verifier: &'a dyn Verifier,
+}
+
+/// Runs the whole loop. `stages` holds one policy, or a small model then a
+/// bigger one for escalation. The workspace is left at the verified patch
+/// (or reset to the baseline when the gate held).
+pub async fn run_episode(
+    ep: &Episode<'_>,
+    cfg: &EngineConfig,
+    stages: &mut [Box<dyn Policy>],
+) -> Result<Trajectory, EngineError> {
+    let started = Instant::now();
+    let tool_schemas = tools::schemas();
+    let mut system = prompt::system_prompt();
+    if let Some(add) = stages.first().and_then(|p| p.system_prompt_addendum()) {
+        system.push_str("\n\n");
+        system.push_str(&add);
+    }
+    let mut traj = Trajectory {
+        schema_version: 1,
+        engine_version: crate::ENGINE_VERSION.to_string(),
+        task: ep.task.clone(),
+        repo: ep.repo_label.clone(),
+        test_cmd: ep.verifier.describe(),
+        sandbox: ep.sandbox.kind().to_string(),
+        system_prompt: system.clone(),
+        tools: tool_schemas.clone(),
+        started_at: Utc::now(),
+        baseline: None,
+        attempts: vec![],
+        outcome: Outcome::GateHeld,
+        patch: String::new(),
+        verified_by: None,
+        usage: Usage::default(),
+        wall_s: 0.0,
+        aborted: None,
+    };
+
+    tracing::info!(test_cmd = %traj.test_cmd, "baseline test run");
+    let baseline = ep.verifier.check(ep.sandbox, ep.workspace).await?;
+    let baseline_passed = baseline.passed;
+    traj.baseline = Some(baseline.clone());
+    if baseline_passed {
+        traj.outcome = Outcome::AlreadyPassing;
+        traj.wall_s = started.elapsed().as_secs_f64();
+        return Ok(traj);
+    }
+
+    let info = EpisodeInfo {
+        tools: tool_schemas,
+    };
+    let ctx = ToolContext {
+        sandbox: ep.sandbox,
+        output_limit: cfg.output_limit,
+        run_timeout: cfg.run_timeout,
+        max_run_timeout: cfg.max_run_timeout,
+    };
+    let mut previous: Option<(String, GateRun)> = None;
+    let mut index = 0;
+    'stages: for (stage_no, policy) in stages.iter_mut().enumerate() {
+        let mut stage_system = system.clone();
+        if stage_no > 0 {
+            stage_system = prompt::system_prompt();
+            if let Some(add) = policy.system_prompt_addendum() {
+                stage_system.push_str("\n\n");
+                stage_system.push_str(&add);
+            }
+        }
+        for _ in 0..cfg.max_attempts {
+            index += 1;
+            ep.workspace.reset()?;
+            let first = prompt::task_message(
+                &ep.task,
+                &traj.test_cmd,
+                &baseline,
+                previous.as_ref().map(|(d, r)| (d.as_str(), r)),
+            );
+            let result = run_attempt(
+                ep,
+                cfg,
+                &ctx,
+                &info,
+                policy.as_mut(),
+                index,
+                &stage_system,
+                first,
+            )
+            .await?;
+            let attempt = match result {
+                Ok(a) => a,
+                Err(AttemptAbort { attempt, error }) => {
+                    traj.usage.add(&attempt.usage);
+                    traj.attempts.push(*attempt);
+                    traj.aborted = Some(error.to_string());
+                    traj.wall_s = started.elapsed().as_secs_f64();
+                    ep.workspace.reset()?;
+                    if matches!(error, ModelError::Config(_) | ModelError::Rejected(_))
+                        && index == 1
+                    {
+                        return Err(error.into());
+                    }
+                    break 'stages;
+                }
+            };
+            traj.usage.add(&attempt.usage);
+            let gate = attempt.gate.clone();
+            let patch = attempt.patch.clone();
+            let model = attempt.model.clone();
+            traj.attempts.push(attempt);
+            match gate {
+                Some(g) if g.passed => {
+                    traj.outcome = Outcome::Verified;
+                    traj.patch = patch;
+                    traj.verified_by = Some(model);
+                    traj.wall_s = started.elapsed().as_secs_f64();
+                    return Ok(traj);
+                }
+                Some(g) => previous = Some((patch, g)),
+                None => {}
+            }
+        }
+    }
+    ep.workspace.reset()?;
+    traj.outcome = Outcome::GateHeld;
+    traj.wall_s = started.elapsed().as_secs_f64();
+    Ok(traj)
+}
+
+struct AttemptAbort {
+    attempt: Box<Attempt>,
+    error: ModelError,
+}
+
+fn empty_attempt(index: u32, model: String) -> Attempt {
+    Attempt {
+        index,
+        model,
+        steps: 0,
+        submitted: false,
+        messages: vec![],
+        events: vec![],
+        gate: None,
+        patch: String::new(),
+        repeated_calls: 0,
+        usage: Usage::default(),
+        wall_ms: 0,
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn run_attempt(
+    ep: &Episode<'_>,
+    cfg: &EngineConfig,
+    ctx: &ToolContext<'_>,
+    info: &EpisodeInfo,
+    policy: &mut dyn Policy,
+    index: u32,
+    system: &str,
+    first: String,
+) -> Result<Result<Attempt, AttemptAbort>, SandboxError> {
+    let started = Instant::now();
+    let mut a = empty_attempt(index, policy.name());
+    a.messages = vec![Message::system(system), Message::user(first)];
+    let mut breaker = LoopBreaker::new();
+    let mut step = 0;
+    let mut format_errors = 0;
+    while step < cfg.max_steps {
+        let proposal = match policy.propose(&a.messages, info).await {
+            Ok(p) => p,
+            Err(e) => {
+                a.events.push(Event::ModelError {
+                    step: step + 1,
+                    error: e.to_string(),
+                });
+                let fatal = !e.is_retryable() || matches!(e, ModelError::Unreachable { .. });
+                if fatal {
+                    a.wall_ms = started.elapsed().as_millis() as u64;
+                    a.repeated_calls = breaker.repeated_calls();
+                    return Ok(Err(AttemptAbort {
+                        attempt: Box::new(a),
+                        error: e,
+                    }));
+                }
+                break;
+            }
+        };
+        a.usage.add(&proposal.usage);
+        a.events.push(Event::ModelCall {
+            step: step + 1,
+            raw: proposal.raw.clone(),
+            latency_ms: proposal.latency_ms,
+            usage: proposal.usage,
+            notes: proposal.notes.clone(),
+        });
+        let message = proposal.message.filter(|m| !m.tool_calls.is_empty());
+        let Some(message) = message else {
+            // A botched turn: record it, show the model the expected format.
+            step += 1;
+            format_errors += 1;
+            let error = proposal
+                .format_error
+                .unwrap_or_else(|| "the reply contained no tool call".into());
+            a.events.push(Event::FormatError {
+                step,
+                error: error.clone(),
+            });
+            a.messages
+                .push(Message::assistant(proposal.raw.clone(), vec![]));
+            let hint = proposal.format_hint.unwrap_or_else(|| {
+                "Your reply did not contain a tool call. Reply with exactly one tool call (ls, read_file, search, str_replace, run or submit).".into()
+            });
+            let text = format!("Format error: {error}\n{hint}");
+            a.events.push(Event::Nudge {
+                step,
+                kind: NudgeKind::FormatError,
+                text: text.clone(),
+            });
+            a.messages.push(Message::user(text));
+            if format_errors >= cfg.max_steps.min(10) {
+                break;
+            }
+            continue;
+        };
+        step += 1;
+        a.steps = step;
+        a.messages.push(message.clone());
+        let mut submitted = false;
+        let mut nudge = None;
+        for (i, call) in message.tool_calls.iter().enumerate() {
+            if i > 0 {
+                let text = "ERROR: ignored: one tool call per step. Make the next call in your next reply.";
+                a.messages.push(Message::tool(call.id.clone(), text));
+                continue;
+            }
+            let t0 = Instant::now();
+            let outcome = tools::dispatch(ctx, call).await;
+            let duration_ms = t0.elapsed().as_millis() as u64;
+            tracing::debug!(tool = %call.name, error = outcome.is_error, "tool call");
+            a.events.push(Event::ToolCall {
+                step,
+                call: call.clone(),
+                result: outcome.text.clone(),
+                is_error: outcome.is_error,
+                duration_ms,
+            });
+            a.messages
+                .push(Message::tool(call.id.clone(), outcome.text.clone()));
+            submitted = outcome.submitted;
+            if !submitted {
+                nudge = breaker.observe(call, outcome.is_error);
+            }
+        }
+        if submitted {
+            a.submitted = true;
+            break;
+        }
+        if let Some((kind, text)) = nudge {
+            a.events.push(Event::Nudge {
+                step,
+                kind,
+                text: text.clone(),
+            });
+            a.messages.push(Message::user(text));
+        } else if cfg.max_steps > 5 && step == cfg.max_steps - 2 {
+            let text =
+                "Two steps left in this attempt. Run the tests if you have not, then submit."
+                    .to_string();
+            a.events.push(Event::Nudge {
+                step,
+                kind: NudgeKind::StepsRunningOut,
+                text: text.clone(),
+            });
+            a.messages.push(Message::user(text));
+        }
+    }
+    a.repeated_calls = breaker.repeated_calls();
+    a.patch = ep.workspace.diff()?;
+    let gate = ep.verifier.check(ep.sandbox, ep.workspace).await?;
+    // The gate may have restored protected files: the patch is what it judged.
+    if !gate.restored.is_empty() {
+        a.patch = ep.workspace.diff()?;
+    }
+    a.gate = Some(gate);
+    a.wall_ms = started.elapsed().as_millis() as u64;
+    Ok(Ok(a))
+}

@@ -1,0 +1,201 @@
+//! The trajectory: every turn of an episode, saved as JSON. A botched turn
+//! is recorded, never dropped; it is what the factory trains on and what the
+//! report's viewer shows.
+
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::loop_breaker::NudgeKind;
+use crate::gate::GateRun;
+use crate::model::{Message, ToolCall, Usage};
+
+/// The three outcomes of the engine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// The baseline test run passed; nothing else ran.
+    AlreadyPassing,
+    /// The gate passed on a patch.
+    Verified,
+    /// No attempt passed the gate.
+    GateHeld,
+}
+
+impl Outcome {
+    /// The JSON name (`already_passing`, `verified`, `gate_held`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::AlreadyPassing => "already_passing",
+            Outcome::Verified => "verified",
+            Outcome::GateHeld => "gate_held",
+        }
+    }
+}
+
+/// One thing that happened during an attempt, in order.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Event {
+    /// A model call and its raw reply.
+    ModelCall {
+        /// Step number (1-based) within the attempt.
+        step: u32,
+        /// Raw reply text.
+        raw: String,
+        /// Wall time of the call.
+        latency_ms: u64,
+        /// Token usage.
+        usage: Usage,
+        /// Harness notes from the backend (e.g. context elision).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        notes: Vec<String>,
+    },
+    /// A tool call and what it returned.
+    ToolCall {
+        /// Step number.
+        step: u32,
+        /// The call.
+        call: ToolCall,
+        /// The (truncated) result shown to the model.
+        result: String,
+        /// Whether it failed.
+        is_error: bool,
+        /// Wall time.
+        duration_ms: u64,
+    },
+    /// A nudge injected by the loop-breaker or the harness.
+    Nudge {
+        /// Step number.
+        step: u32,
+        /// Why.
+        kind: NudgeKind,
+        /// What the model was told.
+        text: String,
+    },
+    /// A reply with no valid action.
+    FormatError {
+        /// Step number.
+        step: u32,
+        /// What was wrong.
+        error: String,
+    },
+    /// A model failure that ended the attempt.
+    ModelError {
+        /// Step number.
+        step: u32,
+        /// The error.
+        error: String,
+    },
+}
+
+/// One attempt: an agentic episode ending in a gate run.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Attempt {
+    /// 1-based, across escalation stages.
+    pub index: u32,
+    /// The policy that acted (`Policy::name`).
+    pub model: String,
+    /// Tool calls made (steps).
+    pub steps: u32,
+    /// Whether the model called `submit` (vs. running out of steps).
+    pub submitted: bool,
+    /// The whole conversation in neutral form (see `openai_messages`).
+    pub messages: Vec<Message>,
+    /// Events in order.
+    pub events: Vec<Event>,
+    /// The gate run that ended the attempt.
+    pub gate: Option<GateRun>,
+    /// The attempt's diff at gate time.
+    pub patch: String,
+    /// Calls repeating an earlier identical call.
+    pub repeated_calls: u32,
+    /// Usage summed over the attempt.
+    pub usage: Usage,
+    /// Wall time.
+    pub wall_ms: u64,
+}
+
+/// A whole episode.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Trajectory {
+    /// Format version of this file.
+    pub schema_version: u32,
+    /// `airgate` version.
+    pub engine_version: String,
+    /// Task statement as given to the model.
+    pub task: String,
+    /// Label of the repo (path or instance id).
+    pub repo: String,
+    /// The verifier's command.
+    pub test_cmd: String,
+    /// `local` or `docker`.
+    pub sandbox: String,
+    /// System prompt in force (addenda included).
+    pub system_prompt: String,
+    /// Tool schemas offered.
+    pub tools: Vec<serde_json::Value>,
+    /// Start time.
+    pub started_at: DateTime<Utc>,
+    /// The baseline test run.
+    pub baseline: Option<GateRun>,
+    /// Attempts in order.
+    pub attempts: Vec<Attempt>,
+    /// Final outcome.
+    pub outcome: Outcome,
+    /// The verified patch; `""` otherwise.
+    pub patch: String,
+    /// The model whose patch passed the gate.
+    pub verified_by: Option<String>,
+    /// Usage over all attempts.
+    pub usage: Usage,
+    /// Wall time of the whole episode in seconds.
+    pub wall_s: f64,
+    /// Set when the episode was cut short (Ctrl-C, a model that could not be reached).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aborted: Option<String>,
+}
+
+impl Trajectory {
+    /// Tool calls over all attempts.
+    pub fn steps(&self) -> u32 {
+        self.attempts.iter().map(|a| a.steps).sum()
+    }
+
+    /// Repeated calls over all attempts.
+    pub fn repeated_calls(&self) -> u32 {
+        self.attempts.iter().map(|a| a.repeated_calls).sum()
+    }
+
+    /// The verified attempt (or the last one) as OpenAI chat messages, tool
+    /// calls and ids included: the SFT view of the episode.
+    pub fn openai_messages(&self) -> Vec<serde_json::Value> {
+        let attempt = self
+            .attempts
+            .iter()
+            .rev()
+            .find(|a| a.gate.as_ref().is_some_and(|g| g.passed))
+            .or_else(|| self.attempts.last());
+        attempt
+            .map(|a| a.messages.iter().map(Message::to_openai_json).collect())
+            .unwrap_or_default()
+    }
+
+    /// Writes `trajectory.json` into `dir` (created if needed) and returns its path.
+    pub fn save(&self, dir: &Path) -> std::io::Result<PathBuf> {
+        std::fs::create_dir_all(dir)?;
+        let path = dir.join("trajectory.json");
+        let tmp = dir.join(".trajectory.json.tmp");
+        let json = serde_json::to_vec_pretty(self).map_err(std::io::Error::other)?;
+        std::fs::write(&tmp, json)?;
+        std::fs::rename(&tmp, &path)?;
+        Ok(path)
+    }
+
+    /// Reads a saved trajectory.
+    pub fn load(path: &Path) -> std::io::Result<Self> {
+        let text = std::fs::read(path)?;
+        serde_json::from_slice(&text).map_err(std::io::Error::other)
+    }
+}

@@ -1,0 +1,1 @@
+//! factory room. Filled in by its issue.

@@ -1,0 +1,223 @@
+//! The gate: the only way out with a patch is a passing run of the real
+//! test command. Its exit code is the verdict, whatever the language.
+//!
+//! Before every run the gate restores protected files (so edited tests
+//! cannot pass) and purges Python bytecode (so a same-size edit in the same
+//! second is never masked by a stale `.pyc`).
+
+use std::path::Path;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+use crate::sandbox::{ExecRequest, Sandbox, SandboxError, Workspace};
+use crate::tools::truncate::head_tail;
+
+/// Default limit of one test run.
+pub const DEFAULT_TEST_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// Bytes of gate output kept in trajectories and fed back to the model.
+pub const GATE_OUTPUT_LIMIT: usize = 10_000;
+
+/// Test-file conventions protected by default (Python, Rust, Go, JS).
+pub const DEFAULT_PROTECTED: &[&str] = &[
+    "tests/**",
+    "test/**",
+    "__tests__/**",
+    "test_*.py",
+    "*_test.py",
+    "conftest.py",
+    "*_test.go",
+    "*.test.js",
+    "*.spec.js",
+    "*.test.ts",
+    "*.spec.ts",
+];
+
+/// One run of the test command.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct GateRun {
+    /// True only for exit code 0 within the timeout.
+    pub passed: bool,
+    /// Exit code, `None` when killed.
+    pub exit_code: Option<i32>,
+    /// True when the run hit its timeout (always a failure).
+    pub timed_out: bool,
+    /// Output, truncated head + tail.
+    pub output: String,
+    /// Wall time in milliseconds.
+    pub duration_ms: u64,
+    /// Protected paths restored before this run.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub restored: Vec<String>,
+}
+
+/// Anything that can decide whether the workspace is fixed. The standard
+/// gate runs a test command; the factory plugs in the official SWE-bench
+/// eval in a fresh container.
+#[async_trait]
+pub trait Verifier: Send + Sync {
+    /// The command shown to users and recorded as `test_cmd`.
+    fn describe(&self) -> String;
+    /// Runs the check on the current state of the workspace.
+    async fn check(
+        &self,
+        sandbox: &dyn Sandbox,
+        workspace: &Workspace,
+    ) -> Result<GateRun, SandboxError>;
+}
+
+/// The standard gate: a shell test command whose exit code is the verdict.
+#[derive(Debug, Clone)]
+pub struct TestCommandGate {
+    /// Shell command line.
+    pub test_cmd: String,
+    /// Per-run timeout; the process group is killed past it.
+    pub timeout: Duration,
+    /// Globs restored from the baseline before each run.
+    pub protected: Vec<String>,
+}
+
+#[async_trait]
+impl Verifier for TestCommandGate {
+    fn describe(&self) -> String {
+        self.test_cmd.clone()
+    }
+
+    async fn check(
+        &self,
+        sandbox: &dyn Sandbox,
+        workspace: &Workspace,
+    ) -> Result<GateRun, SandboxError> {
+        let restored = workspace.restore_matching(&self.protected)?;
+        workspace.purge_bytecode()?;
+        let mut req = ExecRequest::new(self.test_cmd.clone(), self.timeout);
+        req.env.push(("PYTHONDONTWRITEBYTECODE".into(), "1".into()));
+        req.env.push(("CI".into(), "true".into()));
+        let out = sandbox.exec(&req).await?;
+        Ok(GateRun {
+            passed: out.success(),
+            exit_code: out.exit_code,
+            timed_out: out.timed_out,
+            output: head_tail(&out.output, GATE_OUTPUT_LIMIT),
+            duration_ms: out.duration_ms,
+            restored,
+        })
+    }
+}
+
+/// Detects the test command from the repo's files, in DESIGN order:
+/// Cargo, Go, npm (with a test script), pytest markers, make.
+pub fn detect_test_command(repo: &Path) -> Option<String> {
+    if repo.join("Cargo.toml").is_file() {
+        return Some("cargo test".into());
+    }
+    if repo.join("go.mod").is_file() {
+        return Some("go test ./...".into());
+    }
+    if let Ok(text) = std::fs::read_to_string(repo.join("package.json")) {
+        if let Ok(v) = serde_json::from_str::<serde_json::Value>(&text) {
+            if v.pointer("/scripts/test")
+                .and_then(|t| t.as_str())
+                .is_some_and(|t| !t.trim().is_empty())
+            {
+                return Some("npm test".into());
+            }
+        }
+    }
+    if has_pytest_markers(repo) {
+        return Some("python -m pytest -q".into());
+    }
+    if let Ok(text) = std::fs::read_to_string(repo.join("Makefile")) {
+        if text
+            .lines()
+            .any(|l| l.starts_with("test:") || l.starts_with("test :"))
+        {
+            return Some("make test".into());
+        }
+    }
+    None
+}
+
+fn has_pytest_markers(repo: &Path) -> bool {
+    if repo.join("pytest.ini").is_file() || repo.join("conftest.py").is_file() {
+        return true;
+    }
+    let mentions = |f: &str, needle: &str| {
+        std::fs::read_to_string(repo.join(f)).is_ok_and(|t| t.contains(needle))
+    };
+    if mentions("pyproject.toml", "[tool.pytest")
+        || mentions("setup.cfg", "[tool:pytest]")
+        || mentions("tox.ini", "[pytest]")
+    {
+        return true;
+    }
+    let tests = repo.join("tests");
+    std::fs::read_dir(&tests).is_ok_and(|rd| {
+        rd.flatten().any(|e| {
+            let n = e.file_name();
+            let n = n.to_string_lossy();
+            (n.starts_with("test_") && n.ends_with(".py")) || n.ends_with("_test.py")
+        })
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dir_with(files: &[(&str, &str)]) -> tempfile::TempDir {
+        let d = tempfile::tempdir().unwrap();
+        for (p, c) in files {
+            let full = d.path().join(p);
+            std::fs::create_dir_all(full.parent().unwrap()).unwrap();
+            std::fs::write(full, c).unwrap();
+        }
+        d
+    }
+
+    #[test]
+    fn detection_order_and_markers() {
+        let cases: &[(&[(&str, &str)], Option<&str>)] = &[
+            (
+                &[("Cargo.toml", "[package]"), ("go.mod", "module x")],
+                Some("cargo test"),
+            ),
+            (
+                &[
+                    ("go.mod", "module x"),
+                    ("package.json", r#"{"scripts":{"test":"jest"}}"#),
+                ],
+                Some("go test ./..."),
+            ),
+            (
+                &[("package.json", r#"{"scripts":{"test":"node t.js"}}"#)],
+                Some("npm test"),
+            ),
+            (&[("package.json", r#"{"scripts":{}}"#)], None),
+            (&[("pytest.ini", "")], Some("python -m pytest -q")),
+            (
+                &[("pyproject.toml", "[tool.pytest.ini_options]\n")],
+                Some("python -m pytest -q"),
+            ),
+            (&[("pyproject.toml", "[project]\nname='x'\n")], None),
+            (
+                &[("setup.cfg", "[tool:pytest]\n")],
+                Some("python -m pytest -q"),
+            ),
+            (&[("conftest.py", "")], Some("python -m pytest -q")),
+            (&[("tests/test_x.py", "")], Some("python -m pytest -q")),
+            (
+                &[("Makefile", "all:\n\ttrue\ntest:\n\ttrue\n")],
+                Some("make test"),
+            ),
+            (&[("Makefile", "all:\n\ttrue\n")], None),
+            (&[("README", "")], None),
+        ];
+        for (files, want) in cases {
+            let d = dir_with(files);
+            assert_eq!(detect_test_command(d.path()).as_deref(), *want, "{files:?}");
+        }
+    }
+}

@@ -1,0 +1,1 @@
+//! Local base images and air-gapped image bundles. Filled in by the Docker issue.

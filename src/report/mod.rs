@@ -1,0 +1,1 @@
+//! report room. Filled in by its issue.

@@ -1,0 +1,185 @@
+//! The local sandbox: commands run on this machine, in the workspace, in
+//! their own process group so a timeout can kill every descendant.
+
+use std::io::Read;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+
+use super::{BoundedCapture, ExecOutput, ExecRequest, Sandbox, SandboxError, timeout_notice};
+
+/// Runs commands directly on the host, from the workspace directory.
+#[derive(Debug, Clone)]
+pub struct LocalSandbox {
+    root: PathBuf,
+}
+
+impl LocalSandbox {
+    /// A sandbox whose commands run in `root`.
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        Self { root: root.into() }
+    }
+}
+
+#[async_trait]
+impl Sandbox for LocalSandbox {
+    fn kind(&self) -> &'static str {
+        "local"
+    }
+
+    fn workspace(&self) -> &Path {
+        &self.root
+    }
+
+    async fn exec(&self, req: &ExecRequest) -> Result<ExecOutput, SandboxError> {
+        let root = self.root.clone();
+        let req = req.clone();
+        tokio::task::spawn_blocking(move || run_blocking(&root, &req))
+            .await
+            .map_err(|e| SandboxError::Other(format!("exec task failed: {e}")))?
+    }
+}
+
+/// Runs `req` in `cwd` synchronously. Public so that other blocking callers
+/// (the tiers validator, scripts) share one implementation.
+pub fn run_blocking(cwd: &Path, req: &ExecRequest) -> Result<ExecOutput, SandboxError> {
+    let (reader, writer) =
+        std::io::pipe().map_err(|e| SandboxError::io("creating output pipe", e))?;
+    let writer2 = writer
+        .try_clone()
+        .map_err(|e| SandboxError::io("cloning output pipe", e))?;
+    let mut cmd = Command::new("bash");
+    cmd.arg("-c")
+        .arg(&req.command)
+        .current_dir(cwd)
+        .stdin(Stdio::null())
+        .stdout(Stdio::from(writer))
+        .stderr(Stdio::from(writer2))
+        .process_group(0);
+    for (k, v) in &req.env {
+        cmd.env(k, v);
+    }
+    let start = Instant::now();
+    let mut child = cmd
+        .spawn()
+        .map_err(|e| SandboxError::io(format!("spawning `bash -c` in {}", cwd.display()), e))?;
+    // The Command still holds the write ends; drop it so EOF arrives when the
+    // child's process group exits.
+    drop(cmd);
+    let pid = child.id() as i32;
+    let limit = req.capture_limit;
+    let reader_thread = std::thread::spawn(move || {
+        let mut reader = reader;
+        let mut cap = BoundedCapture::new(limit);
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            match reader.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => cap.push(&buf[..n]),
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(_) => break,
+            }
+        }
+        cap
+    });
+
+    let mut timed_out = false;
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break Some(status),
+            Ok(None) => {}
+            Err(e) => return Err(SandboxError::io("waiting for command", e)),
+        }
+        if start.elapsed() >= req.timeout {
+            timed_out = true;
+            kill_group(pid);
+            break child.wait().ok();
+        }
+        std::thread::sleep(Duration::from_millis(5).max(Duration::from_millis(
+            (start.elapsed().as_millis() as u64 / 50).min(50),
+        )));
+    };
+    // Children that outlived the leader still hold the pipe: reap the group.
+    kill_group(pid);
+    let cap = reader_thread
+        .join()
+        .map_err(|_| SandboxError::Other("output reader panicked".into()))?;
+    let (mut output, dropped) = cap.into_string();
+    if timed_out {
+        output.push_str(&timeout_notice(req.timeout));
+    }
+    Ok(ExecOutput {
+        exit_code: if timed_out {
+            None
+        } else {
+            status.and_then(|s| s.code())
+        },
+        output,
+        timed_out,
+        dropped_bytes: dropped,
+        duration_ms: start.elapsed().as_millis() as u64,
+    })
+}
+
+fn kill_group(pid: i32) {
+    // SAFETY: killpg only sends a signal; a stale pgid yields ESRCH, ignored.
+    unsafe {
+        libc::killpg(pid, libc::SIGKILL);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn combines_stdout_and_stderr() {
+        let dir = tempfile::tempdir().unwrap();
+        let sb = LocalSandbox::new(dir.path());
+        let out = sb
+            .exec(&ExecRequest::new(
+                "echo out; echo err >&2; exit 3",
+                Duration::from_secs(10),
+            ))
+            .await
+            .unwrap();
+        assert_eq!(out.exit_code, Some(3));
+        assert!(out.output.contains("out") && out.output.contains("err"));
+        assert!(!out.success());
+    }
+
+    #[tokio::test]
+    async fn timeout_kills_the_whole_group() {
+        let dir = tempfile::tempdir().unwrap();
+        let sb = LocalSandbox::new(dir.path());
+        let marker = dir.path().join("survived");
+        let cmd = format!("(sleep 2; touch {}) & sleep 100", marker.display());
+        let out = sb
+            .exec(&ExecRequest::new(cmd, Duration::from_millis(300)))
+            .await
+            .unwrap();
+        assert!(out.timed_out);
+        assert!(!out.success());
+        assert!(out.output.contains("Timeout error"));
+        std::thread::sleep(Duration::from_millis(2500));
+        assert!(!marker.exists(), "a grandchild outlived the timeout");
+    }
+
+    #[tokio::test]
+    async fn megabytes_of_output_stay_bounded() {
+        let dir = tempfile::tempdir().unwrap();
+        let sb = LocalSandbox::new(dir.path());
+        let mut req = ExecRequest::new(
+            "head -c 20000000 /dev/zero | tr '\\0' x",
+            Duration::from_secs(30),
+        );
+        req.capture_limit = 1000;
+        let out = sb.exec(&req).await.unwrap();
+        assert!(out.success());
+        assert_eq!(out.dropped_bytes, 20_000_000 - 2000);
+        assert!(out.output.len() < 3000);
+    }
+}

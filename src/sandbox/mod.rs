@@ -1,0 +1,137 @@
+//! Where commands run: the local machine or a Docker container.
+//!
+//! The agent's file tools always work on a host directory (the
+//! [`Workspace`]); a sandbox decides where *commands* (`run`, the gate) run.
+//! The Docker sandbox bind-mounts the same workspace at `/testbed`, so file
+//! tools and commands see one tree whichever sandbox is used.
+
+pub mod capture;
+pub mod docker;
+pub mod local;
+pub mod workspace;
+
+use std::path::Path;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+use crate::error::Retryable;
+pub use capture::BoundedCapture;
+pub use workspace::Workspace;
+
+/// The text appended to a log when a command is killed for running too long
+/// (the official SWE-bench harness wording).
+pub fn timeout_notice(timeout: Duration) -> String {
+    format!("\n\nTimeout error: {} seconds exceeded.", timeout.as_secs())
+}
+
+/// One command to run inside a sandbox, from the repo root.
+#[derive(Debug, Clone)]
+pub struct ExecRequest {
+    /// Shell command line, run with `bash -c`.
+    pub command: String,
+    /// Wall-clock limit; the whole process group is killed past it.
+    pub timeout: Duration,
+    /// Extra environment variables.
+    pub env: Vec<(String, String)>,
+    /// Bytes of output kept from the head and from the tail each; the middle
+    /// is dropped (and counted) so that a command printing gigabytes cannot
+    /// exhaust memory.
+    pub capture_limit: usize,
+}
+
+impl ExecRequest {
+    /// A request with the default capture limit (1 MiB head + 1 MiB tail).
+    pub fn new(command: impl Into<String>, timeout: Duration) -> Self {
+        Self {
+            command: command.into(),
+            timeout,
+            env: vec![],
+            capture_limit: 1 << 20,
+        }
+    }
+}
+
+/// What a command did. Output is stdout and stderr combined, decoded lossily.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct ExecOutput {
+    /// Exit code; `None` when killed by a signal or timeout.
+    pub exit_code: Option<i32>,
+    /// Combined output (head + tail if it was longer than the capture limit).
+    pub output: String,
+    /// True when the command was killed for exceeding its timeout.
+    pub timed_out: bool,
+    /// Bytes dropped from the middle of the output.
+    pub dropped_bytes: u64,
+    /// Wall time in milliseconds.
+    pub duration_ms: u64,
+}
+
+impl ExecOutput {
+    /// True only for a clean exit 0 that did not time out.
+    pub fn success(&self) -> bool {
+        !self.timed_out && self.exit_code == Some(0)
+    }
+}
+
+/// Sandbox failures (not command failures: a failing command is an `ExecOutput`).
+#[derive(Debug, thiserror::Error)]
+pub enum SandboxError {
+    /// Filesystem or process-spawn failure on the host.
+    #[error("{context}: {source}")]
+    Io {
+        /// What was being done.
+        context: String,
+        /// Cause.
+        source: std::io::Error,
+    },
+    /// The Docker daemon could not be reached or failed transiently.
+    #[error(
+        "docker daemon unavailable: {0} (is dockerd running and /var/run/docker.sock readable?)"
+    )]
+    DaemonUnavailable(String),
+    /// The requested image is not present locally (nothing can be pulled here).
+    #[error("image {0} is not present locally: build it or `airgate images load` a bundle")]
+    ImageMissing(String),
+    /// The container was killed for exceeding its memory limit.
+    #[error("container ran out of memory (OOM-killed)")]
+    OutOfMemory,
+    /// A git command in the workspace failed.
+    #[error("git failed in workspace: {0}")]
+    Git(String),
+    /// Anything else from the sandbox backend.
+    #[error("{0}")]
+    Other(String),
+}
+
+impl SandboxError {
+    /// Wraps an I/O error with context.
+    pub fn io(context: impl Into<String>, source: std::io::Error) -> Self {
+        Self::Io {
+            context: context.into(),
+            source,
+        }
+    }
+}
+
+impl Retryable for SandboxError {
+    fn is_retryable(&self) -> bool {
+        matches!(self, SandboxError::DaemonUnavailable(_))
+    }
+}
+
+/// Where commands run. File tools use [`Sandbox::workspace`] directly.
+#[async_trait]
+pub trait Sandbox: Send + Sync {
+    /// `"local"` or `"docker"`, for trajectories and errors.
+    fn kind(&self) -> &'static str;
+    /// The host directory holding the repo the agent works on.
+    fn workspace(&self) -> &Path;
+    /// Runs a command from the repo root; killing it on timeout.
+    async fn exec(&self, req: &ExecRequest) -> Result<ExecOutput, SandboxError>;
+    /// Releases the sandbox (removes the container). Idempotent.
+    async fn close(&self) -> Result<(), SandboxError> {
+        Ok(())
+    }
+}

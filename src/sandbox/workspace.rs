@@ -1,0 +1,332 @@
+//! The scratch workspace: a private copy of the user's repo with a baseline
+//! commit, so edits can be diffed, reset and (only with `--apply`) copied
+//! back. The user's repo is only ever read, which is what makes dry runs
+//! leave it byte-identical, mtimes included.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use globset::{Glob, GlobSet, GlobSetBuilder};
+
+use super::SandboxError;
+
+/// Name of the baseline ref inside the workspace's git repo.
+pub const BASELINE_REF: &str = "refs/airgate/baseline";
+
+/// A git-tracked scratch copy of a repo.
+#[derive(Debug)]
+pub struct Workspace {
+    root: PathBuf,
+    // Keeps the temporary directory alive; removed on drop, on every exit path
+    // that unwinds (panics included).
+    _temp: Option<tempfile::TempDir>,
+}
+
+impl Workspace {
+    /// Copies `repo` (without its `.git`) into a fresh temporary directory and
+    /// commits the copy as the baseline.
+    pub fn copy_from(repo: &Path) -> Result<Self, SandboxError> {
+        let temp = tempfile::Builder::new()
+            .prefix("airgate-ws-")
+            .tempdir()
+            .map_err(|e| SandboxError::io("creating scratch workspace", e))?;
+        let root = temp.path().join("repo");
+        copy_tree(repo, &root)?;
+        let ws = Self {
+            root,
+            _temp: Some(temp),
+        };
+        ws.init_baseline()?;
+        Ok(ws)
+    }
+
+    /// Uses `dir` in place (e.g. a tree already copied out of a container)
+    /// and commits its current state as the baseline.
+    pub fn adopt(dir: &Path) -> Result<Self, SandboxError> {
+        let ws = Self {
+            root: dir.to_path_buf(),
+            _temp: None,
+        };
+        ws.init_baseline()?;
+        Ok(ws)
+    }
+
+    /// The workspace root on the host.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    fn init_baseline(&self) -> Result<(), SandboxError> {
+        if !self.root.join(".git").exists() {
+            self.git(&["init", "-q"])?;
+        }
+        self.git(&["add", "-A"])?;
+        self.git(&[
+            "-c",
+            "user.name=airgate",
+            "-c",
+            "user.email=airgate@localhost",
+            "-c",
+            "commit.gpgsign=false",
+            "commit",
+            "-q",
+            "--allow-empty",
+            "--no-verify",
+            "-m",
+            "airgate baseline",
+        ])?;
+        self.git(&["update-ref", BASELINE_REF, "HEAD"])?;
+        Ok(())
+    }
+
+    /// Runs git in the workspace, returning stdout.
+    pub fn git(&self, args: &[&str]) -> Result<String, SandboxError> {
+        let out = Command::new("git")
+            .args(["-c", "core.quotepath=false", "-c", "core.autocrlf=false"])
+            .args(args)
+            .current_dir(&self.root)
+            .env("GIT_TERMINAL_PROMPT", "0")
+            .output()
+            .map_err(|e| SandboxError::io("running git (is git installed?)", e))?;
+        if !out.status.success() {
+            return Err(SandboxError::Git(format!(
+                "git {}: {}",
+                args.join(" "),
+                String::from_utf8_lossy(&out.stderr).trim()
+            )));
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+
+    /// The unified diff of the working tree against the baseline, new files
+    /// included; `""` when nothing changed.
+    pub fn diff(&self) -> Result<String, SandboxError> {
+        self.git(&["add", "-A"])?;
+        let diff = self.git(&[
+            "diff",
+            "--cached",
+            "--binary",
+            "--no-color",
+            "--no-ext-diff",
+            BASELINE_REF,
+        ])?;
+        self.git(&["reset", "-q"])?;
+        Ok(diff)
+    }
+
+    /// Paths (relative) changed, added or deleted since the baseline.
+    pub fn changed_paths(&self) -> Result<Vec<String>, SandboxError> {
+        self.git(&["add", "-A"])?;
+        let names = self.git(&[
+            "diff",
+            "--cached",
+            "--name-only",
+            "--no-renames",
+            "-z",
+            BASELINE_REF,
+        ])?;
+        self.git(&["reset", "-q"])?;
+        Ok(names
+            .split('\0')
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+            .collect())
+    }
+
+    /// Puts the working tree back to the baseline (ignored files stay).
+    pub fn reset(&self) -> Result<(), SandboxError> {
+        self.git(&["reset", "-q", "--hard", BASELINE_REF])?;
+        self.git(&["clean", "-q", "-fd"])?;
+        Ok(())
+    }
+
+    /// Restores every changed path matching `globs` to its baseline content
+    /// (deleting files the baseline did not have). Returns the restored paths.
+    pub fn restore_matching(&self, globs: &[String]) -> Result<Vec<String>, SandboxError> {
+        if globs.is_empty() {
+            return Ok(vec![]);
+        }
+        let set = build_globset(globs)?;
+        let mut restored = Vec::new();
+        for path in self.changed_paths()? {
+            if !set.is_match(&path) {
+                continue;
+            }
+            let in_baseline = self
+                .git(&["cat-file", "-e", &format!("{BASELINE_REF}:{path}")])
+                .is_ok();
+            if in_baseline {
+                self.git(&["checkout", BASELINE_REF, "--", &path])?;
+                self.git(&["reset", "-q", "--", &path])?;
+            } else {
+                let full = self.root.join(&path);
+                if full.is_dir() {
+                    std::fs::remove_dir_all(&full)
+                } else {
+                    std::fs::remove_file(&full)
+                }
+                .map_err(|e| SandboxError::io(format!("removing protected {path}"), e))?;
+            }
+            restored.push(path);
+        }
+        Ok(restored)
+    }
+
+    /// Deletes `__pycache__` directories and `*.pyc` files, so Python never
+    /// runs stale bytecode after a same-second, same-size edit.
+    pub fn purge_bytecode(&self) -> Result<usize, SandboxError> {
+        let mut removed = 0;
+        let mut it = walkdir::WalkDir::new(&self.root).into_iter();
+        while let Some(entry) = it.next() {
+            let Ok(entry) = entry else { continue };
+            let name = entry.file_name();
+            if entry.file_type().is_dir() {
+                if name == ".git" {
+                    it.skip_current_dir();
+                } else if name == "__pycache__" {
+                    std::fs::remove_dir_all(entry.path())
+                        .map_err(|e| SandboxError::io("purging __pycache__", e))?;
+                    removed += 1;
+                    it.skip_current_dir();
+                }
+            } else if entry
+                .path()
+                .extension()
+                .is_some_and(|e| e == "pyc" || e == "pyo")
+            {
+                std::fs::remove_file(entry.path())
+                    .map_err(|e| SandboxError::io("purging *.pyc", e))?;
+                removed += 1;
+            }
+        }
+        Ok(removed)
+    }
+
+    /// Copies the changes since the baseline into `target` (the user's repo):
+    /// changed and new files are written, deleted files removed.
+    pub fn apply_to(&self, target: &Path) -> Result<Vec<String>, SandboxError> {
+        let paths = self.changed_paths()?;
+        for path in &paths {
+            let src = self.root.join(path);
+            let dst = target.join(path);
+            if src.exists() {
+                if let Some(parent) = dst.parent() {
+                    std::fs::create_dir_all(parent).map_err(|e| {
+                        SandboxError::io(format!("creating {}", parent.display()), e)
+                    })?;
+                }
+                std::fs::copy(&src, &dst)
+                    .map_err(|e| SandboxError::io(format!("writing {}", dst.display()), e))?;
+            } else if dst.exists() {
+                std::fs::remove_file(&dst)
+                    .map_err(|e| SandboxError::io(format!("removing {}", dst.display()), e))?;
+            }
+        }
+        Ok(paths)
+    }
+}
+
+/// Builds a glob set; `dir/**` also matches `dir` contents at any depth and a
+/// pattern without `/` matches at any depth (gitignore-like).
+pub fn build_globset(globs: &[String]) -> Result<GlobSet, SandboxError> {
+    let mut b = GlobSetBuilder::new();
+    for g in globs {
+        let pat = if g.contains('/') {
+            g.clone()
+        } else {
+            format!("**/{g}")
+        };
+        b.add(Glob::new(&pat).map_err(|e| SandboxError::Other(format!("bad glob `{g}`: {e}")))?);
+    }
+    b.build()
+        .map_err(|e| SandboxError::Other(format!("bad glob set: {e}")))
+}
+
+/// Copies a directory tree (without the top-level `.git`), preserving
+/// symlinks as symlinks and file permissions.
+pub fn copy_tree(src: &Path, dst: &Path) -> Result<(), SandboxError> {
+    std::fs::create_dir_all(dst)
+        .map_err(|e| SandboxError::io(format!("creating {}", dst.display()), e))?;
+    let mut it = walkdir::WalkDir::new(src)
+        .follow_links(false)
+        .min_depth(1)
+        .into_iter();
+    while let Some(entry) = it.next() {
+        let entry =
+            entry.map_err(|e| SandboxError::Other(format!("walking {}: {e}", src.display())))?;
+        let rel = entry
+            .path()
+            .strip_prefix(src)
+            .map_err(|e| SandboxError::Other(e.to_string()))?;
+        if entry.depth() == 1 && rel == Path::new(".git") {
+            if entry.file_type().is_dir() {
+                it.skip_current_dir();
+            }
+            continue;
+        }
+        let target = dst.join(rel);
+        let ft = entry.file_type();
+        if ft.is_dir() {
+            std::fs::create_dir_all(&target)
+                .map_err(|e| SandboxError::io(format!("creating {}", target.display()), e))?;
+        } else if ft.is_symlink() {
+            let link = std::fs::read_link(entry.path()).map_err(|e| {
+                SandboxError::io(format!("reading link {}", entry.path().display()), e)
+            })?;
+            std::os::unix::fs::symlink(&link, &target)
+                .map_err(|e| SandboxError::io(format!("creating link {}", target.display()), e))?;
+        } else if ft.is_file() {
+            std::fs::copy(entry.path(), &target)
+                .map_err(|e| SandboxError::io(format!("copying {}", entry.path().display()), e))?;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn repo() -> tempfile::TempDir {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(d.path().join("tests")).unwrap();
+        std::fs::write(d.path().join("a.py"), "x = 1\n").unwrap();
+        std::fs::write(d.path().join("tests/test_a.py"), "def test(): pass\n").unwrap();
+        d
+    }
+
+    #[test]
+    fn diff_reset_and_protected_restore() {
+        let src = repo();
+        let ws = Workspace::copy_from(src.path()).unwrap();
+        assert_eq!(ws.diff().unwrap(), "");
+        std::fs::write(ws.root().join("a.py"), "x = 2\n").unwrap();
+        std::fs::write(ws.root().join("tests/test_a.py"), "def test(): assert 0\n").unwrap();
+        std::fs::write(ws.root().join("tests/test_new.py"), "x\n").unwrap();
+        let restored = ws.restore_matching(&["tests/**".into()]).unwrap();
+        assert_eq!(restored.len(), 2);
+        let diff = ws.diff().unwrap();
+        assert!(
+            diff.contains("+x = 2") && !diff.contains("tests/"),
+            "{diff}"
+        );
+        ws.reset().unwrap();
+        assert_eq!(ws.diff().unwrap(), "");
+        // the source was never touched
+        assert_eq!(
+            std::fs::read_to_string(src.path().join("a.py")).unwrap(),
+            "x = 1\n"
+        );
+    }
+
+    #[test]
+    fn purge_removes_bytecode_only() {
+        let src = repo();
+        let ws = Workspace::copy_from(src.path()).unwrap();
+        std::fs::create_dir_all(ws.root().join("__pycache__")).unwrap();
+        std::fs::write(ws.root().join("__pycache__/a.cpython-311.pyc"), "x").unwrap();
+        std::fs::write(ws.root().join("b.pyc"), "x").unwrap();
+        assert_eq!(ws.purge_bytecode().unwrap(), 2);
+        assert!(ws.root().join("a.py").exists());
+    }
+}

@@ -1,0 +1,3 @@
+//! The graded task suite: task format, validation, runs and scores.
+
+pub mod task;

@@ -1,0 +1,1 @@
+//! Path confinement. (Being implemented by the tools work.)

@@ -1,0 +1,1 @@
+//! The `run` safety filter. (Being implemented by the tools work.)
