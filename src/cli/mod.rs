@@ -8,6 +8,8 @@ mod images;
 mod report;
 pub mod solve;
 mod swebench;
+mod swebench_eval;
+mod swebench_grade;
 mod tiers;
 
 use std::process::ExitCode;

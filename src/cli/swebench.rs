@@ -3,8 +3,6 @@ use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
 
-use crate::error::CliError;
-
 /// Arguments of `airgate swebench`.
 #[derive(Debug, Args)]
 pub struct SwebenchArgs {
@@ -79,6 +77,10 @@ pub struct EvalScriptArgs {
 }
 
 /// Runs `airgate swebench`.
-pub async fn run(_args: SwebenchArgs) -> anyhow::Result<u8> {
-    Err(CliError::not_yet("swebench").into())
+pub async fn run(args: SwebenchArgs) -> anyhow::Result<u8> {
+    match args.action {
+        SwebenchAction::Grade(a) => super::swebench_grade::run(a).await,
+        SwebenchAction::Eval(a) => super::swebench_eval::run_eval(a).await,
+        SwebenchAction::EvalScript(a) => super::swebench_eval::run_eval_script(a).await,
+    }
 }
