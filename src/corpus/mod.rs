@@ -1,1 +1,235 @@
-//! corpus room. Filled in by its issue.
+//! The corpus: verified teacher trajectories as Parquet, ready for SFT.
+//!
+//! A corpus directory holds immutable `part-*.parquet` segments and a
+//! `manifest.json` listing each segment with its row count and sha256. A
+//! segment is written to a temporary name, fsynced, then renamed; the
+//! manifest is replaced the same way, so a crash never leaves a half-written
+//! segment in the manifest (see [`store`]). Every id is a sha256 that can be
+//! recomputed from the stored columns, which is what `corpus verify` does.
+
+pub mod ops;
+pub mod row;
+pub mod store;
+
+use sha2::{Digest, Sha256};
+
+use crate::error::Retryable;
+pub use row::CorpusRow;
+pub use store::{CorpusWriter, Insert, Manifest, SegmentInfo, read_corpus};
+
+/// Errors of the corpus room.
+#[derive(Debug, thiserror::Error)]
+pub enum CorpusError {
+    /// Filesystem failure.
+    #[error("{context}: {source}")]
+    Io {
+        /// What was being done.
+        context: String,
+        /// Cause.
+        source: std::io::Error,
+    },
+    /// Arrow/Parquet encoding or decoding failure.
+    #[error("parquet/arrow error: {0}")]
+    Arrow(String),
+    /// A segment's columns are not those of DESIGN.md.
+    #[error("schema mismatch: {0}")]
+    Schema(String),
+    /// `manifest.json` is unreadable or inconsistent.
+    #[error("bad manifest: {0}")]
+    Manifest(String),
+    /// Another process holds the corpus lock.
+    #[error(
+        "corpus {0} is locked by another airgate process; wait for it to finish or use another --out"
+    )]
+    Locked(String),
+    /// A row that must not enter the corpus.
+    #[error("invalid row: {0}")]
+    InvalidRow(String),
+}
+
+impl CorpusError {
+    /// Wraps an I/O error with context.
+    pub fn io(context: impl Into<String>, source: std::io::Error) -> Self {
+        Self::Io {
+            context: context.into(),
+            source,
+        }
+    }
+}
+
+impl Retryable for CorpusError {
+    fn is_retryable(&self) -> bool {
+        matches!(self, CorpusError::Locked(_))
+    }
+}
+
+/// Lower-case hex sha256 of `data`.
+pub fn sha256_hex(data: &[u8]) -> String {
+    hex::encode(Sha256::digest(data))
+}
+
+/// The normal form of a patch used for dedup: LF line endings, no
+/// `index <blob>..<blob>` lines (they depend on abbreviation settings),
+/// trailing whitespace of each line kept (it is content), no trailing blank
+/// lines, exactly one final newline. `""` stays `""`.
+pub fn normalise_patch(patch: &str) -> String {
+    let text = patch.replace("\r\n", "\n");
+    let mut out = String::with_capacity(text.len());
+    for line in text.lines() {
+        if line.starts_with("index ") && line.contains("..") {
+            continue;
+        }
+        out.push_str(line);
+        out.push('\n');
+    }
+    while out.ends_with("\n\n") {
+        out.pop();
+    }
+    if out.trim().is_empty() {
+        return String::new();
+    }
+    out
+}
+
+/// `patch_sha256`: sha256 of the normalised patch.
+pub fn patch_sha256(patch: &str) -> String {
+    sha256_hex(normalise_patch(patch).as_bytes())
+}
+
+/// Serialises a JSON value with object keys sorted at every level and no
+/// whitespace: the canonical form that ids are computed over.
+pub fn canonical_json(value: &serde_json::Value) -> String {
+    fn write(v: &serde_json::Value, out: &mut String) {
+        match v {
+            serde_json::Value::Object(map) => {
+                let mut keys: Vec<&String> = map.keys().collect();
+                keys.sort();
+                out.push('{');
+                for (i, k) in keys.into_iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    out.push_str(&serde_json::Value::String(k.clone()).to_string());
+                    out.push(':');
+                    write(&map[k], out);
+                }
+                out.push('}');
+            }
+            serde_json::Value::Array(items) => {
+                out.push('[');
+                for (i, item) in items.iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    write(item, out);
+                }
+                out.push(']');
+            }
+            other => out.push_str(&other.to_string()),
+        }
+    }
+    let mut out = String::new();
+    write(value, &mut out);
+    out
+}
+
+/// `trajectory_id`: sha256 of the canonical trajectory JSON, i.e. the
+/// object `{instance_id, model, messages, tools, patch}` in canonical form.
+/// Timings are left out on purpose: the same trajectory always gets the same
+/// id, and `corpus verify` can recompute it from the stored columns.
+pub fn trajectory_id(
+    instance_id: &str,
+    model: &str,
+    messages: &serde_json::Value,
+    tools: &serde_json::Value,
+    patch: &str,
+) -> String {
+    let doc = serde_json::json!({
+        "instance_id": instance_id,
+        "model": model,
+        "messages": messages,
+        "tools": tools,
+        "patch": patch,
+    });
+    sha256_hex(canonical_json(&doc).as_bytes())
+}
+
+/// Recomputes a row's trajectory id from its stored columns.
+pub fn recompute_trajectory_id(row: &CorpusRow) -> Result<String, CorpusError> {
+    let messages: serde_json::Value = serde_json::from_str(&row.messages)
+        .map_err(|e| CorpusError::InvalidRow(format!("messages is not JSON: {e}")))?;
+    let tools: serde_json::Value = serde_json::from_str(&row.tools)
+        .map_err(|e| CorpusError::InvalidRow(format!("tools is not JSON: {e}")))?;
+    Ok(trajectory_id(
+        &row.instance_id,
+        &row.model,
+        &messages,
+        &tools,
+        &row.patch,
+    ))
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    /// A valid synthetic row for tests and benchmarks.
+    pub fn sample_row(instance: &str, patch: &str, sample: i32) -> CorpusRow {
+        let messages = serde_json::json!([
+            {"role": "system", "content": "sys"},
+            {"role": "user", "content": format!("fix {instance}")},
+            {"role": "assistant", "content": "", "tool_calls": [{"id": "call_1", "type": "function", "function": {"name": "submit", "arguments": "{}"}}]},
+            {"role": "tool", "content": "submitted", "tool_call_id": "call_1"},
+        ]);
+        let tools = serde_json::json!([{"type": "function", "function": {"name": "submit", "parameters": {"type": "object", "properties": {}}}}]);
+        CorpusRow {
+            trajectory_id: trajectory_id(instance, "m", &messages, &tools, patch),
+            instance_id: instance.into(),
+            dataset: "d.jsonl".into(),
+            repo: "o/r".into(),
+            base_commit: "abc".into(),
+            model: "m".into(),
+            resolved: true,
+            attempts: 1,
+            steps: 1,
+            prompt_tokens: 10,
+            completion_tokens: 5,
+            wall_s: 1.5,
+            patch: patch.into(),
+            patch_sha256: patch_sha256(patch),
+            messages: messages.to_string(),
+            tools: tools.to_string(),
+            provenance: "public".into(),
+            license: "MIT".into(),
+            created_at: chrono::DateTime::from_timestamp_micros(1_700_000_000_123_456).unwrap(),
+            engine_version: "0.1.0".into(),
+            sample,
+            verified_by: "test".into(),
+            cost_usd: 0.0,
+        }
+    }
+
+    #[test]
+    fn normalisation_ignores_crlf_index_lines_and_trailing_blank_lines() {
+        let a = "diff --git a/x b/x\nindex 1234567..89abcde 100644\n--- a/x\n+++ b/x\n@@ -1 +1 @@\n-a\n+b\n";
+        let b = "diff --git a/x b/x\r\nindex 1234567890..89abcdef01 100644\r\n--- a/x\r\n+++ b/x\r\n@@ -1 +1 @@\r\n-a\r\n+b\r\n\r\n";
+        assert_eq!(patch_sha256(a), patch_sha256(b));
+        assert_ne!(patch_sha256(a), patch_sha256(&a.replace("+b", "+c")));
+        assert_eq!(normalise_patch("\n\n"), "");
+    }
+
+    #[test]
+    fn canonical_json_sorts_keys_and_id_is_stable() {
+        let a: serde_json::Value =
+            serde_json::from_str(r#"{"b":1,"a":{"d":[1,{"z":0,"y":"\n"}],"c":null}}"#).unwrap();
+        assert_eq!(
+            canonical_json(&a),
+            r#"{"a":{"c":null,"d":[1,{"y":"\n","z":0}]},"b":1}"#
+        );
+        let row = sample_row("i1", "p\n", 0);
+        assert_eq!(recompute_trajectory_id(&row).unwrap(), row.trajectory_id);
+        let mut other = row.clone();
+        other.messages = other.messages.replace("fix", "fox");
+        assert_ne!(recompute_trajectory_id(&other).unwrap(), row.trajectory_id);
+    }
+}

@@ -1,0 +1,524 @@
+//! What `airgate corpus` does: stats, verify, export and merge.
+
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::io::{BufWriter, Write};
+use std::path::Path;
+
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use super::row::schema_problems;
+use super::store::{CorpusWriter, Insert, MANIFEST, Manifest, read_segment};
+use super::{CorpusError, patch_sha256, read_corpus, recompute_trajectory_id, sha256_hex};
+
+/// Per-repo line of `corpus stats`.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct RepoStats {
+    /// Rows from this repo.
+    pub rows: u64,
+    /// Distinct instances.
+    pub instances: u64,
+    /// Prompt tokens.
+    pub prompt_tokens: i64,
+    /// Completion tokens.
+    pub completion_tokens: i64,
+}
+
+/// The summary `corpus stats` prints.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Stats {
+    /// Rows.
+    pub rows: u64,
+    /// Segments.
+    pub segments: u64,
+    /// Distinct instances.
+    pub instances: u64,
+    /// Distinct repos.
+    pub repos: u64,
+    /// Rows per teacher model.
+    pub models: BTreeMap<String, u64>,
+    /// Rows per license.
+    pub licenses: BTreeMap<String, u64>,
+    /// Total prompt tokens.
+    pub prompt_tokens: i64,
+    /// Total completion tokens.
+    pub completion_tokens: i64,
+    /// Total tool calls.
+    pub steps: i64,
+    /// Total teacher cost in USD.
+    pub cost_usd: f64,
+    /// Per-repo table.
+    pub per_repo: BTreeMap<String, RepoStats>,
+}
+
+/// Computes [`Stats`] over a corpus.
+pub fn stats(dir: &Path) -> Result<Stats, CorpusError> {
+    let (manifest, rows) = read_corpus(dir)?;
+    let mut s = Stats {
+        segments: manifest.segments.len() as u64,
+        ..Stats::default()
+    };
+    let mut instances = BTreeSet::new();
+    let mut repo_instances: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for r in &rows {
+        s.rows += 1;
+        instances.insert(r.instance_id.clone());
+        *s.models.entry(r.model.clone()).or_default() += 1;
+        *s.licenses.entry(r.license.clone()).or_default() += 1;
+        s.prompt_tokens += r.prompt_tokens;
+        s.completion_tokens += r.completion_tokens;
+        s.steps += i64::from(r.steps);
+        s.cost_usd += r.cost_usd;
+        let e = s.per_repo.entry(r.repo.clone()).or_default();
+        e.rows += 1;
+        e.prompt_tokens += r.prompt_tokens;
+        e.completion_tokens += r.completion_tokens;
+        repo_instances
+            .entry(r.repo.clone())
+            .or_default()
+            .insert(r.instance_id.clone());
+    }
+    for (repo, set) in repo_instances {
+        if let Some(e) = s.per_repo.get_mut(&repo) {
+            e.instances = set.len() as u64;
+        }
+    }
+    s.instances = instances.len() as u64;
+    s.repos = s.per_repo.len() as u64;
+    Ok(s)
+}
+
+impl Stats {
+    /// Human-readable rendering with a per-repo table.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        let models: Vec<String> = self
+            .models
+            .iter()
+            .map(|(m, n)| format!("{m} ({n})"))
+            .collect();
+        let licenses: Vec<String> = self
+            .licenses
+            .iter()
+            .map(|(m, n)| format!("{m} ({n})"))
+            .collect();
+        out.push_str(&format!(
+            "rows:              {}\nsegments:          {}\ninstances:         {}\nrepos:             {}\nmodels:            {}\nlicenses:          {}\nprompt tokens:     {}\ncompletion tokens: {}\nsteps:             {}\ncost (USD):        {:.4}\n",
+            self.rows,
+            self.segments,
+            self.instances,
+            self.repos,
+            if models.is_empty() { "-".into() } else { models.join(", ") },
+            if licenses.is_empty() { "-".into() } else { licenses.join(", ") },
+            self.prompt_tokens,
+            self.completion_tokens,
+            self.steps,
+            self.cost_usd,
+        ));
+        if !self.per_repo.is_empty() {
+            let w = self
+                .per_repo
+                .keys()
+                .map(String::len)
+                .max()
+                .unwrap_or(4)
+                .max(4);
+            out.push_str(&format!(
+                "\n{:<w$}  {:>6}  {:>9}  {:>13}  {:>17}\n",
+                "repo", "rows", "instances", "prompt_tokens", "completion_tokens"
+            ));
+            for (repo, r) in &self.per_repo {
+                out.push_str(&format!(
+                    "{:<w$}  {:>6}  {:>9}  {:>13}  {:>17}\n",
+                    repo, r.rows, r.instances, r.prompt_tokens, r.completion_tokens
+                ));
+            }
+        }
+        out
+    }
+}
+
+/// The findings of `corpus verify`.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct VerifyReport {
+    /// Segments checked.
+    pub segments: u64,
+    /// Rows checked.
+    pub rows: u64,
+    /// Every mismatch found; empty means the corpus is intact.
+    pub problems: Vec<String>,
+}
+
+impl VerifyReport {
+    /// True when nothing is wrong.
+    pub fn ok(&self) -> bool {
+        self.problems.is_empty()
+    }
+}
+
+/// Recomputes every sha256 (segment files, trajectory ids, patch hashes),
+/// checks the schema of every segment, the manifest's counts, provenance and
+/// duplicates, and lists segment files the manifest does not know.
+pub fn verify(dir: &Path) -> Result<VerifyReport, CorpusError> {
+    if !Manifest::exists(dir) {
+        return Err(CorpusError::Manifest(format!(
+            "{} has no {MANIFEST}: is it a corpus directory?",
+            dir.display()
+        )));
+    }
+    let manifest = Manifest::load(dir)?;
+    let mut rep = VerifyReport::default();
+    let mut ids = HashSet::new();
+    let mut patches = HashSet::new();
+    let mut listed = HashSet::new();
+    for seg in &manifest.segments {
+        rep.segments += 1;
+        listed.insert(seg.file.clone());
+        let path = dir.join(&seg.file);
+        let bytes = match std::fs::read(&path) {
+            Ok(b) => b,
+            Err(e) => {
+                rep.problems.push(format!("{}: cannot read: {e}", seg.file));
+                continue;
+            }
+        };
+        let sha = sha256_hex(&bytes);
+        if sha != seg.sha256 {
+            rep.problems.push(format!(
+                "{}: sha256 is {sha}, manifest says {}",
+                seg.file, seg.sha256
+            ));
+        }
+        if bytes.len() as u64 != seg.bytes {
+            rep.problems.push(format!(
+                "{}: {} bytes, manifest says {}",
+                seg.file,
+                bytes.len(),
+                seg.bytes
+            ));
+        }
+        match segment_schema(&path) {
+            Ok(problems) => rep
+                .problems
+                .extend(problems.into_iter().map(|p| format!("{}: {p}", seg.file))),
+            Err(e) => {
+                rep.problems.push(format!("{}: unreadable: {e}", seg.file));
+                continue;
+            }
+        }
+        let rows = match read_segment(&path) {
+            Ok(r) => r,
+            Err(e) => {
+                rep.problems.push(format!("{}: unreadable: {e}", seg.file));
+                continue;
+            }
+        };
+        if rows.len() as u64 != seg.rows {
+            rep.problems.push(format!(
+                "{}: {} rows, manifest says {}",
+                seg.file,
+                rows.len(),
+                seg.rows
+            ));
+        }
+        for (i, r) in rows.iter().enumerate() {
+            rep.rows += 1;
+            let at = format!("{} row {i} ({})", seg.file, r.instance_id);
+            if patch_sha256(&r.patch) != r.patch_sha256 {
+                rep.problems
+                    .push(format!("{at}: patch_sha256 does not match the patch"));
+            }
+            match recompute_trajectory_id(r) {
+                Ok(id) if id == r.trajectory_id => {}
+                Ok(id) => rep.problems.push(format!(
+                    "{at}: trajectory_id {} does not match the recomputed {id}",
+                    r.trajectory_id
+                )),
+                Err(e) => rep.problems.push(format!("{at}: {e}")),
+            }
+            if r.provenance != "public" {
+                rep.problems.push(format!(
+                    "{at}: provenance is `{}`, not `public`",
+                    r.provenance
+                ));
+            }
+            if r.license.trim().is_empty() {
+                rep.problems.push(format!("{at}: no license"));
+            }
+            if !r.resolved {
+                rep.problems.push(format!("{at}: resolved is false"));
+            }
+            if !ids.insert(r.trajectory_id.clone()) {
+                rep.problems
+                    .push(format!("{at}: duplicate trajectory_id {}", r.trajectory_id));
+            }
+            if !patches.insert((r.instance_id.clone(), r.patch_sha256.clone())) {
+                rep.problems
+                    .push(format!("{at}: duplicate patch for this instance"));
+            }
+        }
+    }
+    if rep.rows != manifest.rows {
+        rep.problems.push(format!(
+            "manifest says {} rows, segments hold {}",
+            manifest.rows, rep.rows
+        ));
+    }
+    let entries = std::fs::read_dir(dir)
+        .map_err(|e| CorpusError::io(format!("listing {}", dir.display()), e))?;
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if name.starts_with("part-") && name.ends_with(".parquet") && !listed.contains(&name) {
+            rep.problems
+                .push(format!("{name}: segment file not listed in the manifest"));
+        }
+    }
+    Ok(rep)
+}
+
+fn segment_schema(path: &Path) -> Result<Vec<String>, CorpusError> {
+    let file = std::fs::File::open(path)
+        .map_err(|e| CorpusError::io(format!("opening {}", path.display()), e))?;
+    let builder = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
+        .map_err(|e| CorpusError::Arrow(e.to_string()))?;
+    Ok(schema_problems(builder.schema().as_ref()))
+}
+
+/// Export formats of `corpus export`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExportFormat {
+    /// `{"messages": [...], "tools": [...]}` per line (TRL, axolotl).
+    SftOpenAi,
+    /// `{"conversations": [{"from", "value"}], "system", "tools"}` per line
+    /// (LLaMA-Factory's ShareGPT with function_call/observation turns).
+    ShareGpt,
+}
+
+impl ExportFormat {
+    /// Parses `sft-openai` or `sharegpt`.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "sft-openai" | "openai" => Some(Self::SftOpenAi),
+            "sharegpt" => Some(Self::ShareGpt),
+            _ => None,
+        }
+    }
+}
+
+/// Writes the export to `out` (atomically); returns the number of lines.
+pub fn export(dir: &Path, format: ExportFormat, out: &Path) -> Result<u64, CorpusError> {
+    let (_, rows) = read_corpus(dir)?;
+    let parent = out
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    std::fs::create_dir_all(parent)
+        .map_err(|e| CorpusError::io(format!("creating {}", parent.display()), e))?;
+    let tmp = tempfile::NamedTempFile::new_in(parent)
+        .map_err(|e| CorpusError::io(format!("creating a temp file in {}", parent.display()), e))?;
+    let mut w = BufWriter::new(tmp);
+    let mut n = 0;
+    for r in &rows {
+        let messages: Value = serde_json::from_str(&r.messages)
+            .map_err(|e| CorpusError::InvalidRow(format!("{}: messages: {e}", r.instance_id)))?;
+        let tools: Value = serde_json::from_str(&r.tools)
+            .map_err(|e| CorpusError::InvalidRow(format!("{}: tools: {e}", r.instance_id)))?;
+        let line = match format {
+            ExportFormat::SftOpenAi => json!({ "messages": messages, "tools": tools }),
+            ExportFormat::ShareGpt => sharegpt(&messages, &tools),
+        };
+        serde_json::to_writer(&mut w, &line)
+            .map_err(|e| CorpusError::io("writing export", std::io::Error::other(e)))?;
+        w.write_all(b"\n")
+            .map_err(|e| CorpusError::io("writing export", e))?;
+        n += 1;
+    }
+    let tmp = w
+        .into_inner()
+        .map_err(|e| CorpusError::io("flushing export", e.into_error()))?;
+    tmp.persist(out)
+        .map_err(|e| CorpusError::io(format!("writing {}", out.display()), e.error))?;
+    Ok(n)
+}
+
+/// OpenAI messages → ShareGPT turns. Prompt-side turns (human, observation)
+/// and response-side turns (gpt, function_call) must alternate, so
+/// consecutive turns of one side are joined.
+pub fn sharegpt(messages: &Value, tools: &Value) -> Value {
+    let mut system = String::new();
+    let mut turns: Vec<(String, String)> = Vec::new();
+    let prompt_side = |from: &str| from == "human" || from == "observation";
+    let empty = vec![];
+    for m in messages.as_array().unwrap_or(&empty) {
+        let role = m["role"].as_str().unwrap_or("");
+        let content = m["content"].as_str().unwrap_or("").to_string();
+        let (from, value) = match role {
+            "system" => {
+                system = content;
+                continue;
+            }
+            "user" => ("human", content),
+            "tool" => ("observation", content),
+            _ => match m["tool_calls"].as_array().and_then(|c| c.first()) {
+                Some(call) => {
+                    let args: Value = call["function"]["arguments"]
+                        .as_str()
+                        .and_then(|a| serde_json::from_str(a).ok())
+                        .unwrap_or(Value::Object(Default::default()));
+                    let v = json!({"name": call["function"]["name"], "arguments": args});
+                    ("function_call", v.to_string())
+                }
+                None => ("gpt", content),
+            },
+        };
+        match turns.last_mut() {
+            Some((last, text)) if prompt_side(last) == prompt_side(from) => {
+                if !value.is_empty() {
+                    if !text.is_empty() {
+                        text.push_str("\n\n");
+                    }
+                    text.push_str(&value);
+                }
+            }
+            _ => turns.push((from.to_string(), value)),
+        }
+    }
+    let conversations: Vec<Value> = turns
+        .into_iter()
+        .map(|(from, value)| json!({"from": from, "value": value}))
+        .collect();
+    json!({ "conversations": conversations, "system": system, "tools": tools.to_string() })
+}
+
+/// Counts of a merge.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct MergeReport {
+    /// Rows read from the inputs.
+    pub read: u64,
+    /// Rows added to the output.
+    pub added: u64,
+    /// Rows dropped as duplicates.
+    pub duplicates: u64,
+    /// Rows in the output afterwards.
+    pub total: u64,
+}
+
+/// Merges corpora into `out` (created or appended to), dropping duplicates.
+pub fn merge(inputs: &[&Path], out: &Path) -> Result<MergeReport, CorpusError> {
+    let mut w = CorpusWriter::open(out)?;
+    let mut rep = MergeReport::default();
+    for input in inputs {
+        let (_, rows) = read_corpus(input)?;
+        for r in rows {
+            rep.read += 1;
+            match w.insert(r)? {
+                Insert::Added => rep.added += 1,
+                Insert::Duplicate => rep.duplicates += 1,
+            }
+            if w.buffered() >= 50_000 {
+                w.flush()?;
+            }
+        }
+    }
+    let m = w.finish()?;
+    rep.total = m.rows;
+    Ok(rep)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::corpus::tests::sample_row;
+
+    fn corpus(dir: &Path, rows: &[(&str, &str)]) {
+        let mut w = CorpusWriter::open(dir).unwrap();
+        for (i, (inst, patch)) in rows.iter().enumerate() {
+            w.insert(sample_row(inst, patch, i as i32)).unwrap();
+        }
+        w.finish().unwrap();
+    }
+
+    #[test]
+    fn verify_passes_then_catches_a_flipped_byte_and_orphans() {
+        let d = tempfile::tempdir().unwrap();
+        corpus(d.path(), &[("a", "p1\n"), ("b", "p2\n")]);
+        let rep = verify(d.path()).unwrap();
+        assert!(rep.ok(), "{:?}", rep.problems);
+        assert_eq!(rep.rows, 2);
+        let seg = d.path().join("part-000001.parquet");
+        let mut bytes = std::fs::read(&seg).unwrap();
+        let mid = bytes.len() / 2;
+        bytes[mid] ^= 0x01;
+        std::fs::write(&seg, &bytes).unwrap();
+        let rep = verify(d.path()).unwrap();
+        assert!(!rep.ok());
+        assert!(
+            rep.problems.iter().any(|p| p.contains("sha256")),
+            "{:?}",
+            rep.problems
+        );
+        std::fs::write(d.path().join("part-000077.parquet"), b"x").unwrap();
+        let rep = verify(d.path()).unwrap();
+        assert!(rep.problems.iter().any(|p| p.contains("not listed")));
+    }
+
+    #[test]
+    fn verify_catches_a_forged_row_with_a_consistent_manifest() {
+        let d = tempfile::tempdir().unwrap();
+        let mut w = CorpusWriter::open(d.path()).unwrap();
+        let mut r = sample_row("a", "p1\n", 0);
+        // a row whose messages were edited after the id was computed
+        r.messages = r.messages.replace("fix a", "fix b");
+        w.insert(r).unwrap();
+        w.finish().unwrap();
+        let rep = verify(d.path()).unwrap();
+        assert!(
+            rep.problems.iter().any(|p| p.contains("trajectory_id")),
+            "{:?}",
+            rep.problems
+        );
+    }
+
+    #[test]
+    fn merge_dedups_and_stats_count() {
+        let a = tempfile::tempdir().unwrap();
+        let b = tempfile::tempdir().unwrap();
+        let c = tempfile::tempdir().unwrap();
+        corpus(a.path(), &[("a", "p1\n"), ("b", "p2\n")]);
+        corpus(b.path(), &[("a", "p1\n"), ("c", "p3\n")]);
+        let rep = merge(&[a.path(), b.path()], c.path()).unwrap();
+        assert_eq!(
+            (rep.read, rep.added, rep.duplicates, rep.total),
+            (4, 3, 1, 3)
+        );
+        assert!(verify(c.path()).unwrap().ok());
+        let s = stats(c.path()).unwrap();
+        assert_eq!((s.rows, s.instances, s.repos), (3, 3, 1));
+        assert_eq!(s.prompt_tokens, 30);
+        assert!(s.render().contains("o/r"));
+    }
+
+    #[test]
+    fn exports_are_one_json_object_per_row() {
+        let d = tempfile::tempdir().unwrap();
+        corpus(d.path(), &[("a", "p1\n")]);
+        let out = d.path().join("x/sft.jsonl");
+        assert_eq!(export(d.path(), ExportFormat::SftOpenAi, &out).unwrap(), 1);
+        let line: Value =
+            serde_json::from_str(std::fs::read_to_string(&out).unwrap().trim()).unwrap();
+        assert_eq!(line["messages"][2]["tool_calls"][0]["id"], "call_1");
+        assert_eq!(line["tools"][0]["function"]["name"], "submit");
+        let out = d.path().join("sg.jsonl");
+        export(d.path(), ExportFormat::ShareGpt, &out).unwrap();
+        let line: Value =
+            serde_json::from_str(std::fs::read_to_string(&out).unwrap().trim()).unwrap();
+        let froms: Vec<&str> = line["conversations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["from"].as_str().unwrap())
+            .collect();
+        assert_eq!(froms, ["human", "function_call", "observation"]);
+        assert_eq!(line["system"], "sys");
+    }
+}
