@@ -6,9 +6,19 @@
 //! context budget, token accounting — lives behind that call, so the loop is
 //! identical for a replayed script, a 135M local model and a frontier teacher.
 
+pub mod anthropic;
+pub mod build;
+pub mod config;
+pub mod context;
+pub mod http;
+pub mod local;
+pub mod ollama;
+pub mod openai;
 pub mod reference;
+pub mod remote;
 pub mod script;
 pub mod spec;
+pub mod text_protocol;
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};

@@ -119,9 +119,7 @@ pub async fn build_policy(
             })?;
             Ok(Box::new(super::reference::ReferencePolicy::load(patch)?))
         }
-        other => Err(ModelError::Config(format!(
-            "model backend for {other:?} is not yet available in this build"
-        ))),
+        other => super::build::build_remote(other, ctx).await,
     }
 }
 

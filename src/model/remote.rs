@@ -1,0 +1,414 @@
+//! The policy shared by every HTTP backend. A [`Wire`] knows one API's JSON
+//! (OpenAI chat completions, Ollama `/api/chat`, Anthropic Messages);
+//! [`RemotePolicy`] adds what they have in common: the text tool-call
+//! protocol and auto fallback, the context budget (and the retry after a
+//! context-length error), error mapping, token and cost accounting.
+
+use std::collections::HashMap;
+use std::time::Instant;
+
+use async_trait::async_trait;
+use serde_json::Value;
+
+use super::config::{BackendOptions, ToolCallMode};
+use super::context::{self, Pressure};
+use super::http::{HttpClient, HttpError};
+use super::text_protocol;
+use super::{EpisodeInfo, Message, ModelError, Policy, Proposal, Role, ToolCall, Usage};
+
+/// What a wire needs to build one request.
+#[derive(Debug)]
+pub struct WireRequest<'a> {
+    /// The conversation, already budgeted (and rendered as plain text in text mode).
+    pub messages: &'a [Message],
+    /// Tool schemas (OpenAI function format); `None` in text mode.
+    pub tools: Option<&'a [Value]>,
+    /// Sampling temperature.
+    pub temperature: f32,
+    /// Completion token limit.
+    pub max_tokens: u32,
+    /// The model's context size (Ollama's `num_ctx`).
+    pub context_size: u32,
+}
+
+/// One reply in neutral form.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct WireReply {
+    /// The reply's text.
+    pub text: String,
+    /// Native tool calls (ids generated when the API has none).
+    pub tool_calls: Vec<ToolCall>,
+    /// Prompt and completion tokens, when the server reported them.
+    pub usage: Option<(u64, u64)>,
+}
+
+/// One wire API.
+pub trait Wire: Send + Sync {
+    /// The spec-like label recorded in trajectories, e.g. `openai:qwen@http://...`.
+    fn label(&self) -> String;
+    /// Base URL (for messages).
+    fn base_url(&self) -> &str;
+    /// Model name.
+    fn model(&self) -> &str;
+    /// URL, headers and JSON body of a request.
+    fn request(&self, req: &WireRequest<'_>) -> (String, Vec<(String, String)>, Value);
+    /// Reads a reply; `next_id` makes call ids when the API has none.
+    fn parse(&self, body: &Value, next_id: &mut dyn FnMut() -> String)
+    -> Result<WireReply, String>;
+    /// The message for HTTP 404 (model or endpoint not found), with what to do.
+    fn not_found(&self, body: &str) -> String;
+    /// The message for HTTP 401/403.
+    fn unauthorized(&self, status: u16, body: &str) -> String;
+}
+
+/// A policy talking to a model server through a [`Wire`].
+pub struct RemotePolicy {
+    name: String,
+    wire: Box<dyn Wire>,
+    http: HttpClient,
+    opts: BackendOptions,
+    counter: u64,
+}
+
+impl RemotePolicy {
+    /// A policy over `wire` with `opts`; `name` is recorded in trajectories.
+    pub fn new(
+        name: impl Into<String>,
+        wire: Box<dyn Wire>,
+        opts: BackendOptions,
+    ) -> Result<Self, ModelError> {
+        let http =
+            HttpClient::new(opts.http.clone()).map_err(|e| ModelError::Config(e.to_string()))?;
+        Ok(Self {
+            name: name.into(),
+            wire,
+            http,
+            opts,
+            counter: 0,
+        })
+    }
+
+    /// The options in force.
+    pub fn options(&self) -> &BackendOptions {
+        &self.opts
+    }
+
+    /// Token budget for the conversation itself.
+    fn budget(&self, info: &EpisodeInfo) -> usize {
+        let tools = if self.opts.mode == ToolCallMode::Text {
+            0
+        } else {
+            info.tools
+                .iter()
+                .map(|t| context::estimate_tokens(&t.to_string()))
+                .sum()
+        };
+        let ctx = self.opts.context_size as usize;
+        let reserve = self.opts.max_tokens as usize + tools + ctx / 20;
+        ctx.saturating_sub(reserve).max(1024)
+    }
+
+    async fn call(&mut self, msgs: &[Message], info: &EpisodeInfo) -> Result<WireReply, HttpError> {
+        let rendered;
+        let (messages, tools) = if self.opts.mode == ToolCallMode::Text {
+            rendered = render_text_mode(msgs);
+            (rendered.as_slice(), None)
+        } else {
+            (msgs, Some(info.tools.as_slice()))
+        };
+        // Never ask for more than what is left of the context.
+        let used = context::conversation_tokens(messages) as u32;
+        let room = self.opts.context_size.saturating_sub(used).max(64);
+        let req = WireRequest {
+            messages,
+            tools,
+            temperature: self.opts.temperature,
+            max_tokens: self.opts.max_tokens.min(room),
+            context_size: self.opts.context_size,
+        };
+        let (url, headers, body) = self.wire.request(&req);
+        let value = self.http.post_json(&url, &headers, &body).await?;
+        let counter = &mut self.counter;
+        let mut next_id = || {
+            *counter += 1;
+            format!("call_{counter}")
+        };
+        self.wire
+            .parse(&value, &mut next_id)
+            .map_err(|detail| HttpError::Decode { url, detail })
+    }
+
+    fn map_error(&self, e: HttpError) -> ModelError {
+        match &e {
+            HttpError::Status { status, body, .. } => match *status {
+                401 | 403 => ModelError::Rejected(self.wire.unauthorized(*status, body)),
+                404 => ModelError::Rejected(self.wire.not_found(body)),
+                429 => ModelError::Transient(format!(
+                    "{}: rate limited (HTTP 429) after {} retries: {body}",
+                    self.wire.label(),
+                    self.http.options().max_retries
+                )),
+                s if s >= 500 => ModelError::Transient(format!(
+                    "{}: server error (HTTP {s}) after {} retries: {body}",
+                    self.wire.label(),
+                    self.http.options().max_retries
+                )),
+                s => ModelError::Rejected(format!(
+                    "{} rejected the request (HTTP {s}): {body}",
+                    self.wire.label()
+                )),
+            },
+            HttpError::Timeout { secs, .. } => ModelError::Timeout(*secs),
+            HttpError::Connect { detail, .. } => ModelError::Unreachable {
+                endpoint: self.wire.base_url().to_string(),
+                detail: format!(
+                    "{detail} (is the server running? check with `airgate` probe or curl {})",
+                    self.wire.base_url()
+                ),
+            },
+            HttpError::Reset { .. } => ModelError::Transient(e.to_string()),
+            HttpError::Decode { .. } => ModelError::Other(e.to_string()),
+            HttpError::Setup(s) => ModelError::Config(s.clone()),
+        }
+    }
+
+    fn next_id(&mut self) -> String {
+        self.counter += 1;
+        format!("call_{}", self.counter)
+    }
+}
+
+/// True for a server's "prompt longer than the context" refusal.
+pub fn is_context_overflow(e: &HttpError) -> bool {
+    let HttpError::Status { status, body, .. } = e else {
+        return false;
+    };
+    if !matches!(status, 400 | 413 | 422 | 500) {
+        return false;
+    }
+    let b = body.to_ascii_lowercase();
+    [
+        "context length",
+        "context_length",
+        "maximum context",
+        "context window",
+        "prompt is too long",
+        "too many tokens",
+        "exceeds the available context",
+        "exceed_context_size",
+        "n_ctx",
+    ]
+    .iter()
+    .any(|p| b.contains(p))
+}
+
+/// Renders a conversation for the text protocol: tool calls become their
+/// fenced JSON, tool results become user messages, and consecutive messages
+/// of one role are merged (some chat templates require alternation).
+pub fn render_text_mode(msgs: &[Message]) -> Vec<Message> {
+    let names: HashMap<&str, &str> = msgs
+        .iter()
+        .flat_map(|m| m.tool_calls.iter())
+        .map(|c| (c.id.as_str(), c.name.as_str()))
+        .collect();
+    let mut out: Vec<Message> = Vec::with_capacity(msgs.len());
+    for m in msgs {
+        let (role, content) = match m.role {
+            Role::Assistant => {
+                let text = if m.content.trim().is_empty() {
+                    m.tool_calls
+                        .first()
+                        .map(|c| {
+                            format!(
+                                "```json\n{}\n```",
+                                serde_json::json!({"tool": c.name, "args": c.arguments})
+                            )
+                        })
+                        .unwrap_or_default()
+                } else {
+                    m.content.clone()
+                };
+                (Role::Assistant, text)
+            }
+            Role::Tool => {
+                let name = m
+                    .tool_call_id
+                    .as_deref()
+                    .and_then(|id| names.get(id))
+                    .copied()
+                    .unwrap_or("tool");
+                (Role::User, format!("Result of `{name}`:\n{}", m.content))
+            }
+            r => (r, m.content.clone()),
+        };
+        match out.last_mut() {
+            Some(prev) if prev.role == role && role != Role::System => {
+                prev.content.push_str("\n\n");
+                prev.content.push_str(&content);
+            }
+            _ => out.push(Message {
+                role,
+                content,
+                tool_calls: vec![],
+                tool_call_id: None,
+            }),
+        }
+    }
+    out
+}
+
+#[async_trait]
+impl Policy for RemotePolicy {
+    fn name(&self) -> String {
+        self.name.clone()
+    }
+
+    fn system_prompt_addendum(&self) -> Option<String> {
+        (self.opts.mode == ToolCallMode::Text).then(text_protocol::addendum)
+    }
+
+    async fn propose(
+        &mut self,
+        conversation: &[Message],
+        info: &EpisodeInfo,
+    ) -> Result<Proposal, ModelError> {
+        let started = Instant::now();
+        let budget = self.budget(info);
+        let mut notes = Vec::new();
+        let fitted = context::fit(conversation, budget, self.opts.keep_turns, Pressure::Normal);
+        notes.extend(fitted.note);
+        let reply = match self.call(&fitted.messages, info).await {
+            Ok(r) => r,
+            Err(e) if is_context_overflow(&e) => {
+                tracing::warn!(model = %self.name, "context overflow; eliding harder and retrying once");
+                let hard = context::fit(conversation, budget, 1, Pressure::Hard);
+                notes.push(format!(
+                    "the server refused the prompt as too long ({e}); retried once with a harder elision"
+                ));
+                notes.extend(hard.note);
+                match self.call(&hard.messages, info).await {
+                    Ok(r) => r,
+                    Err(e2) if is_context_overflow(&e2) => {
+                        return Err(ModelError::Transient(format!(
+                            "{}: the prompt does not fit the model's context even after eliding old observations ({e2}); raise context_size on the server and in the model config",
+                            self.wire.label()
+                        )));
+                    }
+                    Err(e2) => return Err(self.map_error(e2)),
+                }
+            }
+            Err(e) => return Err(self.map_error(e)),
+        };
+        let (prompt_tokens, completion_tokens) = reply.usage.unwrap_or((0, 0));
+        let usage = Usage {
+            prompt_tokens,
+            completion_tokens,
+            cost_usd: self.opts.prices.cost(prompt_tokens, completion_tokens),
+        };
+        let raw = if reply.tool_calls.is_empty() {
+            reply.text.clone()
+        } else {
+            let calls: Vec<Value> = reply
+                .tool_calls
+                .iter()
+                .map(|c| serde_json::json!({"tool": c.name, "args": c.arguments}))
+                .collect();
+            if reply.text.trim().is_empty() {
+                Value::Array(calls).to_string()
+            } else {
+                format!("{}\n{}", reply.text, Value::Array(calls))
+            }
+        };
+        let mut proposal = Proposal {
+            raw,
+            usage,
+            notes,
+            latency_ms: started.elapsed().as_millis() as u64,
+            ..Proposal::default()
+        };
+        if !reply.tool_calls.is_empty() && self.opts.mode != ToolCallMode::Text {
+            proposal.message = Some(Message::assistant(reply.text, reply.tool_calls));
+            return Ok(proposal);
+        }
+        if self.opts.mode == ToolCallMode::Native {
+            proposal.format_error = Some(if reply.text.trim().is_empty() {
+                "the reply was empty and contained no tool call".into()
+            } else {
+                "the reply contained no tool call".into()
+            });
+            return Ok(proposal);
+        }
+        match text_protocol::parse(&reply.text) {
+            Ok(action) => {
+                let call = ToolCall {
+                    id: self.next_id(),
+                    name: action.tool,
+                    arguments: action.args,
+                };
+                proposal.message = Some(Message::assistant(reply.text, vec![call]));
+            }
+            Err(why) => {
+                proposal.format_error = Some(why);
+                proposal.format_hint = Some(text_protocol::hint());
+            }
+        }
+        Ok(proposal)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_mode_rendering_merges_and_labels_results() {
+        let call = ToolCall {
+            id: "call_1".into(),
+            name: "ls".into(),
+            arguments: serde_json::json!({}),
+        };
+        let msgs = vec![
+            Message::system("s"),
+            Message::user("task"),
+            Message::assistant("", vec![call]),
+            Message::tool("call_1", "a.py"),
+            Message::user("nudge"),
+        ];
+        let r = render_text_mode(&msgs);
+        assert_eq!(r.len(), 4);
+        assert!(
+            r[2].content.contains("{\"args\":{},\"tool\":\"ls\"}"),
+            "{}",
+            r[2].content
+        );
+        assert_eq!(r[3].role, Role::User);
+        assert_eq!(r[3].content, "Result of `ls`:\na.py\n\nnudge");
+        assert!(
+            r.iter()
+                .all(|m| m.tool_calls.is_empty() && m.tool_call_id.is_none())
+        );
+    }
+
+    #[test]
+    fn recognises_context_overflow_bodies() {
+        let s = |status, body: &str| HttpError::Status {
+            status,
+            url: "u".into(),
+            body: body.into(),
+        };
+        assert!(is_context_overflow(&s(
+            400,
+            "This model's maximum context length is 8192 tokens"
+        )));
+        assert!(is_context_overflow(&s(
+            400,
+            "{\"error\":{\"type\":\"exceed_context_size_error\"}}"
+        )));
+        assert!(is_context_overflow(&s(
+            400,
+            "prompt is too long: 250000 tokens"
+        )));
+        assert!(!is_context_overflow(&s(400, "invalid tools schema")));
+        assert!(!is_context_overflow(&s(404, "context length")));
+    }
+}

@@ -1,0 +1,314 @@
+//! In-process mock model servers shared by the model tests: an axum app
+//! that replays scripted replies in order and records every request.
+
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+
+/// One scripted reply.
+#[derive(Debug, Clone)]
+pub struct Reply {
+    pub status: u16,
+    pub body: Value,
+    pub headers: Vec<(String, String)>,
+    pub delay: Duration,
+}
+
+impl Reply {
+    pub fn ok(body: Value) -> Self {
+        Self {
+            status: 200,
+            body,
+            headers: vec![],
+            delay: Duration::ZERO,
+        }
+    }
+    pub fn status(status: u16, body: Value) -> Self {
+        Self {
+            status,
+            ..Self::ok(body)
+        }
+    }
+    pub fn header(mut self, k: &str, v: &str) -> Self {
+        self.headers.push((k.into(), v.into()));
+        self
+    }
+    pub fn delay(mut self, d: Duration) -> Self {
+        self.delay = d;
+        self
+    }
+}
+
+/// A request the mock received.
+#[derive(Debug, Clone)]
+pub struct Recorded {
+    pub method: String,
+    pub path: String,
+    pub headers: HeaderMap,
+    pub body: Value,
+}
+
+#[derive(Default)]
+struct Inner {
+    replies: Vec<Reply>,
+    next: usize,
+    seen: Vec<Recorded>,
+}
+
+/// A running mock server.
+pub struct Mock {
+    pub addr: SocketAddr,
+    inner: Arc<Mutex<Inner>>,
+}
+
+impl Mock {
+    pub async fn start(replies: Vec<Reply>) -> Self {
+        let inner = Arc::new(Mutex::new(Inner {
+            replies,
+            ..Inner::default()
+        }));
+        let app = axum::Router::new()
+            .fallback(handle)
+            .with_state(inner.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            axum::serve(listener, app).await.unwrap();
+        });
+        Self { addr, inner }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// POST requests received (GETs such as health probes are not counted).
+    pub fn requests(&self) -> Vec<Recorded> {
+        self.inner
+            .lock()
+            .unwrap()
+            .seen
+            .iter()
+            .filter(|r| r.method == "POST")
+            .cloned()
+            .collect()
+    }
+
+    pub fn replies_left(&self) -> usize {
+        let i = self.inner.lock().unwrap();
+        i.replies.len() - i.next
+    }
+}
+
+async fn handle(
+    State(inner): State<Arc<Mutex<Inner>>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let body_json: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    let reply = {
+        let mut i = inner.lock().unwrap();
+        i.seen.push(Recorded {
+            method: method.to_string(),
+            path: uri.path().to_string(),
+            headers,
+            body: body_json,
+        });
+        if method != Method::POST {
+            None
+        } else {
+            let r = i.replies.get(i.next).cloned();
+            i.next += 1;
+            Some(r)
+        }
+    };
+    let Some(reply) = reply else {
+        return (
+            StatusCode::OK,
+            axum::Json(json!({"status": "ok", "data": []})),
+        )
+            .into_response();
+    };
+    let Some(reply) = reply else {
+        return (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "mock: no more scripted replies",
+        )
+            .into_response();
+    };
+    if !reply.delay.is_zero() {
+        tokio::time::sleep(reply.delay).await;
+    }
+    let mut resp = (
+        StatusCode::from_u16(reply.status).unwrap(),
+        axum::Json(reply.body),
+    )
+        .into_response();
+    for (k, v) in reply.headers {
+        resp.headers_mut().insert(
+            axum::http::HeaderName::from_bytes(k.as_bytes()).unwrap(),
+            v.parse().unwrap(),
+        );
+    }
+    resp
+}
+
+/// Which wire API a mock plays.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Api {
+    OpenAi,
+    Ollama,
+    Anthropic,
+}
+
+impl Api {
+    pub const ALL: [Api; 3] = [Api::OpenAi, Api::Ollama, Api::Anthropic];
+
+    /// The `--model` spec pointing at a mock.
+    pub fn spec(self, mock: &Mock) -> String {
+        match self {
+            Api::OpenAi => format!("openai:mock-model@{}/v1", mock.url()),
+            Api::Ollama => format!("ollama:mock-model@{}", mock.url()),
+            Api::Anthropic => format!("anthropic:mock-model@{}", mock.url()),
+        }
+    }
+
+    /// The path the API posts to.
+    pub fn path(self) -> &'static str {
+        match self {
+            Api::OpenAi => "/v1/chat/completions",
+            Api::Ollama => "/api/chat",
+            Api::Anthropic => "/v1/messages",
+        }
+    }
+
+    /// A reply making one native tool call.
+    pub fn tool_reply(self, id: &str, name: &str, args: Value) -> Value {
+        match self {
+            Api::OpenAi => json!({
+                "id": "chatcmpl-1", "object": "chat.completion",
+                "choices": [{"index": 0, "finish_reason": "tool_calls", "message": {
+                    "role": "assistant", "content": null,
+                    "tool_calls": [{"id": id, "type": "function",
+                        "function": {"name": name, "arguments": args.to_string()}}]}}],
+                "usage": {"prompt_tokens": 100, "completion_tokens": 20, "total_tokens": 120}
+            }),
+            Api::Ollama => json!({
+                "model": "mock-model", "done": true,
+                "message": {"role": "assistant", "content": "",
+                    "tool_calls": [{"function": {"name": name, "arguments": args}}]},
+                "prompt_eval_count": 100, "eval_count": 20
+            }),
+            Api::Anthropic => json!({
+                "id": "msg_1", "type": "message", "role": "assistant", "stop_reason": "tool_use",
+                "content": [{"type": "tool_use", "id": id, "name": name, "input": args}],
+                "usage": {"input_tokens": 100, "output_tokens": 20}
+            }),
+        }
+    }
+
+    /// A reply with text only.
+    pub fn text_reply(self, text: &str) -> Value {
+        match self {
+            Api::OpenAi => json!({
+                "choices": [{"index": 0, "finish_reason": "stop",
+                    "message": {"role": "assistant", "content": text}}],
+                "usage": {"prompt_tokens": 50, "completion_tokens": 10}
+            }),
+            Api::Ollama => json!({
+                "message": {"role": "assistant", "content": text}, "done": true,
+                "prompt_eval_count": 50, "eval_count": 10
+            }),
+            Api::Anthropic => json!({
+                "content": [{"type": "text", "text": text}],
+                "usage": {"input_tokens": 50, "output_tokens": 10}
+            }),
+        }
+    }
+
+    /// The conversation messages of a recorded request, in a neutral form:
+    /// (role, text, tool call ids made, tool result id answered).
+    pub fn messages(self, body: &Value) -> Vec<(String, String, Vec<String>, Option<String>)> {
+        let mut out = vec![];
+        if self == Api::Anthropic {
+            if let Some(s) = body.get("system").and_then(Value::as_str) {
+                out.push(("system".into(), s.to_string(), vec![], None));
+            }
+            for m in body["messages"].as_array().unwrap() {
+                let role = m["role"].as_str().unwrap().to_string();
+                for b in m["content"].as_array().unwrap() {
+                    match b["type"].as_str().unwrap() {
+                        "text" => out.push((
+                            role.clone(),
+                            b["text"].as_str().unwrap().into(),
+                            vec![],
+                            None,
+                        )),
+                        "tool_use" => out.push((
+                            role.clone(),
+                            String::new(),
+                            vec![b["id"].as_str().unwrap().into()],
+                            None,
+                        )),
+                        "tool_result" => out.push((
+                            "tool".into(),
+                            b["content"].as_str().unwrap().into(),
+                            vec![],
+                            Some(b["tool_use_id"].as_str().unwrap().into()),
+                        )),
+                        t => panic!("unexpected block {t}"),
+                    }
+                }
+            }
+            return out;
+        }
+        for m in body["messages"].as_array().unwrap() {
+            let ids = m
+                .get("tool_calls")
+                .and_then(Value::as_array)
+                .map(|a| {
+                    a.iter()
+                        .map(|c| c["id"].as_str().unwrap_or("").to_string())
+                        .collect()
+                })
+                .unwrap_or_default();
+            out.push((
+                m["role"].as_str().unwrap().into(),
+                m["content"].as_str().unwrap_or("").into(),
+                ids,
+                m.get("tool_call_id")
+                    .and_then(Value::as_str)
+                    .map(str::to_string),
+            ));
+        }
+        out
+    }
+
+    /// Tool names offered in a recorded request.
+    pub fn tool_names(self, body: &Value) -> Vec<String> {
+        body.get("tools")
+            .and_then(Value::as_array)
+            .map(|a| {
+                a.iter()
+                    .map(|t| {
+                        t.pointer("/function/name")
+                            .or_else(|| t.get("name"))
+                            .and_then(Value::as_str)
+                            .unwrap()
+                            .to_string()
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
