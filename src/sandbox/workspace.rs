@@ -13,6 +13,9 @@ use super::SandboxError;
 /// Name of the baseline ref inside the workspace's git repo.
 pub const BASELINE_REF: &str = "refs/airgate/baseline";
 
+/// Untracked paths that test runs create and that never belong in a patch.
+const BUILD_ARTEFACTS: &str = "__pycache__/\n*.pyc\n.pytest_cache/\n/target/\nnode_modules/\n.mypy_cache/\n*.egg-info/\n/Cargo.lock\n";
+
 /// A git-tracked scratch copy of a repo.
 #[derive(Debug)]
 pub struct Workspace {
@@ -59,6 +62,17 @@ impl Workspace {
     fn init_baseline(&self) -> Result<(), SandboxError> {
         if !self.root.join(".git").exists() {
             self.git(&["init", "-q"])?;
+        }
+        // Build artefacts that tests create must never show up in a patch.
+        let info = self.root.join(".git").join("info");
+        std::fs::create_dir_all(&info).map_err(|e| SandboxError::io("creating .git/info", e))?;
+        let exclude = info.join("exclude");
+        let mut text = std::fs::read_to_string(&exclude).unwrap_or_default();
+        if !text.contains("# airgate") {
+            text.push_str("\n# airgate: build artefacts\n");
+            text.push_str(BUILD_ARTEFACTS);
+            std::fs::write(&exclude, text)
+                .map_err(|e| SandboxError::io("writing .git/info/exclude", e))?;
         }
         self.git(&["add", "-A"])?;
         self.git(&[

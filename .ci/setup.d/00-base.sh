@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Toolchains the engine's end-to-end tests and the tier tasks use.
+set -euo pipefail
+need=()
+command -v git >/dev/null || need+=(git)
+command -v go >/dev/null || need+=(golang-go)
+command -v node >/dev/null || need+=(nodejs)
+command -v rg >/dev/null || need+=(ripgrep)
+command -v patch >/dev/null || need+=(patch)
+if [ ${#need[@]} -gt 0 ]; then
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}"
+fi
+python3 -c 'import pytest' 2>/dev/null || python3 -m pip install -q pytest
+# `python` is what detected test commands call.
+command -v python >/dev/null || ln -sf "$(command -v python3)" /usr/local/bin/python

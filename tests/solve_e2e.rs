@@ -1,0 +1,483 @@
+//! End-to-end runs of the real `airgate solve` binary against real temporary
+//! git repos (Python, Rust, plain shell), with `script:` policies.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/solve")
+}
+
+fn script(name: &str) -> String {
+    format!("script:{}", fixtures().join("scripts").join(name).display())
+}
+
+/// Copies a fixture project into a fresh git repo in a temp dir.
+fn repo(fixture: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    copy(&fixtures().join(fixture), dir.path());
+    let git = |args: &[&str]| {
+        let ok = Command::new("git")
+            .args(args)
+            .current_dir(dir.path())
+            .output()
+            .unwrap()
+            .status
+            .success();
+        assert!(ok, "git {args:?}");
+    };
+    git(&["init", "-q"]);
+    git(&["add", "-A"]);
+    git(&[
+        "-c",
+        "user.name=t",
+        "-c",
+        "user.email=t@t",
+        "commit",
+        "-qm",
+        "init",
+    ]);
+    dir
+}
+
+fn copy(src: &Path, dst: &Path) {
+    for e in walkdir::WalkDir::new(src).min_depth(1) {
+        let e = e.unwrap();
+        let rel = e.path().strip_prefix(src).unwrap();
+        let to = dst.join(rel);
+        if e.file_type().is_dir() {
+            std::fs::create_dir_all(&to).unwrap();
+        } else {
+            std::fs::copy(e.path(), &to).unwrap();
+        }
+    }
+}
+
+/// Every file's bytes and mtime, `.git` included: "byte-identical".
+fn snapshot(dir: &Path) -> BTreeMap<PathBuf, (Vec<u8>, std::time::SystemTime)> {
+    walkdir::WalkDir::new(dir)
+        .into_iter()
+        .map(|e| e.unwrap())
+        .filter(|e| e.file_type().is_file())
+        .map(|e| {
+            let m = e.metadata().unwrap();
+            (
+                e.path().strip_prefix(dir).unwrap().to_path_buf(),
+                (std::fs::read(e.path()).unwrap(), m.modified().unwrap()),
+            )
+        })
+        .collect()
+}
+
+fn solve(repo: &Path, out: &Path, extra: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_airgate"))
+        .arg("solve")
+        .arg("--repo")
+        .arg(repo)
+        .arg("--out")
+        .arg(out)
+        .args(extra)
+        .output()
+        .unwrap()
+}
+
+fn json_of(out: &Output) -> serde_json::Value {
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    serde_json::from_str(stdout.trim()).unwrap_or_else(|e| {
+        panic!(
+            "stdout is not one JSON object ({e}):\n{stdout}\nstderr:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })
+}
+
+#[test]
+fn already_passing_runs_nothing_else() {
+    let r = repo("py_calc");
+    std::fs::write(
+        r.path().join("tests/test_calc.py"),
+        "def test_ok():\n    assert True\n",
+    )
+    .unwrap();
+    let out_dir = tempfile::tempdir().unwrap();
+    let out = solve(
+        r.path(),
+        out_dir.path(),
+        &[
+            "--task",
+            "x",
+            "--model",
+            &script("py_calc_fix.jsonl"),
+            "--json",
+        ],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let j = json_of(&out);
+    assert_eq!(j["outcome"], "already_passing");
+    assert_eq!(j["attempts"], 0);
+    assert_eq!(j["steps"], 0);
+    assert_eq!(j["patch"], "");
+    assert_eq!(j["test_cmd"], "python -m pytest -q");
+    assert!(Path::new(j["trajectory"].as_str().unwrap()).is_file());
+}
+
+#[test]
+fn python_fix_is_verified_and_repo_untouched() {
+    let r = repo("py_calc");
+    let before = snapshot(r.path());
+    let out_dir = tempfile::tempdir().unwrap();
+    let out = solve(
+        r.path(),
+        out_dir.path(),
+        &[
+            "--task",
+            "is_positive(0) returns True",
+            "--model",
+            &script("py_calc_fix.jsonl"),
+            "--json",
+        ],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let j = json_of(&out);
+    assert_eq!(j["outcome"], "verified");
+    assert_eq!(j["attempts"], 1);
+    assert_eq!(j["steps"], 6);
+    let patch = j["patch"].as_str().unwrap();
+    assert!(
+        patch.contains("-    return x >= 0") && patch.contains("+    return x > 0"),
+        "{patch}"
+    );
+    assert_eq!(snapshot(r.path()), before, "a dry run changed the repo");
+
+    // The trajectory records every tool call and both gate runs.
+    let traj: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(j["trajectory"].as_str().unwrap()).unwrap()).unwrap();
+    assert_eq!(traj["outcome"], "verified");
+    assert_eq!(traj["baseline"]["passed"], false);
+    assert_eq!(traj["attempts"][0]["gate"]["passed"], true);
+    let tools: Vec<&str> = traj["attempts"][0]["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["type"] == "tool_call")
+        .map(|e| e["call"]["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        tools,
+        ["ls", "search", "read_file", "str_replace", "run", "submit"]
+    );
+}
+
+#[test]
+fn apply_writes_the_verified_patch() {
+    let r = repo("py_calc");
+    let out_dir = tempfile::tempdir().unwrap();
+    let out = solve(
+        r.path(),
+        out_dir.path(),
+        &[
+            "--task",
+            "t",
+            "--model",
+            &script("py_calc_fix.jsonl"),
+            "--apply",
+        ],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = std::fs::read_to_string(r.path().join("calc.py")).unwrap();
+    assert!(text.contains("return x > 0"));
+    // Only the fixed file changed: no test caches or bytecode were copied back.
+    let status = Command::new("git")
+        .args(["status", "--porcelain", "--untracked-files=all"])
+        .current_dir(r.path())
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&status.stdout), " M calc.py\n");
+}
+
+#[test]
+fn gate_holds_when_nothing_is_fixed() {
+    let r = repo("py_calc");
+    let before = snapshot(r.path());
+    let out_dir = tempfile::tempdir().unwrap();
+    let out = solve(
+        r.path(),
+        out_dir.path(),
+        &[
+            "--task",
+            "t",
+            "--model",
+            &script("noop.jsonl"),
+            "--max-attempts",
+            "2",
+            "--json",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let j = json_of(&out);
+    assert_eq!(j["outcome"], "gate_held");
+    assert_eq!(j["attempts"], 2);
+    assert_eq!(j["patch"], "");
+    assert_eq!(snapshot(r.path()), before);
+    // The second attempt was told how the first failed.
+    let traj: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(j["trajectory"].as_str().unwrap()).unwrap()).unwrap();
+    let first_msg = traj["attempts"][1]["messages"][1]["content"]
+        .as_str()
+        .unwrap();
+    assert!(first_msg.contains("previous attempt"), "{first_msg}");
+}
+
+#[test]
+fn editing_a_protected_test_cannot_pass_the_gate() {
+    let r = repo("py_calc");
+    let out_dir = tempfile::tempdir().unwrap();
+    let out = solve(
+        r.path(),
+        out_dir.path(),
+        &[
+            "--task",
+            "t",
+            "--model",
+            &script("py_calc_tamper.jsonl"),
+            "--max-attempts",
+            "1",
+            "--json",
+        ],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let j = json_of(&out);
+    assert_eq!(j["outcome"], "gate_held");
+    let traj: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(j["trajectory"].as_str().unwrap()).unwrap()).unwrap();
+    // The agent's own run passed with the weakened test; the gate restored it.
+    let run_result = traj["attempts"][0]["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["type"] == "tool_call" && e["call"]["name"] == "run")
+        .unwrap()["result"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(run_result.contains("passed"), "{run_result}");
+    assert_eq!(
+        traj["attempts"][0]["gate"]["restored"][0],
+        "tests/test_calc.py"
+    );
+}
+
+#[test]
+fn multi_file_transfer_bug_is_fixed_in_accounts() {
+    let r = repo("accounts");
+    let out_dir = tempfile::tempdir().unwrap();
+    let out = solve(
+        r.path(),
+        out_dir.path(),
+        &[
+            "--task",
+            "Transfers that exceed an account's balance are applied instead of rejected.",
+            "--model",
+            &script("accounts_fix.jsonl"),
+            "--json",
+        ],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let j = json_of(&out);
+    assert_eq!(j["outcome"], "verified");
+    let patch = j["patch"].as_str().unwrap();
+    assert!(
+        patch.contains("a/accounts.py") && patch.contains("raise InsufficientFunds"),
+        "{patch}"
+    );
+}
+
+#[test]
+fn grep_verifier_works_for_a_plain_config_repo() {
+    let r = repo("grep_config");
+    let out_dir = tempfile::tempdir().unwrap();
+    let out = solve(
+        r.path(),
+        out_dir.path(),
+        &[
+            "--task",
+            "the service runs in the wrong mode",
+            "--test-cmd",
+            "grep -q GOOD config.toml",
+            "--model",
+            &script("grep_config_fix.jsonl"),
+            "--json",
+        ],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(json_of(&out)["outcome"], "verified");
+}
+
+#[test]
+fn rust_project_is_detected_and_verified() {
+    let r = repo("rust_bug");
+    let out_dir = tempfile::tempdir().unwrap();
+    let out = solve(
+        r.path(),
+        out_dir.path(),
+        &[
+            "--task",
+            "triangle(4) is 6, not 10",
+            "--model",
+            &script("rust_bug_fix.jsonl"),
+            "--json",
+        ],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let j = json_of(&out);
+    assert_eq!(j["test_cmd"], "cargo test");
+    assert_eq!(j["outcome"], "verified");
+    let patch = j["patch"].as_str().unwrap();
+    assert!(
+        !patch.contains("target/") && !patch.contains("Cargo.lock"),
+        "{patch}"
+    );
+}
+
+#[test]
+fn bad_input_gets_clear_errors_and_changes_nothing() {
+    let out_dir = tempfile::tempdir().unwrap();
+    // A repo that does not exist.
+    let out = solve(
+        Path::new("/nonexistent/airgate"),
+        out_dir.path(),
+        &["--task", "t", "--model", &script("noop.jsonl")],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("does not exist"));
+    // A file, not a directory.
+    let f = tempfile::NamedTempFile::new().unwrap();
+    let out = solve(
+        f.path(),
+        out_dir.path(),
+        &["--task", "t", "--model", &script("noop.jsonl")],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not a directory"));
+    // No detectable test command.
+    let r = repo("grep_config");
+    let before = snapshot(r.path());
+    let out = solve(
+        r.path(),
+        out_dir.path(),
+        &["--task", "t", "--model", &script("noop.jsonl")],
+    );
+    assert_eq!(out.status.code(), Some(3));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--test-cmd"));
+    // A malformed script names its line.
+    let out = solve(
+        r.path(),
+        out_dir.path(),
+        &[
+            "--task",
+            "t",
+            "--test-cmd",
+            "false",
+            "--model",
+            &script("malformed.jsonl"),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("malformed.jsonl:2"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(snapshot(r.path()), before);
+}
+
+#[test]
+fn test_commands_that_hang_or_flood_are_failures() {
+    let r = repo("grep_config");
+    let before = snapshot(r.path());
+    let out_dir = tempfile::tempdir().unwrap();
+    let out = solve(
+        r.path(),
+        out_dir.path(),
+        &[
+            "--task",
+            "t",
+            "--test-cmd",
+            "sleep 600",
+            "--test-timeout",
+            "1",
+            "--model",
+            &script("noop.jsonl"),
+            "--max-attempts",
+            "1",
+            "--json",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let j = json_of(&out);
+    assert_eq!(j["outcome"], "gate_held");
+    let traj: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(j["trajectory"].as_str().unwrap()).unwrap()).unwrap();
+    assert_eq!(traj["baseline"]["timed_out"], true);
+
+    // Megabytes of output: the gate keeps a bounded head + tail.
+    let out = solve(
+        r.path(),
+        out_dir.path(),
+        &[
+            "--task",
+            "t",
+            "--test-cmd",
+            "seq 1 2000000; exit 1",
+            "--model",
+            &script("noop.jsonl"),
+            "--max-attempts",
+            "1",
+            "--json",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let j = json_of(&out);
+    let traj: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(j["trajectory"].as_str().unwrap()).unwrap()).unwrap();
+    let shown = traj["baseline"]["output"].as_str().unwrap();
+    assert!(shown.len() < 20_000, "{}", shown.len());
+    assert!(shown.starts_with("1\n2\n") && shown.trim_end().ends_with("2000000"));
+    assert_eq!(snapshot(r.path()), before);
+}
