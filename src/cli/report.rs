@@ -3,7 +3,8 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use crate::error::CliError;
+use crate::error::{CliError, exit};
+use crate::report::{ReportData, ReportError, write_report};
 
 /// Arguments of `airgate report`.
 #[derive(Debug, Args)]
@@ -17,6 +18,24 @@ pub struct ReportArgs {
 }
 
 /// Runs `airgate report`.
-pub async fn run(_args: ReportArgs) -> anyhow::Result<u8> {
-    Err(CliError::not_yet("report").into())
+pub async fn run(args: ReportArgs) -> anyhow::Result<u8> {
+    if args.out.extension().is_none_or(|e| e != "html") {
+        return Err(CliError::usage(format!(
+            "--out {} must name an .html file (the Markdown summary goes beside it)",
+            args.out.display()
+        ))
+        .into());
+    }
+    let data = ReportData::load(&args.runs).map_err(|e| match e {
+        ReportError::Input(m) => CliError::usage(m),
+        other => CliError::failure(other.to_string()),
+    })?;
+    let md = write_report(&data, &args.out).map_err(|e| CliError::failure(e.to_string()))?;
+    println!(
+        "{}",
+        crate::tiers::scores::render_table(&data.scores).trim_end()
+    );
+    println!("report: {}", args.out.display());
+    println!("summary: {}", md.display());
+    Ok(exit::OK)
 }
