@@ -481,3 +481,108 @@ fn test_commands_that_hang_or_flood_are_failures() {
     assert!(shown.starts_with("1\n2\n") && shown.trim_end().ends_with("2000000"));
     assert_eq!(snapshot(r.path()), before);
 }
+
+#[test]
+fn ctrl_c_stops_the_run_kills_the_tests_and_leaves_the_repo_alone() {
+    let r = repo("grep_config");
+    let before = snapshot(r.path());
+    let out_dir = tempfile::tempdir().unwrap();
+    let child = Command::new(env!("CARGO_BIN_EXE_airgate"))
+        .args([
+            "solve",
+            "--task",
+            "t",
+            "--test-cmd",
+            "sleep 317.25",
+            "--model",
+        ])
+        .arg(script("noop.jsonl"))
+        .arg("--repo")
+        .arg(r.path())
+        .arg("--out")
+        .arg(out_dir.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait until the baseline test run is under way.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !running("sleep 317.25") {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the test command never started"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGINT);
+    }
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(130),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("interrupted"));
+    assert!(!running("sleep 317.25"), "the test command outlived Ctrl-C");
+    assert_eq!(snapshot(r.path()), before);
+}
+
+fn running(pattern: &str) -> bool {
+    Command::new("pgrep")
+        .args(["-f", pattern])
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false)
+}
+
+#[test]
+fn repeated_calls_are_nudged_and_recorded() {
+    let r = repo("py_calc");
+    let out_dir = tempfile::tempdir().unwrap();
+    let out = solve(
+        r.path(),
+        out_dir.path(),
+        &[
+            "--task",
+            "t",
+            "--model",
+            &script("repeat.jsonl"),
+            "--max-attempts",
+            "1",
+            "--json",
+        ],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let j = json_of(&out);
+    let traj: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(j["trajectory"].as_str().unwrap()).unwrap()).unwrap();
+    let attempt = &traj["attempts"][0];
+    let kinds: Vec<&str> = attempt["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["type"] == "nudge")
+        .map(|e| e["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        kinds,
+        ["repeated_call", "alternation", "error_streak"],
+        "{attempt:#}"
+    );
+    assert!(attempt["repeated_calls"].as_u64().unwrap() >= 2);
+    // Every nudge also reached the model as a user message.
+    let nudges_in_conversation = attempt["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["role"] == "user")
+        .count();
+    assert_eq!(nudges_in_conversation, 1 + 3);
+}

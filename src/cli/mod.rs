@@ -76,6 +76,8 @@ pub fn main() -> ExitCode {
         }
     };
     let result = runtime.block_on(dispatch(cli.command));
+    // Do not wait on blocking work left behind by an interrupted run.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(2));
     match result {
         Ok(code) => ExitCode::from(code),
         Err(e) => {

@@ -124,6 +124,11 @@ fn task_from_toml(t: crate::tiers::task::TaskToml) -> TaskSpec {
 
 /// Runs `airgate solve`; returns the exit code of DESIGN.md.
 pub async fn run(args: SolveArgs) -> anyhow::Result<u8> {
+    // Listen for Ctrl-C before anything starts, so no window loses it.
+    let mut interrupt = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
+        .map_err(|e| {
+        CliError::environment(format!("cannot install the Ctrl-C handler: {e}"))
+    })?;
     let repo = validate_repo(&args.repo)?;
     let task = read_task(&args)?;
     let test_cmd = args
@@ -196,7 +201,7 @@ pub async fn run(args: SolveArgs) -> anyhow::Result<u8> {
 
     let result = tokio::select! {
         r = engine::run_episode(&episode, &cfg, &mut stages) => Some(r),
-        _ = tokio::signal::ctrl_c() => None,
+        _ = interrupt.recv() => None,
     };
     for p in stages.iter_mut() {
         p.shutdown().await;

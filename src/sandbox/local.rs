@@ -5,6 +5,8 @@ use std::io::Read;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI32, Ordering};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
@@ -37,15 +39,47 @@ impl Sandbox for LocalSandbox {
     async fn exec(&self, req: &ExecRequest) -> Result<ExecOutput, SandboxError> {
         let root = self.root.clone();
         let req = req.clone();
-        tokio::task::spawn_blocking(move || run_blocking(&root, &req))
+        let pgid = Arc::new(AtomicI32::new(0));
+        // If this future is dropped (Ctrl-C, an outer timeout), the command's
+        // whole process group dies with it.
+        let guard = KillOnDrop(pgid.clone());
+        let result = tokio::task::spawn_blocking(move || run_with_pgid(&root, &req, &pgid))
             .await
-            .map_err(|e| SandboxError::Other(format!("exec task failed: {e}")))?
+            .map_err(|e| SandboxError::Other(format!("exec task failed: {e}")))?;
+        guard.disarm();
+        result
     }
 }
 
 /// Runs `req` in `cwd` synchronously. Public so that other blocking callers
 /// (the tiers validator, scripts) share one implementation.
 pub fn run_blocking(cwd: &Path, req: &ExecRequest) -> Result<ExecOutput, SandboxError> {
+    run_with_pgid(cwd, req, &AtomicI32::new(0))
+}
+
+/// Kills a process group when dropped, unless disarmed first.
+struct KillOnDrop(Arc<AtomicI32>);
+
+impl KillOnDrop {
+    fn disarm(self) {
+        self.0.store(0, Ordering::SeqCst);
+    }
+}
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let pid = self.0.swap(0, Ordering::SeqCst);
+        if pid > 0 {
+            kill_group(pid);
+        }
+    }
+}
+
+fn run_with_pgid(
+    cwd: &Path,
+    req: &ExecRequest,
+    pgid: &AtomicI32,
+) -> Result<ExecOutput, SandboxError> {
     let (reader, writer) =
         std::io::pipe().map_err(|e| SandboxError::io("creating output pipe", e))?;
     let writer2 = writer
@@ -70,6 +104,7 @@ pub fn run_blocking(cwd: &Path, req: &ExecRequest) -> Result<ExecOutput, Sandbox
     // child's process group exits.
     drop(cmd);
     let pid = child.id() as i32;
+    pgid.store(pid, Ordering::SeqCst);
     let limit = req.capture_limit;
     let reader_thread = std::thread::spawn(move || {
         let mut reader = reader;
@@ -103,7 +138,9 @@ pub fn run_blocking(cwd: &Path, req: &ExecRequest) -> Result<ExecOutput, Sandbox
         )));
     };
     // Children that outlived the leader still hold the pipe: reap the group.
-    kill_group(pid);
+    if pgid.swap(0, Ordering::SeqCst) == pid {
+        kill_group(pid);
+    }
     let cap = reader_thread
         .join()
         .map_err(|_| SandboxError::Other("output reader panicked".into()))?;
