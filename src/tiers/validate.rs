@@ -211,6 +211,9 @@ fn describe_exit(run: &GateRun) -> String {
 
 fn last_lines(text: &str, n: usize) -> String {
     let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+    if lines.is_empty() {
+        return "(no output)".into();
+    }
     lines[lines.len().saturating_sub(n)..].join(" | ")
 }
 
