@@ -24,6 +24,11 @@ impl LocalSandbox {
     pub fn new(root: impl Into<PathBuf>) -> Self {
         Self { root: root.into() }
     }
+
+    /// The directory commands run in (also available through [`Sandbox`]).
+    pub fn workspace(&self) -> &Path {
+        &self.root
+    }
 }
 
 #[async_trait]

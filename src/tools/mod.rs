@@ -244,3 +244,83 @@ pub fn opt_u64(args: &serde_json::Map<String, Value>, key: &str) -> Result<Optio
         Some(other) => Err(format!("`{key}` must be an integer, got {other}")),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sandbox::local::LocalSandbox;
+
+    fn call(name: &str, arguments: Value) -> ToolCall {
+        ToolCall {
+            id: "c1".into(),
+            name: name.into(),
+            arguments,
+        }
+    }
+
+    fn ctx(sb: &LocalSandbox) -> ToolContext<'_> {
+        ToolContext {
+            sandbox: sb,
+            output_limit: DEFAULT_OUTPUT_LIMIT,
+            run_timeout: Duration::from_secs(10),
+            max_run_timeout: Duration::from_secs(10),
+        }
+    }
+
+    #[tokio::test]
+    async fn unknown_tools_and_arguments_are_errors_not_actions() {
+        let dir = tempfile::tempdir().unwrap();
+        let sb = LocalSandbox::new(dir.path());
+        let c = ctx(&sb);
+        let out = dispatch(&c, &call("rm", json!({}))).await;
+        assert!(
+            out.is_error && out.text.contains("unknown tool") && out.text.contains("str_replace")
+        );
+        let out = dispatch(&c, &call("run", json!({"command": "touch x", "cwd": "/"}))).await;
+        assert!(out.is_error && out.text.contains("cwd"), "{}", out.text);
+        assert!(
+            !dir.path().join("x").exists(),
+            "a call with unknown arguments was executed"
+        );
+        let out = dispatch(&c, &call("ls", json!(["a"]))).await;
+        assert!(out.is_error && out.text.contains("JSON object"));
+    }
+
+    #[tokio::test]
+    async fn submit_ends_the_attempt() {
+        let dir = tempfile::tempdir().unwrap();
+        let sb = LocalSandbox::new(dir.path());
+        let out = dispatch(&ctx(&sb), &call("submit", Value::Null)).await;
+        assert!(out.submitted && !out.is_error);
+    }
+
+    #[test]
+    fn schemas_match_the_tool_names() {
+        let names: Vec<String> = schemas()
+            .iter()
+            .map(|s| {
+                s["function"]["name"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string()
+            })
+            .collect();
+        assert_eq!(names, TOOL_NAMES);
+        for s in schemas() {
+            let name = s["function"]["name"].as_str().unwrap_or_default();
+            let props: Vec<String> = s["function"]["parameters"]["properties"]
+                .as_object()
+                .map(|m| m.keys().cloned().collect())
+                .unwrap_or_default();
+            let mut allowed: Vec<String> = allowed_args(name)
+                .unwrap_or_default()
+                .iter()
+                .map(|s| s.to_string())
+                .collect();
+            let mut props = props;
+            props.sort();
+            allowed.sort();
+            assert_eq!(props, allowed, "{name}");
+        }
+    }
+}
