@@ -1,0 +1,281 @@
+//! End-to-end `airgate solve` (the real binary) against in-process mocks of
+//! the three wire APIs: each replays read_file, str_replace, run, submit on
+//! a small Python repo with a wrong operator, and the run must end
+//! `verified`. Also: the text protocol through a named config, and
+//! escalation recording which model produced the verified patch.
+
+mod model_support;
+
+use std::path::{Path, PathBuf};
+
+use model_support::{Api, Mock, Reply};
+use serde_json::{Value, json};
+
+fn git(dir: &Path, args: &[&str]) {
+    let ok = std::process::Command::new("git")
+        .args(["-c", "user.email=t@t", "-c", "user.name=t"])
+        .args(args)
+        .current_dir(dir)
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "git {args:?}");
+}
+
+/// A repo whose `add` subtracts; pytest fails until `-` becomes `+`.
+fn calc_repo(root: &Path) -> PathBuf {
+    let repo = root.join("repo");
+    std::fs::create_dir_all(&repo).unwrap();
+    std::fs::write(repo.join("calc.py"), "def add(a, b):\n    return a - b\n").unwrap();
+    std::fs::write(
+        repo.join("test_calc.py"),
+        "from calc import add\n\n\ndef test_add():\n    assert add(2, 3) == 5\n",
+    )
+    .unwrap();
+    git(&repo, &["init", "-q", "."]);
+    git(&repo, &["add", "."]);
+    git(&repo, &["commit", "-qm", "init"]);
+    repo
+}
+
+const TEST_CMD: &str = "python3 -m pytest -q -p no:cacheprovider";
+
+fn fix_calls() -> Vec<(&'static str, &'static str, Value)> {
+    vec![
+        ("call_r1", "read_file", json!({"path": "calc.py"})),
+        (
+            "call_r2",
+            "str_replace",
+            json!({"path": "calc.py", "old_str": "    return a - b", "new_str": "    return a + b"}),
+        ),
+        ("call_r3", "run", json!({"command": TEST_CMD})),
+        ("call_r4", "submit", json!({})),
+    ]
+}
+
+struct Run {
+    code: i32,
+    json: Value,
+    traj: Value,
+    stderr: String,
+}
+
+async fn solve(cwd: &Path, repo: &Path, model: &str, extra: &[&str]) -> Run {
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_airgate"))
+        .args(["solve", "--repo"])
+        .arg(repo)
+        .args([
+            "--task",
+            "add(2, 3) returns -1 instead of 5",
+            "--test-cmd",
+            TEST_CMD,
+            "--model",
+            model,
+            "--json",
+            "--out",
+        ])
+        .arg(cwd.join("run"))
+        .args(extra)
+        .current_dir(cwd)
+        .env("AIRGATE_HOME", cwd.join(".airgate"))
+        .env_remove("OPENAI_API_KEY")
+        .env_remove("ANTHROPIC_API_KEY")
+        .output()
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    let json: Value = serde_json::from_str(stdout.trim()).unwrap_or_else(|e| {
+        panic!("stdout is not one JSON object ({e}): {stdout}\nstderr: {stderr}")
+    });
+    let traj: Value = serde_json::from_str(
+        &std::fs::read_to_string(json["trajectory"].as_str().unwrap()).unwrap(),
+    )
+    .unwrap();
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        json,
+        traj,
+        stderr,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn solve_against_each_mock_ends_verified() {
+    for api in Api::ALL {
+        let tmp = tempfile::tempdir().unwrap();
+        let repo = calc_repo(tmp.path());
+        let replies = fix_calls()
+            .into_iter()
+            .map(|(id, name, args)| Reply::ok(api.tool_reply(id, name, args)))
+            .collect();
+        let mock = Mock::start(replies).await;
+        let spec = api.spec(&mock);
+        let run = solve(tmp.path(), &repo, &spec, &["--max-attempts", "1"]).await;
+        assert_eq!(run.code, 0, "{api:?}: {}\n{}", run.json, run.stderr);
+        assert_eq!(run.json["outcome"], "verified", "{api:?}");
+        assert_eq!(run.json["steps"], 4);
+        let patch = run.json["patch"].as_str().unwrap();
+        assert!(patch.contains("+    return a + b"), "{patch}");
+        // Dry run: the repo is untouched.
+        assert_eq!(
+            std::fs::read_to_string(repo.join("calc.py")).unwrap(),
+            "def add(a, b):\n    return a - b\n"
+        );
+        let label = run.traj["verified_by"].as_str().unwrap();
+        assert!(
+            label.starts_with(&spec.split('@').next().unwrap().to_string()),
+            "{label}"
+        );
+        assert_eq!(run.traj["usage"]["prompt_tokens"], 400);
+        assert_eq!(run.traj["usage"]["completion_tokens"], 80);
+
+        let reqs = mock.requests();
+        assert_eq!(reqs.len(), 4, "{api:?}");
+        assert_eq!(mock.replies_left(), 0);
+        // The last request carries three results, each tied to its call, and
+        // the str_replace result is the tool's real answer.
+        let msgs = api.messages(&reqs[3].body);
+        let calls: Vec<String> = msgs.iter().flat_map(|m| m.2.clone()).collect();
+        let results: Vec<(String, String)> = msgs
+            .iter()
+            .filter_map(|m| m.3.clone().map(|id| (id, m.1.clone())))
+            .collect();
+        assert_eq!(calls.len(), 3, "{api:?}");
+        assert_eq!(
+            calls,
+            results.iter().map(|r| r.0.clone()).collect::<Vec<_>>()
+        );
+        assert!(
+            results[0].1.contains("return a - b"),
+            "read_file result: {}",
+            results[0].1
+        );
+        assert!(
+            results[2].1.contains("1 passed"),
+            "run result: {}",
+            results[2].1
+        );
+        assert_eq!(msgs[0].0, "system");
+        assert!(msgs[1].1.contains("add(2, 3) returns -1"), "task first");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn text_protocol_through_a_named_config_ends_verified() {
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = calc_repo(tmp.path());
+    let api = Api::OpenAi;
+    let mut replies = vec![Reply::ok(api.text_reply("I am not sure what to do."))];
+    replies.extend(fix_calls().into_iter().map(|(_, name, args)| {
+        Reply::ok(api.text_reply(&format!(
+            "Next step.\n```json\n{}\n```",
+            json!({"tool": name, "args": args})
+        )))
+    }));
+    let mock = Mock::start(replies).await;
+    let models = tmp.path().join("configs/models");
+    std::fs::create_dir_all(&models).unwrap();
+    std::fs::write(
+        models.join("mock-small.toml"),
+        format!(
+            "spec = \"openai:tiny@{}/v1\"\ntool_calls = \"text\"\ncontext_size = 8192\nmax_tokens = 300\ntemperature = 0.0\n[price]\ninput_per_mtok = 1.0\noutput_per_mtok = 2.0\n",
+            mock.url()
+        ),
+    )
+    .unwrap();
+    let run = solve(tmp.path(), &repo, "mock-small", &["--max-attempts", "1"]).await;
+    assert_eq!(run.code, 0, "{}\n{}", run.json, run.stderr);
+    assert_eq!(run.json["outcome"], "verified");
+    let attempt = &run.traj["attempts"][0];
+    let events = attempt["events"].as_array().unwrap();
+    let format_errors: Vec<&Value> = events
+        .iter()
+        .filter(|e| e["type"] == "format_error")
+        .collect();
+    assert_eq!(format_errors.len(), 1, "the malformed reply is recorded");
+    assert!(
+        run.traj["system_prompt"]
+            .as_str()
+            .unwrap()
+            .contains("```json")
+    );
+    // Priced: 5 calls x (50 in, 10 out) at $1/$2 per Mtok.
+    let cost = run.traj["usage"]["cost_usd"].as_f64().unwrap();
+    assert!((cost - 5.0 * (50.0 + 20.0) / 1e6).abs() < 1e-12, "{cost}");
+    let reqs = mock.requests();
+    assert!(
+        reqs.iter().all(|r| r.body.get("tools").is_none()),
+        "text mode sends no tools"
+    );
+    assert_eq!(reqs[0].body["model"], "tiny");
+    assert_eq!(reqs[0].body["max_tokens"], 300);
+    // The format hint reached the model as a user message.
+    let second = api.messages(&reqs[1].body);
+    assert!(
+        second
+            .iter()
+            .any(|m| m.0 == "user" && m.1.contains("Format error")),
+        "{second:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn escalation_records_which_model_verified() {
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = calc_repo(tmp.path());
+    // The small "model" looks around and submits without fixing anything.
+    let script = tmp.path().join("small.jsonl");
+    std::fs::write(&script, "{\"tool\": \"ls\", \"args\": {}}\n").unwrap();
+    let api = Api::OpenAi;
+    let replies = fix_calls()
+        .into_iter()
+        .map(|(id, name, args)| Reply::ok(api.tool_reply(id, name, args)))
+        .collect();
+    let mock = Mock::start(replies).await;
+    let big = api.spec(&mock);
+    let small = format!("script:{}", script.display());
+    let run = solve(
+        tmp.path(),
+        &repo,
+        &small,
+        &["--escalate-to", &big, "--max-attempts", "1"],
+    )
+    .await;
+    assert_eq!(run.code, 0, "{}\n{}", run.json, run.stderr);
+    assert_eq!(run.json["outcome"], "verified");
+    let attempts = run.traj["attempts"].as_array().unwrap();
+    assert_eq!(attempts.len(), 2);
+    assert_eq!(attempts[0]["model"], small.as_str());
+    assert_eq!(attempts[0]["gate"]["passed"], false);
+    let big_label = attempts[1]["model"].as_str().unwrap();
+    assert!(big_label.starts_with("openai:mock-model@"), "{big_label}");
+    assert_eq!(run.traj["verified_by"], big_label);
+    // The big model was handed the small one's failure.
+    let first = api.messages(&mock.requests()[0].body);
+    assert!(first[1].1.contains("previous attempt"), "{}", first[1].1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_model_name_is_a_usage_error_listing_names() {
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = calc_repo(tmp.path());
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_airgate"))
+        .args(["solve", "--repo"])
+        .arg(&repo)
+        .args([
+            "--task",
+            "t",
+            "--test-cmd",
+            TEST_CMD,
+            "--model",
+            "no-such-model",
+        ])
+        .current_dir(tmp.path())
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("no model config `no-such-model`"), "{err}");
+}
