@@ -1,13 +1,107 @@
 //! `airgate swebench eval` and `eval-script`.
+use std::time::Duration;
+
 use super::swebench::{EvalArgs, EvalScriptArgs};
-use crate::error::CliError;
+use crate::error::{CliError, exit};
+use crate::sandbox::SandboxError;
+use crate::sandbox::docker::DockerConfig;
+use crate::swebench::dataset::load_dataset;
+use crate::swebench::eval::{self, EvalError, EvalOptions, RunStatus};
+use crate::swebench::eval_script::eval_script;
+use crate::swebench::predictions::load_predictions;
 
 /// Runs the Docker evaluation.
-pub async fn run_eval(_args: EvalArgs) -> anyhow::Result<u8> {
-    Err(CliError::not_yet("swebench eval").into())
+async fn run_eval_cmd(args: EvalArgs) -> anyhow::Result<u8> {
+    if args.run_id.trim().is_empty() {
+        return Err(CliError::usage("--run-id must not be empty").into());
+    }
+    let dataset = load_dataset(&args.dataset).map_err(|e| CliError::usage(e.to_string()))?;
+    for skipped in &dataset.skipped {
+        eprintln!("warning: dataset {skipped} was skipped");
+    }
+    let predictions = load_predictions(&args.predictions, &dataset)
+        .map_err(|e| CliError::usage(e.to_string()))?;
+    let missing: Vec<&String> = args
+        .instance_ids
+        .iter()
+        .filter(|id| dataset.get(id).is_none())
+        .collect();
+    if !missing.is_empty() {
+        return Err(CliError::usage(format!(
+            "some instance ids are not in the dataset: {}",
+            missing
+                .iter()
+                .map(|s| s.as_str())
+                .collect::<Vec<_>>()
+                .join(" ")
+        ))
+        .into());
+    }
+    let docker = DockerConfig::load().map_err(|e| CliError::usage(e.to_string()))?;
+    let root = std::env::current_dir()
+        .map_err(|e| CliError::failure(format!("cannot read the current directory: {e}")))?;
+    let opts = EvalOptions {
+        run_id: args.run_id.clone(),
+        max_workers: args.max_workers.max(1),
+        timeout: Duration::from_secs(args.timeout.max(1)),
+        keep: args.keep,
+        root,
+        report_dir: args.report_dir.clone(),
+        namespace: std::env::var("AIRGATE_IMAGE_NAMESPACE").ok(),
+        docker,
+        dataset_label: args.dataset.display().to_string(),
+        progress: true,
+    };
+    let summary = match eval::run_eval(&dataset, &predictions, &args.instance_ids, opts).await {
+        Ok(s) => s,
+        Err(e @ EvalError::Interrupted { .. }) => {
+            return Err(CliError {
+                code: 130,
+                message: e.to_string(),
+            }
+            .into());
+        }
+        Err(EvalError::Sandbox(e @ SandboxError::DaemonUnavailable(_))) => {
+            return Err(CliError::failure(e.to_string()).into());
+        }
+        Err(e) => return Err(CliError::failure(e.to_string()).into()),
+    };
+    for run in &summary.runs {
+        if let RunStatus::Infra(kind) = run.status {
+            eprintln!(
+                "infrastructure failure ({}): {}",
+                kind.reason(),
+                run.instance_id
+            );
+        }
+    }
+    let a = &summary.aggregate;
+    println!("Total instances: {}", a.total);
+    println!("Instances completed: {}", a.completed);
+    println!("Instances resolved: {}", a.resolved);
+    println!("Instances with empty patches: {}", a.empty_patches);
+    println!("Instances with errors: {}", a.errors);
+    println!("Report written to {}", summary.report_path.display());
+    Ok(exit::OK)
+}
+
+/// Runs the Docker evaluation (the name `swebench.rs` dispatches to).
+pub async fn run_eval(args: EvalArgs) -> anyhow::Result<u8> {
+    run_eval_cmd(args).await
 }
 
 /// Prints an instance's eval script.
-pub async fn run_eval_script(_args: EvalScriptArgs) -> anyhow::Result<u8> {
-    Err(CliError::not_yet("swebench eval-script").into())
+pub async fn run_eval_script(args: EvalScriptArgs) -> anyhow::Result<u8> {
+    let dataset = load_dataset(&args.dataset).map_err(|e| CliError::usage(e.to_string()))?;
+    let Some(inst) = dataset.get(&args.instance) else {
+        return Err(CliError::usage(format!(
+            "instance {} is not in {}",
+            args.instance,
+            args.dataset.display()
+        ))
+        .into());
+    };
+    let script = eval_script(inst).map_err(|e| CliError::failure(e.to_string()))?;
+    print!("{script}");
+    Ok(exit::OK)
 }

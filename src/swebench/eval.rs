@@ -1,0 +1,691 @@
+//! `airgate swebench eval`: the official-style evaluation in Docker.
+//!
+//! For each instance with a non-empty prediction: a fresh container from
+//! the instance image, the patch copied in as a tar stream and applied by
+//! the official chain, `eval.sh` run under the timeout, the log graded by
+//! [`crate::swebench::grading`], and `report.json` written in the official
+//! layout `logs/run_evaluation/<run_id>/<model>/<instance>/`. An existing
+//! `report.json` skips the instance (resume). Workers run on tokio; a
+//! progress bar shows resolved/error/done.
+//!
+//! Infrastructure failures (image missing, daemon gone, OOM) are recorded in
+//! `run_instance.log` as `>>>>> Infrastructure Failure: <reason>` and named
+//! in the aggregate report's `infra_failure_ids`/`failure_reasons`, apart
+//! from model failures (unresolved, patch that does not apply).
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bollard::Docker;
+use indicatif::{ProgressBar, ProgressStyle};
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+
+use super::dataset::Dataset;
+use super::eval_script::eval_script;
+use super::grading;
+use super::instance::Instance;
+use super::logs;
+use super::patch_apply::{CONTAINER_PATCH_FILE, apply_chain};
+use super::predictions::Prediction;
+use super::report::{self, AggregateEntry, AggregateReport, InstanceOutcome};
+use crate::error::Retryable;
+use crate::images::image_for;
+use crate::sandbox::docker::{self, Container, ContainerSpec, DockerConfig, container_name};
+use crate::sandbox::{ExecRequest, SandboxError};
+
+/// Prefix of the line naming an infrastructure failure in `run_instance.log`.
+pub const INFRA_FAILURE_LINE: &str = ">>>>> Infrastructure Failure:";
+const HELPER_TIMEOUT: Duration = Duration::from_secs(600);
+/// Bytes kept from each end of the eval output (the middle is dropped).
+const EVAL_CAPTURE: usize = 64 << 20;
+
+/// Run-wide options (the official CLI's, plus container settings).
+#[derive(Debug, Clone)]
+pub struct EvalOptions {
+    /// Run id: log folder and aggregate report name.
+    pub run_id: String,
+    /// Parallel containers.
+    pub max_workers: usize,
+    /// Per-instance limit for `eval.sh`.
+    pub timeout: Duration,
+    /// Keep containers for debugging.
+    pub keep: bool,
+    /// Folder under which `logs/run_evaluation` is written (the cwd officially).
+    pub root: PathBuf,
+    /// Where the aggregate report goes.
+    pub report_dir: PathBuf,
+    /// Image namespace (`swebench` for the published names); `None` for local names.
+    pub namespace: Option<String>,
+    /// Limits and isolation.
+    pub docker: DockerConfig,
+    /// Dataset path, recorded in `run.json`.
+    pub dataset_label: String,
+    /// Draw a progress bar.
+    pub progress: bool,
+}
+
+/// The kind of infrastructure failure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InfraKind {
+    /// The instance image is not present (nothing can be pulled here).
+    ImageMissing,
+    /// The Docker daemon went away or failed.
+    DaemonUnavailable,
+    /// The container ran out of memory.
+    OutOfMemory,
+}
+
+impl InfraKind {
+    /// Reason name in the aggregate report (official names where they exist).
+    pub fn reason(self) -> &'static str {
+        match self {
+            InfraKind::ImageMissing => "image_missing",
+            InfraKind::DaemonUnavailable => "container_unavailable",
+            InfraKind::OutOfMemory => "out_of_memory",
+        }
+    }
+
+    fn from_reason(s: &str) -> Option<Self> {
+        [
+            Self::ImageMissing,
+            Self::DaemonUnavailable,
+            Self::OutOfMemory,
+        ]
+        .into_iter()
+        .find(|k| k.reason() == s)
+    }
+}
+
+/// What happened to one instance in this invocation.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RunStatus {
+    /// Graded, resolved.
+    Resolved,
+    /// Graded, not resolved.
+    Unresolved,
+    /// A report from an earlier run exists; skipped.
+    Resumed {
+        /// Its verdict.
+        resolved: bool,
+    },
+    /// The model patch did not apply (a model failure; no report).
+    PatchApplyFailed,
+    /// `eval.sh` exceeded the timeout (no report).
+    TimedOut,
+    /// The environment broke (no report).
+    Infra(InfraKind),
+    /// Anything else (bad row, unsupported spec...; no report).
+    Error,
+}
+
+/// One instance's result.
+#[derive(Debug, Clone)]
+pub struct InstanceRun {
+    /// Instance id.
+    pub instance_id: String,
+    /// Outcome.
+    pub status: RunStatus,
+    /// Error text for the non-graded outcomes.
+    pub message: Option<String>,
+}
+
+/// The whole run.
+#[derive(Debug)]
+pub struct EvalSummary {
+    /// Instances run or skipped in this invocation.
+    pub runs: Vec<InstanceRun>,
+    /// The aggregate report.
+    pub aggregate: AggregateReport,
+    /// Where it was written.
+    pub report_path: PathBuf,
+}
+
+/// Run-level failures (per-instance failures are [`RunStatus`]es).
+#[derive(Debug, thiserror::Error)]
+pub enum EvalError {
+    /// Docker unreachable at start.
+    #[error(transparent)]
+    Sandbox(#[from] SandboxError),
+    /// Writing logs or reports failed.
+    #[error("{context}: {source}")]
+    Io {
+        /// What was being written.
+        context: String,
+        /// Cause.
+        source: std::io::Error,
+    },
+    /// Ctrl-C: containers were removed; rerun with the same run id to resume.
+    #[error(
+        "interrupted: all containers removed; rerun with the same --run-id to resume ({done} instance(s) finished)"
+    )]
+    Interrupted {
+        /// Instances finished before the interrupt.
+        done: usize,
+    },
+    /// No predictions at all.
+    #[error("no predictions to evaluate")]
+    NoPredictions,
+}
+
+impl Retryable for EvalError {
+    fn is_retryable(&self) -> bool {
+        matches!(self, EvalError::Sandbox(e) if e.is_retryable())
+    }
+}
+
+fn io_err(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> EvalError {
+    let context = context.into();
+    move |source| EvalError::Io { context, source }
+}
+
+/// `run_instance.log`, in the official logger's line format.
+struct InstanceLog {
+    path: PathBuf,
+    file: Mutex<std::fs::File>,
+}
+
+impl InstanceLog {
+    fn create(path: PathBuf) -> std::io::Result<Self> {
+        let file = std::fs::File::create(&path)?;
+        Ok(Self {
+            path,
+            file: Mutex::new(file),
+        })
+    }
+
+    fn write(&self, level: &str, msg: &str) {
+        let ts = chrono::Local::now().format("%Y-%m-%d %H:%M:%S,%3f");
+        if let Ok(mut f) = self.file.lock() {
+            let _ = writeln!(f, "{ts} - {level} - {msg}");
+        }
+    }
+
+    fn info(&self, msg: &str) {
+        self.write("INFO", msg);
+    }
+
+    fn error(&self, msg: &str) {
+        self.write("ERROR", msg);
+    }
+}
+
+/// Why an instance stopped early.
+enum Failure {
+    Sandbox(SandboxError),
+    PatchApply(String),
+    Timeout(u64),
+    Other(String),
+}
+
+impl From<SandboxError> for Failure {
+    fn from(e: SandboxError) -> Self {
+        Failure::Sandbox(e)
+    }
+}
+
+struct Ctx {
+    docker: Docker,
+    opts: EvalOptions,
+}
+
+/// Runs the evaluation. `instance_ids` narrows the dataset (empty = all).
+pub async fn run_eval(
+    dataset: &Dataset,
+    predictions: &[Prediction],
+    instance_ids: &[String],
+    opts: EvalOptions,
+) -> Result<EvalSummary, EvalError> {
+    if predictions.is_empty() {
+        return Err(EvalError::NoPredictions);
+    }
+    let full: Vec<&Instance> = dataset
+        .instances
+        .iter()
+        .filter(|i| instance_ids.is_empty() || instance_ids.contains(&i.instance_id))
+        .collect();
+    let preds: HashMap<&str, &Prediction> = predictions
+        .iter()
+        .map(|p| (p.instance_id.as_str(), p))
+        .collect();
+    write_run_metadata(&opts)?;
+
+    // Instances to run: with a non-empty prediction; resumed ones are
+    // reported as such by run_instance without touching Docker.
+    let todo: Vec<(Instance, Prediction)> = full
+        .iter()
+        .filter_map(|i| {
+            preds
+                .get(i.instance_id.as_str())
+                .filter(|p| !p.is_empty_patch())
+                .map(|p| ((*i).clone(), (*p).clone()))
+        })
+        .collect();
+    let pending = todo
+        .iter()
+        .filter(|(i, p)| !report_path(&opts, i, p).is_file())
+        .count();
+    if pending < todo.len() {
+        eprintln!(
+            "{} instances already run, skipping...",
+            todo.len() - pending
+        );
+    }
+
+    let mut runs = Vec::new();
+    if !todo.is_empty() {
+        let docker = docker::connect().await?;
+        let ctx = Arc::new(Ctx {
+            docker,
+            opts: opts.clone(),
+        });
+        let bar = progress_bar(todo.len() as u64, opts.progress);
+        let sem = Arc::new(Semaphore::new(opts.max_workers.max(1)));
+        let mut set = JoinSet::new();
+        for (inst, pred) in todo {
+            let ctx = ctx.clone();
+            let sem = sem.clone();
+            set.spawn(async move {
+                let _permit = sem.acquire_owned().await;
+                run_instance(&ctx, &inst, &pred).await
+            });
+        }
+        let (mut resolved, mut errors) = (0usize, 0usize);
+        let interrupted = loop {
+            tokio::select! {
+                next = set.join_next() => match next {
+                    None => break false,
+                    Some(Ok(run)) => {
+                        match &run.status {
+                            RunStatus::Resolved | RunStatus::Resumed { resolved: true } => resolved += 1,
+                            RunStatus::Unresolved | RunStatus::Resumed { resolved: false } => {}
+                            _ => {
+                                errors += 1;
+                                if let Some(m) = &run.message {
+                                    bar.println(m);
+                                }
+                            }
+                        }
+                        bar.inc(1);
+                        bar.set_message(format!("resolved {resolved} · error {errors}"));
+                        runs.push(run);
+                    }
+                    Some(Err(e)) => {
+                        errors += 1;
+                        bar.inc(1);
+                        tracing::error!("an eval worker failed: {e}");
+                    }
+                },
+                _ = tokio::signal::ctrl_c() => break true,
+            }
+        };
+        if interrupted {
+            bar.abandon_with_message("interrupted; removing containers");
+            set.abort_all();
+            // Aborted tasks drop their containers (the Drop guard removes them).
+            while set.join_next().await.is_some() {}
+            docker::remove_all_live().await;
+            return Err(EvalError::Interrupted { done: runs.len() });
+        }
+        bar.finish_with_message(format!("resolved {resolved} · error {errors}"));
+    }
+
+    let entries: Vec<AggregateEntry> = predictions
+        .iter()
+        .map(|p| aggregate_entry(&opts, dataset, p))
+        .collect();
+    let dataset_ids: Vec<String> = full.iter().map(|i| i.instance_id.clone()).collect();
+    let aggregate = report::aggregate_report(&dataset_ids, &entries);
+    let model = predictions[0]
+        .model_name_or_path
+        .clone()
+        .unwrap_or_else(|| "None".into());
+    std::fs::create_dir_all(&opts.report_dir)
+        .map_err(io_err(format!("creating {}", opts.report_dir.display())))?;
+    let report_path = opts
+        .report_dir
+        .join(report::aggregate_report_name(&model, &opts.run_id));
+    std::fs::write(&report_path, aggregate.to_json())
+        .map_err(io_err(format!("writing {}", report_path.display())))?;
+    Ok(EvalSummary {
+        runs,
+        aggregate,
+        report_path,
+    })
+}
+
+fn progress_bar(len: u64, visible: bool) -> ProgressBar {
+    if !visible {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(len);
+    if let Ok(style) =
+        ProgressStyle::with_template("{elapsed_precise} [{bar:30}] {pos}/{len} done · {msg}")
+    {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    bar.set_message("resolved 0 · error 0");
+    bar.enable_steady_tick(Duration::from_millis(500));
+    bar
+}
+
+fn write_run_metadata(opts: &EvalOptions) -> Result<(), EvalError> {
+    let dir = logs::run_dir(&opts.root, &opts.run_id);
+    std::fs::create_dir_all(&dir).map_err(io_err(format!("creating {}", dir.display())))?;
+    let meta = serde_json::json!({
+        "dataset": opts.dataset_label,
+        "split": "test",
+        "task_repo": null,
+        "created_at": chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S+00:00").to_string(),
+    });
+    let text = serde_json::to_string_pretty(&meta).unwrap_or_default() + "\n";
+    std::fs::write(dir.join(logs::LOG_RUN_METADATA), text).map_err(io_err("writing run.json"))
+}
+
+fn log_dir(opts: &EvalOptions, inst: &Instance, pred: &Prediction) -> PathBuf {
+    logs::instance_log_dir(
+        &opts.root,
+        &opts.run_id,
+        pred.model_name_or_path.as_deref(),
+        &inst.instance_id,
+    )
+}
+
+fn report_path(opts: &EvalOptions, inst: &Instance, pred: &Prediction) -> PathBuf {
+    log_dir(opts, inst, pred).join(logs::LOG_REPORT)
+}
+
+/// Reads `resolved` from an existing `report.json`.
+fn read_resolved(path: &Path, instance_id: &str) -> Option<bool> {
+    let text = std::fs::read_to_string(path).ok()?;
+    let v: serde_json::Value = serde_json::from_str(text.trim()).ok()?;
+    v.get(instance_id)?.get("resolved")?.as_bool()
+}
+
+/// The aggregate's view of one prediction, read from the logs on disk (so
+/// resumed instances count the same as fresh ones).
+fn aggregate_entry(opts: &EvalOptions, dataset: &Dataset, p: &Prediction) -> AggregateEntry {
+    let empty_patch = p.is_empty_patch();
+    let dir = logs::instance_log_dir(
+        &opts.root,
+        &opts.run_id,
+        p.model_name_or_path.as_deref(),
+        &p.instance_id,
+    );
+    let outcome = match read_resolved(&dir.join(logs::LOG_REPORT), &p.instance_id) {
+        Some(resolved) => InstanceOutcome::Reported { resolved },
+        None => InstanceOutcome::Error,
+    };
+    let infra_failure = if empty_patch || dataset.get(&p.instance_id).is_none() {
+        None
+    } else {
+        infra_from_logs(&dir)
+    };
+    AggregateEntry {
+        instance_id: p.instance_id.clone(),
+        empty_patch,
+        outcome,
+        infra_failure,
+    }
+}
+
+/// The infrastructure failure recorded for an instance: our explicit line
+/// first, else the official post-hoc signatures over both logs.
+pub fn infra_from_logs(dir: &Path) -> Option<(String, bool)> {
+    let log = std::fs::read_to_string(dir.join(logs::LOG_INSTANCE)).unwrap_or_default();
+    if let Some(reason) = log.lines().find_map(|l| {
+        l.find(INFRA_FAILURE_LINE)
+            .map(|i| l[i + INFRA_FAILURE_LINE.len()..].trim().to_string())
+    }) && InfraKind::from_reason(&reason).is_some()
+    {
+        return Some((reason, true));
+    }
+    let out = std::fs::read_to_string(dir.join(logs::LOG_TEST_OUTPUT)).unwrap_or_default();
+    let text = if out.is_empty() {
+        log
+    } else {
+        format!("{out}\n{log}")
+    };
+    grading::classify_text(&text).map(|f| (f.reason.to_string(), f.environment))
+}
+
+async fn run_instance(ctx: &Ctx, inst: &Instance, pred: &Prediction) -> InstanceRun {
+    let id = inst.instance_id.clone();
+    let dir = log_dir(&ctx.opts, inst, pred);
+    let report = dir.join(logs::LOG_REPORT);
+    if report.is_file() {
+        let resolved = read_resolved(&report, &id).unwrap_or(false);
+        return InstanceRun {
+            instance_id: id,
+            status: RunStatus::Resumed { resolved },
+            message: None,
+        };
+    }
+    let fail = |status, message: String| InstanceRun {
+        instance_id: inst.instance_id.clone(),
+        status,
+        message: Some(message),
+    };
+    if let Err(e) = std::fs::create_dir_all(&dir) {
+        return fail(
+            RunStatus::Error,
+            format!("{id}: cannot create {}: {e}", dir.display()),
+        );
+    }
+    let log = match InstanceLog::create(dir.join(logs::LOG_INSTANCE)) {
+        Ok(l) => l,
+        Err(e) => return fail(RunStatus::Error, format!("{id}: cannot write its log: {e}")),
+    };
+    let mut container: Option<Container> = None;
+    let result = evaluate(ctx, inst, pred, &dir, &log, &mut container).await;
+    if let Some(c) = container.take()
+        && let Err(e) = c.remove().await
+    {
+        log.error(&format!("removing container {}: {e}", c.name()));
+    }
+    let with_check = |msg: String| {
+        format!(
+            "Error in evaluation for {id}: {msg}\nCheck ({}) for more information.",
+            log.path.display()
+        )
+    };
+    match result {
+        Ok(true) => InstanceRun {
+            instance_id: id,
+            status: RunStatus::Resolved,
+            message: None,
+        },
+        Ok(false) => InstanceRun {
+            instance_id: id,
+            status: RunStatus::Unresolved,
+            message: None,
+        },
+        Err(Failure::PatchApply(msg)) => {
+            log.info(&msg);
+            fail(RunStatus::PatchApplyFailed, with_check(msg))
+        }
+        Err(Failure::Timeout(secs)) => {
+            let msg = format!("Test timed out after {secs} seconds.");
+            log.info(&msg);
+            fail(RunStatus::TimedOut, with_check(msg))
+        }
+        Err(Failure::Sandbox(e)) => {
+            let kind = match &e {
+                SandboxError::ImageMissing(_) => Some(InfraKind::ImageMissing),
+                SandboxError::DaemonUnavailable(_) => Some(InfraKind::DaemonUnavailable),
+                SandboxError::OutOfMemory => Some(InfraKind::OutOfMemory),
+                _ => None,
+            };
+            log.error(&format!("Error in evaluating model for {id}: {e}"));
+            match kind {
+                Some(k) => {
+                    log.error(&format!("{INFRA_FAILURE_LINE} {}", k.reason()));
+                    fail(RunStatus::Infra(k), with_check(e.to_string()))
+                }
+                None => fail(RunStatus::Error, with_check(e.to_string())),
+            }
+        }
+        Err(Failure::Other(msg)) => {
+            log.error(&msg);
+            fail(RunStatus::Error, with_check(msg))
+        }
+    }
+}
+
+/// The official `run_instance` body. Returns `resolved`.
+async fn evaluate(
+    ctx: &Ctx,
+    inst: &Instance,
+    pred: &Prediction,
+    dir: &Path,
+    log: &InstanceLog,
+    slot: &mut Option<Container>,
+) -> Result<bool, Failure> {
+    let id = &inst.instance_id;
+    let opts = &ctx.opts;
+    let script = eval_script(inst).map_err(|e| Failure::Other(e.to_string()))?;
+    let image = image_for(inst, opts.namespace.as_deref());
+    log.info(&format!("Creating container for {id}..."));
+    let mut spec = ContainerSpec::new(
+        image.clone(),
+        container_name(id, &opts.run_id),
+        opts.docker.clone(),
+    );
+    spec.keep = opts.keep;
+    spec.labels
+        .insert("airgate.run_id".into(), opts.run_id.clone());
+    spec.labels.insert("airgate.instance_id".into(), id.clone());
+    let container = match Container::start(&ctx.docker, &spec).await {
+        Ok(c) => c,
+        Err(SandboxError::ImageMissing(_)) => {
+            log.error(&format!("Image {image} not found for {id}"));
+            return Err(Failure::Sandbox(SandboxError::ImageMissing(image)));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    log.info(&format!("Container for {id} created: {}", container.id()));
+    let container = slot.insert(container);
+
+    let patch = pred.model_patch.clone().unwrap_or_default();
+    let patch_file = dir.join(logs::LOG_PATCH);
+    std::fs::write(&patch_file, &patch)
+        .map_err(|e| Failure::Other(format!("writing {}: {e}", patch_file.display())))?;
+    log.info(&format!(
+        "Intermediate patch for {id} written to {}, now applying to container...",
+        patch_file.display()
+    ));
+    container
+        .upload_file(CONTAINER_PATCH_FILE, patch.as_bytes(), 0o644)
+        .await?;
+    let applied = apply_chain(&*container, CONTAINER_PATCH_FILE).await?;
+    for line in &applied.log {
+        log.info(line);
+    }
+    if !applied.applied {
+        return Err(Failure::PatchApply(applied.failure_message()));
+    }
+
+    let before = container
+        .sh("git -c core.fileMode=false diff", HELPER_TIMEOUT)
+        .await?;
+    log.info(&format!("Git diff before:\n{}", before.output.trim()));
+
+    let eval_file = dir.join(logs::LOG_EVAL_SCRIPT);
+    std::fs::write(&eval_file, &script)
+        .map_err(|e| Failure::Other(format!("writing {}: {e}", eval_file.display())))?;
+    log.info(&format!(
+        "Eval script for {id} written to {}; copying to container...",
+        eval_file.display()
+    ));
+    container
+        .upload_file("/eval.sh", script.as_bytes(), 0o755)
+        .await?;
+
+    let mut req = ExecRequest::new("/bin/bash /eval.sh", opts.timeout);
+    req.capture_limit = EVAL_CAPTURE;
+    let out = container.exec(&req).await?;
+    log.info(&format!(
+        "Test runtime: {:.2} seconds",
+        out.duration_ms as f64 / 1000.0
+    ));
+    let test_output_path = dir.join(logs::LOG_TEST_OUTPUT);
+    // The exec output already ends with the official timeout text.
+    std::fs::write(&test_output_path, &out.output)
+        .map_err(|e| Failure::Other(format!("writing {}: {e}", test_output_path.display())))?;
+    log.info(&format!(
+        "Test output for {id} written to {}",
+        test_output_path.display()
+    ));
+    if out.timed_out {
+        return Err(Failure::Timeout(opts.timeout.as_secs()));
+    }
+
+    let after = container
+        .sh("git -c core.fileMode=false diff", HELPER_TIMEOUT)
+        .await?;
+    log.info(&format!("Git diff after:\n{}", after.output.trim()));
+    if after.output.trim() != before.output.trim() {
+        log.info("Git diff changed after running eval script");
+    }
+
+    log.info(&format!("Grading answer for {id}..."));
+    let grade = grading::grade(inst, &out.output);
+    if let Some(err) = &grade.error {
+        return Err(Failure::Other(format!("grading {id}: {err}")));
+    }
+    let json = report::instance_report_json(id, pred.model_patch.as_deref(), &grade);
+    log.info(&format!(
+        "report: {json}\nResult for {id}: resolved: {}",
+        if grade.resolved { "True" } else { "False" }
+    ));
+    let report_file = dir.join(logs::LOG_REPORT);
+    std::fs::write(&report_file, json)
+        .map_err(|e| Failure::Other(format!("writing {}: {e}", report_file.display())))?;
+    Ok(grade.resolved)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn explicit_infra_lines_win_and_round_trip() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::write(
+            d.path().join(logs::LOG_INSTANCE),
+            format!("x - ERROR - {INFRA_FAILURE_LINE} image_missing\n"),
+        )
+        .unwrap();
+        assert_eq!(
+            infra_from_logs(d.path()),
+            Some(("image_missing".to_string(), true))
+        );
+        std::fs::write(d.path().join(logs::LOG_INSTANCE), "all fine\n").unwrap();
+        assert_eq!(infra_from_logs(d.path()), None);
+        for k in [
+            InfraKind::ImageMissing,
+            InfraKind::DaemonUnavailable,
+            InfraKind::OutOfMemory,
+        ] {
+            assert_eq!(InfraKind::from_reason(k.reason()), Some(k));
+        }
+    }
+
+    #[test]
+    fn report_reader_handles_the_official_shape() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("report.json");
+        std::fs::write(
+            &p,
+            "{\n    \"a__b-1\": {\n        \"resolved\": true\n    }\n}",
+        )
+        .unwrap();
+        assert_eq!(read_resolved(&p, "a__b-1"), Some(true));
+        assert_eq!(read_resolved(&p, "other"), None);
+        std::fs::write(&p, "").unwrap();
+        assert_eq!(read_resolved(&p, "a__b-1"), None);
+    }
+}
