@@ -215,6 +215,8 @@ pub struct ContainerSpec {
     pub labels: HashMap<String, String>,
     /// Bind mounts, `host:container[:ro]`.
     pub binds: Vec<String>,
+    /// Environment variables (`KEY=value`) for the container and its execs.
+    pub env: Vec<String>,
     /// Limits and isolation.
     pub config: DockerConfig,
     /// Leave the container behind when done (debugging).
@@ -229,6 +231,7 @@ impl ContainerSpec {
             name: name.into(),
             labels: HashMap::new(),
             binds: vec![],
+            env: vec![],
             config,
             keep: false,
         }
@@ -281,6 +284,7 @@ impl Container {
             image: Some(spec.image.clone()),
             cmd: Some(vec!["tail".into(), "-f".into(), "/dev/null".into()]),
             labels: Some(labels),
+            env: (!spec.env.is_empty()).then(|| spec.env.clone()),
             working_dir: Some(cfg.workdir.clone()),
             user: (!cfg.user.is_empty()).then(|| cfg.user.clone()),
             network_disabled: Some(cfg.network == "none"),
@@ -330,14 +334,15 @@ impl Container {
     pub async fn exec(&self, req: &ExecRequest) -> Result<ExecOutput, SandboxError> {
         let start = Instant::now();
         let seq = EXEC_SEQ.fetch_add(1, Ordering::Relaxed);
-        let pidfile = format!("/tmp/.airgate-exec-{}-{seq}.pgid", std::process::id());
-        // `setsid -w` makes bash a session (and group) leader whose pid we
-        // record; `env -u` hides the transport variable from the command.
-        let inner = format!(
-            "echo $$ > {pidfile}; exec env -u AIRGATE_EXEC_CMD bash -c \"$AIRGATE_EXEC_CMD\""
-        );
+        // In /dev/shm (a tmpfs): the container's filesystem stays untouched.
+        let pidfile = format!("/dev/shm/.airgate-exec-{}-{seq}.pgid", std::process::id());
+        // Job control (`set -m`) puts the command in its own process group,
+        // whose id we record so a timeout can kill every descendant; `wait`
+        // passes its status through (137 for SIGKILL), and `env -u` hides
+        // the transport variable from the command.
         let wrapper = format!(
-            "if command -v setsid >/dev/null 2>&1; then exec setsid -w bash -c '{inner}'; else {inner}; fi"
+            "set -m; env -u AIRGATE_EXEC_CMD bash -c \"$AIRGATE_EXEC_CMD\" & p=$!; \
+             echo $p > {pidfile}; wait $p 2>/dev/null"
         );
         let mut env = vec![format!("AIRGATE_EXEC_CMD={}", req.command)];
         env.extend(req.env.iter().map(|(k, v)| format!("{k}={v}")));
@@ -691,14 +696,14 @@ impl DockerSandbox {
         spec.binds = vec![format!("{}:{}", host.display(), spec.config.workdir)];
         spec.keep = keep;
         spec.labels.insert("airgate.kind".into(), "solve".into());
+        // The workspace belongs to the host user; let git inside agree,
+        // without writing a config file into the container.
+        spec.env = vec![
+            "GIT_CONFIG_COUNT=1".into(),
+            "GIT_CONFIG_KEY_0=safe.directory".into(),
+            "GIT_CONFIG_VALUE_0=*".into(),
+        ];
         let container = Container::start(&docker, &spec).await?;
-        // The workspace belongs to the host user; let git inside agree.
-        let _ = container
-            .sh(
-                "git config --global --add safe.directory '*' 2>/dev/null; true",
-                Duration::from_secs(30),
-            )
-            .await;
         Ok(Self {
             workspace: workspace.to_path_buf(),
             container,

@@ -1,0 +1,140 @@
+//! Helpers shared by tests/docker_*.rs.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Once;
+use std::time::{Duration, Instant};
+
+/// Skips (with a visible message) only when there is no Docker socket;
+/// otherwise makes sure the fixture images exist.
+#[macro_export]
+macro_rules! require_docker {
+    () => {
+        if !docker_common::docker_socket_present() {
+            eprintln!(
+                "SKIP: no Docker socket (/var/run/docker.sock or DOCKER_HOST); docker test not run"
+            );
+            return;
+        }
+        docker_common::ensure_images();
+    };
+}
+
+/// True when a Docker endpoint is configured.
+pub fn docker_socket_present() -> bool {
+    std::env::var_os("DOCKER_HOST").is_some() || Path::new("/var/run/docker.sock").exists()
+}
+
+/// Builds the base and airgate-mini images if they are missing (idempotent).
+pub fn ensure_images() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        let out = Command::new(root().join("tests/fixtures/docker_mini/build.sh"))
+            .output()
+            .expect("running tests/fixtures/docker_mini/build.sh");
+        assert!(
+            out.status.success(),
+            "building the fixture images failed:\n{}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    });
+}
+
+/// The crate root.
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// datasets/airgate-mini.jsonl.
+pub fn dataset() -> PathBuf {
+    root().join("datasets/airgate-mini.jsonl")
+}
+
+/// A dataset row as JSON.
+pub fn row(id: &str) -> serde_json::Value {
+    let text = std::fs::read_to_string(dataset()).unwrap();
+    text.lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .find(|v| v["instance_id"] == id)
+        .unwrap_or_else(|| panic!("{id} not in the dataset"))
+}
+
+/// The gold patch of a row.
+pub fn gold_patch(id: &str) -> String {
+    row(id)["patch"].as_str().unwrap().to_string()
+}
+
+/// The base commit of the mini rows.
+pub fn base_commit() -> String {
+    row("airgate__mini-1")["base_commit"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+/// A run id unique to this test process.
+pub fn unique(prefix: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    format!("{prefix}-{}-{nanos}", std::process::id())
+}
+
+/// Writes `preds.jsonl` in `dir` and returns its path.
+pub fn write_predictions(dir: &Path, model: &str, preds: &[(&str, &str)]) -> PathBuf {
+    let path = dir.join("preds.jsonl");
+    let text: String = preds
+        .iter()
+        .map(|(id, patch)| {
+            serde_json::json!({"instance_id": id, "model_name_or_path": model, "model_patch": patch})
+                .to_string()
+                + "\n"
+        })
+        .collect();
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// stdout + stderr of a finished command.
+pub fn text(out: &std::process::Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// Names of containers (any state) whose name contains `needle`.
+pub fn containers(needle: &str) -> Vec<String> {
+    let out = Command::new("docker")
+        .args(["ps", "-a", "--format", "{{.Names}}", "--filter"])
+        .arg(format!("name={needle}"))
+        .output()
+        .expect("docker ps");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| !l.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+/// Fails if any container of the run is left.
+pub fn assert_no_containers(run_id: &str) {
+    let left = containers(run_id);
+    assert!(left.is_empty(), "containers left behind: {left:?}");
+}
+
+/// Polls `cond` until it holds; panics after three minutes.
+pub fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !cond() {
+        assert!(
+            start.elapsed() < Duration::from_secs(180),
+            "gave up waiting for: {what}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
