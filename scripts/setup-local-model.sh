@@ -106,7 +106,7 @@ server = xlc.Server(p)
 addr = server.listening_address
 if not addr.startswith("http://127.0.0.1:"):
     sys.exit(f"refusing to serve on {addr}: loopback only")
-print(f"airgate local model server listening on {addr}", flush=True)
+print(f"airgate local model server (pid {os.getpid()}) listening on {addr}", flush=True)
 
 if a.record:
     tmp = a.record + ".tmp"

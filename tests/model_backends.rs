@@ -548,3 +548,37 @@ async fn usage_is_priced_from_the_table_and_unpriced_is_zero() {
     assert_eq!(pr.usage.cost_usd, 0.0);
     assert_eq!(pr.usage.completion_tokens, 20);
 }
+
+#[tokio::test]
+async fn constrained_text_mode_sends_the_action_schema() {
+    for api in [Api::OpenAi, Api::Ollama] {
+        let mock = Mock::start(vec![Reply::ok(
+            api.text_reply("{\"tool\": \"read_file\", \"args\": {\"path\": \"calc.py\"}}"),
+        )])
+        .await;
+        let mut o = opts(ToolCallMode::Text);
+        o.constrain_actions = true;
+        let mut p = policy(api, &mock, o);
+        let pr = p.propose(&start_convo(&p), &info()).await.unwrap();
+        assert_eq!(pr.message.unwrap().tool_calls[0].name, "read_file");
+        let body = &mock.requests()[0].body;
+        let schema = match api {
+            Api::OpenAi => &body["response_format"]["json_schema"]["schema"],
+            _ => &body["format"],
+        };
+        let variants = schema["anyOf"].as_array().expect("anyOf of actions");
+        let names: Vec<&str> = variants
+            .iter()
+            .map(|v| v["properties"]["tool"]["const"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            names,
+            ["ls", "read_file", "search", "str_replace", "run", "submit"]
+        );
+        assert_eq!(
+            variants[3]["properties"]["args"]["required"],
+            json!(["path", "old_str", "new_str"])
+        );
+        assert!(body.get("tools").is_none());
+    }
+}

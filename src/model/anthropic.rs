@@ -250,6 +250,7 @@ mod tests {
             temperature: 0.0,
             max_tokens: 64,
             context_size: 1000,
+            action_schema: None,
         };
         let w = AnthropicWire::with_key("c", "https://api/", Some("k".into()));
         let (url, headers, body) = w.request(&req);

@@ -96,6 +96,10 @@ pub struct ModelConfig {
     /// Turns kept verbatim when old observations are elided.
     #[serde(default)]
     pub keep_turns: Option<usize>,
+    /// Text mode only: constrain decoding to a JSON action with a schema
+    /// (`response_format` on OpenAI-compatible servers, `format` on Ollama).
+    #[serde(default)]
+    pub constrain_actions: Option<bool>,
     /// Optional price table.
     #[serde(default)]
     pub price: Option<Prices>,
@@ -165,6 +169,8 @@ pub struct BackendOptions {
     pub max_tokens: u32,
     /// Turns kept verbatim by the context budget.
     pub keep_turns: usize,
+    /// Text mode: send a JSON schema of the actions to constrain decoding.
+    pub constrain_actions: bool,
     /// Price table (zero when unpriced).
     pub prices: Prices,
     /// HTTP timeouts and retries.
@@ -180,6 +186,7 @@ impl BackendOptions {
             temperature: 0.2,
             max_tokens: 2048,
             keep_turns: 4,
+            constrain_actions: false,
             prices: Prices::default(),
             http: HttpOptions::default(),
         }
@@ -199,6 +206,9 @@ impl BackendOptions {
         }
         if let Some(k) = cfg.keep_turns {
             o.keep_turns = k.max(1);
+        }
+        if let Some(c) = cfg.constrain_actions {
+            o.constrain_actions = c;
         }
         if let Some(p) = cfg.price {
             o.prices = p;

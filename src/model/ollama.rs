@@ -82,6 +82,9 @@ impl Wire for OllamaWire {
         if let Some(tools) = req.tools.filter(|t| !t.is_empty()) {
             body["tools"] = Value::Array(tools.to_vec());
         }
+        if let Some(schema) = req.action_schema {
+            body["format"] = schema.clone();
+        }
         (format!("{}/api/chat", self.base_url), vec![], body)
     }
 
@@ -175,6 +178,7 @@ mod tests {
             temperature: 0.0,
             max_tokens: 50,
             context_size: 16384,
+            action_schema: None,
         };
         let (url, _, body) = OllamaWire::new("q", "http://h:11434/").request(&req);
         assert_eq!(url, "http://h:11434/api/chat");

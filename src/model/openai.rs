@@ -75,6 +75,12 @@ impl Wire for OpenAiWire {
             body["tool_choice"] = json!("auto");
             body["parallel_tool_calls"] = json!(false);
         }
+        if let Some(schema) = req.action_schema {
+            body["response_format"] = json!({
+                "type": "json_schema",
+                "json_schema": {"name": "action", "strict": true, "schema": schema},
+            });
+        }
         let mut headers = vec![];
         if let Some(k) = &self.api_key {
             headers.push(("Authorization".to_string(), format!("Bearer {k}")));
@@ -176,6 +182,7 @@ mod tests {
             temperature: 0.1,
             max_tokens: 100,
             context_size: 1000,
+            action_schema: None,
         };
         let w = OpenAiWire::with_key("m", "http://h/v1/", None);
         let (url, headers, body) = w.request(&req);

@@ -29,6 +29,8 @@ pub struct WireRequest<'a> {
     pub max_tokens: u32,
     /// The model's context size (Ollama's `num_ctx`).
     pub context_size: u32,
+    /// Text mode with constrained decoding: the JSON schema of one action.
+    pub action_schema: Option<&'a Value>,
 }
 
 /// One reply in neutral form.
@@ -110,6 +112,8 @@ impl RemotePolicy {
 
     async fn call(&mut self, msgs: &[Message], info: &EpisodeInfo) -> Result<WireReply, HttpError> {
         let rendered;
+        let schema = (self.opts.mode == ToolCallMode::Text && self.opts.constrain_actions)
+            .then(|| action_schema(&info.tools));
         let (messages, tools) = if self.opts.mode == ToolCallMode::Text {
             rendered = render_text_mode(msgs);
             (rendered.as_slice(), None)
@@ -125,6 +129,7 @@ impl RemotePolicy {
             temperature: self.opts.temperature,
             max_tokens: self.opts.max_tokens.min(room),
             context_size: self.opts.context_size,
+            action_schema: schema.as_ref(),
         };
         let (url, headers, body) = self.wire.request(&req);
         let value = self.http.post_json(&url, &headers, &body).await?;
@@ -176,6 +181,30 @@ impl RemotePolicy {
         self.counter += 1;
         format!("call_{}", self.counter)
     }
+}
+
+/// The JSON schema of one text-protocol action, `{"tool": NAME, "args": {...}}`,
+/// with each tool's own argument schema: servers that support constrained
+/// decoding then cannot emit anything else.
+pub fn action_schema(tools: &[Value]) -> Value {
+    let variants: Vec<Value> = tools
+        .iter()
+        .filter_map(|t| {
+            let f = t.get("function").unwrap_or(t);
+            let name = f.get("name")?.as_str()?;
+            let params = f
+                .get("parameters")
+                .cloned()
+                .unwrap_or_else(|| serde_json::json!({"type": "object"}));
+            Some(serde_json::json!({
+                "type": "object",
+                "properties": {"tool": {"const": name}, "args": params},
+                "required": ["tool", "args"],
+                "additionalProperties": false,
+            }))
+        })
+        .collect();
+    serde_json::json!({ "anyOf": variants })
 }
 
 /// True for a server's "prompt longer than the context" refusal.

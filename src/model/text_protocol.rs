@@ -12,7 +12,7 @@ pub fn addendum() -> String {
     format!(
         "## How to call a tool\n\
 Reply with exactly one action per message: a JSON object in a ```json fenced block, like this:\n\
-```json\n{{\"tool\": \"read_file\", \"args\": {{\"path\": \"src/app.py\"}}}}\n```\n\
+```json\n{{\"tool\": \"ls\", \"args\": {{\"path\": \".\"}}}}\n```\n\
 The tools and their arguments (`?` = optional):\n{}\n\
 Write at most a short sentence of reasoning before the block, and nothing after it. \
 You will receive the tool's result in the next message.",
@@ -309,7 +309,7 @@ mod tests {
 
     #[test]
     fn addendum_and_hint_show_the_format() {
-        assert!(addendum().contains("{\"tool\": \"read_file\""));
+        assert!(addendum().contains("{\"tool\": \"ls\""));
         assert!(hint().contains("```json"));
         assert!(hint().contains("str_replace {path, old_str, new_str}"));
     }
