@@ -1,0 +1,165 @@
+//! `airgate solve --sandbox docker`: the whole loop (run tool, gate) in a
+//! container with the scratch workspace bind-mounted at /testbed.
+//!
+//! Without a Docker socket this test prints SKIP and returns.
+
+mod docker_common;
+
+use std::process::Command;
+
+use docker_common::*;
+
+#[test]
+fn solve_in_docker_reaches_verified_and_touches_only_the_workspace() {
+    require_docker!();
+    let dir = tempfile::tempdir().unwrap();
+    let repo = dir.path().join("repo");
+    let fixtures = root().join("tests/fixtures/docker_mini");
+    copy_tree(&fixtures.join("base"), &repo);
+    // The failing test of instance 1.
+    std::fs::copy(
+        fixtures.join("fix1/tests/test_clamp.py"),
+        repo.join("tests/test_clamp.py"),
+    )
+    .unwrap();
+    let original_ops = std::fs::read_to_string(repo.join("calc/ops.py")).unwrap();
+
+    let script = dir.path().join("script.jsonl");
+    let lines = [
+        serde_json::json!({"tool": "run", "args": {"command": "test -f /.dockerenv && echo IN_CONTAINER_$(pwd)"}}),
+        serde_json::json!({"tool": "str_replace", "args": {
+            "path": "calc/ops.py",
+            "old_str": "    if x > hi:\n        return x\n",
+            "new_str": "    if x > hi:\n        return hi\n"}}),
+    ];
+    std::fs::write(
+        &script,
+        lines
+            .iter()
+            .map(|l| l.to_string() + "\n")
+            .collect::<String>(),
+    )
+    .unwrap();
+
+    let child = Command::new(env!("CARGO_BIN_EXE_airgate"))
+        .current_dir(dir.path())
+        .env("AIRGATE_KEEP_CONTAINERS", "1")
+        .args(["solve", "--repo"])
+        .arg(&repo)
+        .args([
+            "--task",
+            "clamp() ignores the upper bound",
+            "--test-cmd",
+            "python3 -m pytest -q -p no:cacheprovider tests",
+            "--sandbox",
+            "docker",
+            "--image",
+            "airgate/mini:latest",
+            "--json",
+            "--out",
+            "run",
+            "--model",
+        ])
+        .arg(format!("script:{}", script.display()))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let out = child.wait_with_output().unwrap();
+    let kept = containers(&format!("airgate.solve.{pid}."));
+    // Always clean up the kept container, even if an assertion fails below.
+    let _cleanup = Cleanup(kept.clone());
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let result: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(result["outcome"], "verified", "{result}");
+    assert!(
+        result["patch"]
+            .as_str()
+            .unwrap()
+            .contains("+        return hi")
+    );
+
+    // The run tool executed inside the container, in /testbed.
+    let traj =
+        std::fs::read_to_string(dir.path().join(result["trajectory"].as_str().unwrap())).unwrap();
+    assert!(
+        traj.contains("IN_CONTAINER_/testbed"),
+        "run did not execute in the container"
+    );
+
+    // Dry run: the host repo is untouched.
+    assert_eq!(
+        std::fs::read_to_string(repo.join("calc/ops.py")).unwrap(),
+        original_ops
+    );
+    // Inside the container, nothing outside the bind-mounted workspace changed.
+    assert_eq!(
+        kept.len(),
+        1,
+        "expected the one kept solve container: {kept:?}"
+    );
+    let diff = Command::new("docker")
+        .args(["diff", &kept[0]])
+        .output()
+        .unwrap();
+    assert!(diff.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&diff.stdout),
+        "",
+        "the container filesystem changed outside /testbed"
+    );
+}
+
+#[test]
+fn solve_without_the_image_is_an_environment_error() {
+    require_docker!();
+    let dir = tempfile::tempdir().unwrap();
+    let repo = dir.path().join("repo");
+    copy_tree(&root().join("tests/fixtures/docker_mini/base"), &repo);
+    let script = dir.path().join("empty.jsonl");
+    std::fs::write(&script, "").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_airgate"))
+        .current_dir(dir.path())
+        .args(["solve", "--repo"])
+        .arg(&repo)
+        .args([
+            "--task",
+            "x",
+            "--test-cmd",
+            "true",
+            "--sandbox",
+            "docker",
+            "--image",
+            "airgate/does-not-exist:never",
+            "--model",
+        ])
+        .arg(format!("script:{}", script.display()))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    assert!(text(&out).contains("airgate/does-not-exist:never is not present locally"));
+}
+
+struct Cleanup(Vec<String>);
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        for name in &self.0 {
+            let _ = Command::new("docker").args(["rm", "-f", name]).output();
+        }
+    }
+}
+
+fn copy_tree(src: &std::path::Path, dst: &std::path::Path) {
+    std::fs::create_dir_all(dst).unwrap();
+    for entry in std::fs::read_dir(src).unwrap() {
+        let entry = entry.unwrap();
+        let to = dst.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_tree(&entry.path(), &to);
+        } else {
+            std::fs::copy(entry.path(), &to).unwrap();
+        }
+    }
+}
