@@ -1,0 +1,3 @@
+module example.com/monobuild
+
+go 1.19
