@@ -34,6 +34,22 @@ pub struct GradeArgs {
     /// Where to write reports (default: beside the logs).
     #[arg(long)]
     pub out: Option<PathBuf>,
+    /// Predictions file (.jsonl/.json) for patches and the model name;
+    /// without it, each instance's `patch.diff` is used when present.
+    #[arg(long)]
+    pub predictions: Option<String>,
+    /// Run id for the aggregate report name (default: the parent folder's name).
+    #[arg(long)]
+    pub run_id: Option<String>,
+    /// Model name for the aggregate report name (default: the logs folder's name).
+    #[arg(long)]
+    pub model: Option<String>,
+    /// Grading rules: auto-detect per log, or force `markers` (5.x) / `legacy` (pre-3.0).
+    #[arg(long, default_value = "auto", value_parser = ["auto", "markers", "legacy"])]
+    pub mode: String,
+    /// Print the summary as one JSON object on stdout.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `swebench eval` options.
