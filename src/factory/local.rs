@@ -1,0 +1,186 @@
+//! The local backend (`--sandbox local --repos DIR`): instances whose repo
+//! is a git checkout on this machine at `DIR/<owner>__<name>` and whose eval
+//! script runs on the host (self-contained instances: this repo's own mini
+//! datasets, tests, development). Production runs use the Docker backend.
+//!
+//! Each episode and each verification gets its own fresh clone at
+//! `base_commit`, with history after it stripped by the shared
+//! [`strip_future_history`] script; the eval script is the official one
+//! ([`eval_script`]) with `/testbed` pointing at the fresh clone, and the
+//! verdict comes from the shared grader.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+use super::FactoryError;
+use super::env::{InstanceEnv, PatchVerifier, Prepared, Verdict};
+use crate::sandbox::local::LocalSandbox;
+use crate::sandbox::{ExecRequest, Sandbox, SandboxError, Workspace};
+use crate::swebench::eval_script::{REPO_DIRECTORY, eval_script};
+use crate::swebench::git_hygiene::strip_future_history;
+use crate::swebench::grading::grade;
+use crate::swebench::instance::Instance;
+use crate::swebench::patch_apply::apply_chain;
+
+/// Where local repos live and how long an eval may run.
+#[derive(Debug, Clone)]
+pub struct LocalBackend {
+    /// Folder holding one git repo per dataset repo, named `owner__name`.
+    pub repos: PathBuf,
+    /// Limit of one eval script run.
+    pub eval_timeout: Duration,
+}
+
+impl LocalBackend {
+    fn source_repo(&self, inst: &Instance) -> Result<PathBuf, FactoryError> {
+        let dir = self.repos.join(inst.repo.replace('/', "__"));
+        if dir.join(".git").exists() {
+            Ok(dir)
+        } else {
+            Err(FactoryError::Config(format!(
+                "{}: no git repo for `{}` at {} (the local sandbox expects --repos DIR/<owner>__<name>)",
+                inst.instance_id,
+                inst.repo,
+                dir.display()
+            )))
+        }
+    }
+
+    /// A fresh clone of the instance's repo at `base_commit`, history after
+    /// it stripped, in a new temporary directory.
+    async fn fresh_clone(
+        &self,
+        inst: &Instance,
+    ) -> Result<(tempfile::TempDir, PathBuf), FactoryError> {
+        let src = self.source_repo(inst)?;
+        let scratch = tempfile::Builder::new()
+            .prefix("airgate-factory-")
+            .tempdir()
+            .map_err(|e| FactoryError::io("creating a scratch directory", e))?;
+        let repo = scratch.path().join("testbed");
+        let base = inst.base_commit.clone();
+        let (src2, repo2) = (src.clone(), repo.clone());
+        tokio::task::spawn_blocking(move || -> Result<(), FactoryError> {
+            git(
+                None,
+                &[
+                    "clone",
+                    "-q",
+                    "--no-hardlinks",
+                    &src2.to_string_lossy(),
+                    &repo2.to_string_lossy(),
+                ],
+            )?;
+            git(Some(&repo2), &["checkout", "-q", "--detach", &base])?;
+            Ok(())
+        })
+        .await
+        .map_err(|e| FactoryError::Other(format!("clone task failed: {e}")))??;
+        let sb = LocalSandbox::new(&repo);
+        strip_future_history(&sb, &inst.base_commit)
+            .await
+            .map_err(|e| FactoryError::Other(format!("{}: {e}", inst.instance_id)))?;
+        Ok((scratch, repo))
+    }
+}
+
+fn git(cwd: Option<&Path>, args: &[&str]) -> Result<String, FactoryError> {
+    let mut cmd = Command::new("git");
+    cmd.args(["-c", "advice.detachedHead=false"]).args(args);
+    if let Some(d) = cwd {
+        cmd.current_dir(d);
+    }
+    let out = cmd
+        .env("GIT_TERMINAL_PROMPT", "0")
+        .output()
+        .map_err(|e| FactoryError::io("running git (is git installed?)", e))?;
+    if !out.status.success() {
+        return Err(FactoryError::Sandbox(SandboxError::Git(format!(
+            "git {}: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        ))));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+#[async_trait]
+impl InstanceEnv for LocalBackend {
+    fn kind(&self) -> &'static str {
+        "local"
+    }
+
+    async fn prepare(&self, inst: &Instance) -> Result<Prepared, FactoryError> {
+        let (scratch, repo) = self.fresh_clone(inst).await?;
+        let workspace = Workspace::adopt(&repo)?;
+        Ok(Prepared {
+            workspace,
+            sandbox: Box::new(LocalSandbox::new(&repo)),
+            scratch: Some(scratch),
+        })
+    }
+}
+
+#[async_trait]
+impl PatchVerifier for LocalBackend {
+    fn describe(&self) -> String {
+        "local eval (fresh clone, official eval script, shared grader)".into()
+    }
+
+    async fn verify(&self, inst: &Instance, patch: &str) -> Result<Verdict, FactoryError> {
+        let (scratch, repo) = self.fresh_clone(inst).await?;
+        let patch_file = scratch.path().join("patch.diff");
+        std::fs::write(&patch_file, patch)
+            .map_err(|e| FactoryError::io("writing patch.diff", e))?;
+        let sb = LocalSandbox::new(&repo);
+        let mut verdict = Verdict {
+            verified_by: self.describe(),
+            ..Verdict::default()
+        };
+        let applied = apply_chain(&sb, &patch_file.to_string_lossy()).await?;
+        if !applied.applied {
+            verdict.error = Some(format!(
+                "the patch did not apply: {}",
+                applied.failure_message()
+            ));
+            return Ok(verdict);
+        }
+        let script = eval_script(inst)
+            .map_err(|e| FactoryError::Other(format!("{}: {e}", inst.instance_id)))?
+            .replace(REPO_DIRECTORY, &repo.to_string_lossy());
+        let script_file = scratch.path().join("eval.sh");
+        std::fs::write(&script_file, script).map_err(|e| FactoryError::io("writing eval.sh", e))?;
+        let mut req =
+            ExecRequest::new(format!("bash {}", script_file.display()), self.eval_timeout);
+        req.env.push(("PYTHONDONTWRITEBYTECODE".into(), "1".into()));
+        let out = sb.exec(&req).await?;
+        if out.timed_out {
+            verdict.error = Some(format!(
+                "the eval timed out after {} s",
+                self.eval_timeout.as_secs()
+            ));
+            return Ok(verdict);
+        }
+        Ok(from_grade(inst, &out.output, verdict))
+    }
+}
+
+/// Fills a verdict from the shared grader's view of a test log.
+pub fn from_grade(inst: &Instance, log: &str, mut verdict: Verdict) -> Verdict {
+    let g = grade(inst, log);
+    let ts = &g.tests_status;
+    verdict.resolved = g.resolved;
+    verdict.f2p_passed = ts.fail_to_pass.success.len();
+    verdict.f2p_total = ts.fail_to_pass.success.len() + ts.fail_to_pass.failure.len();
+    verdict.p2p_passed = ts.pass_to_pass.success.len();
+    verdict.p2p_total = ts.pass_to_pass.success.len() + ts.pass_to_pass.failure.len();
+    if let Some(e) = g.error {
+        verdict.error = Some(e);
+    } else if !g.patch_applied {
+        verdict.error = Some("the test run did not count (no test output)".into());
+    }
+    verdict
+}

@@ -1,0 +1,643 @@
+//! The factory loop: a fixed set of (instance, sample) jobs, run by up to
+//! `workers` concurrent episodes on tokio, results folded into the corpus by
+//! this task alone.
+//!
+//! Resume is exact because every job is either
+//! - kept: its row is in a segment listed by the manifest (the row carries
+//!   `instance_id` and `sample`), or
+//! - finished without a row (rejected, duplicate, capped): it has a line in
+//!   the fsynced, append-only `state/done.jsonl`.
+//!
+//! A rerun skips both. A kept row still buffered at a crash is in neither,
+//! so its job runs again: no kept row is lost, none is duplicated, and no
+//! sample is solved twice once it is recorded. Retryable failures (a busy
+//! Docker daemon, an unreachable model) are logged but not marked done, so
+//! a rerun tries them again.
+
+use std::collections::{HashSet, VecDeque};
+use std::fs::{File, OpenOptions};
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use indicatif::{ProgressBar, ProgressStyle};
+use serde::{Deserialize, Serialize};
+use tokio::task::JoinSet;
+
+use super::FactoryError;
+use super::env::{HiddenEvalGate, InstanceEnv, PatchVerifier, tampered_paths};
+use crate::corpus::{self, CorpusRow, CorpusWriter, Insert};
+use crate::engine::{EngineConfig, Episode, Outcome, Trajectory, run_episode};
+use crate::error::Retryable;
+use crate::model::ModelSpec;
+use crate::model::spec::{PolicyContext, build_policy};
+use crate::swebench::instance::Instance;
+
+/// Everything one factory run needs, already validated.
+#[derive(Debug, Clone)]
+pub struct RunPlan {
+    /// Corpus directory (rerun the same one to resume).
+    pub out: PathBuf,
+    /// The corpus `dataset` column.
+    pub dataset_name: String,
+    /// Instances with their license, in dataset order.
+    pub instances: Vec<(Instance, String)>,
+    /// Episodes per instance.
+    pub samples: u32,
+    /// Cap on kept rows per instance.
+    pub max_per_instance: Option<u32>,
+    /// Concurrent episodes.
+    pub workers: usize,
+    /// The teacher.
+    pub teacher: ModelSpec,
+    /// What building the teacher needs.
+    pub policy_ctx: PolicyContext,
+    /// Engine limits.
+    pub engine: EngineConfig,
+    /// Rows buffered before a segment is written.
+    pub flush_rows: usize,
+    /// Longest time rows stay buffered.
+    pub flush_every: Duration,
+    /// Draw a progress bar.
+    pub progress: bool,
+}
+
+/// Counts of one run.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Summary {
+    /// Jobs in the plan (instances × samples).
+    pub jobs: u64,
+    /// Jobs already done in an earlier run.
+    pub resumed: u64,
+    /// Episodes run now.
+    pub episodes: u64,
+    /// Rows kept now.
+    pub kept: u64,
+    /// Resolved, but the same patch was already kept for the instance.
+    pub duplicates: u64,
+    /// Resolved, but the instance had reached `--max-per-instance`.
+    pub capped: u64,
+    /// Not resolved by the official eval.
+    pub unresolved: u64,
+    /// Patches that changed test files.
+    pub tampered: u64,
+    /// Episodes that failed (sandbox, model, eval errors).
+    pub errors: u64,
+    /// Tool calls over all episodes run now.
+    pub steps: u64,
+    /// Model calls over all episodes run now.
+    pub model_calls: u64,
+    /// Rows in the corpus at the end.
+    pub rows_total: u64,
+    /// Wall time of the run.
+    pub wall_s: f64,
+}
+
+/// One line of `state/done.jsonl`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct DoneLine {
+    instance_id: String,
+    sample: u32,
+    status: String,
+}
+
+/// The append-only log of jobs that finished without a row.
+struct DoneLog {
+    file: File,
+    done: HashSet<(String, u32)>,
+}
+
+impl DoneLog {
+    fn open(out: &Path) -> Result<Self, FactoryError> {
+        let dir = out.join("state");
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| FactoryError::io(format!("creating {}", dir.display()), e))?;
+        let path = dir.join("done.jsonl");
+        let mut done = HashSet::new();
+        if let Ok(f) = File::open(&path) {
+            for line in BufReader::new(f).lines() {
+                let line = line.map_err(|e| FactoryError::io("reading done.jsonl", e))?;
+                // A kill -9 can leave a torn last line: that job simply runs again.
+                if let Ok(d) = serde_json::from_str::<DoneLine>(&line) {
+                    done.insert((d.instance_id, d.sample));
+                }
+            }
+        }
+        let mut file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .map_err(|e| FactoryError::io(format!("opening {}", path.display()), e))?;
+        // Terminate a torn last line so the next record starts clean.
+        let len = file.metadata().map(|m| m.len()).unwrap_or(0);
+        if len > 0 {
+            let bytes = std::fs::read(&path).unwrap_or_default();
+            if bytes.last() != Some(&b'\n') {
+                file.write_all(b"\n")
+                    .map_err(|e| FactoryError::io("repairing done.jsonl", e))?;
+            }
+        }
+        Ok(Self { file, done })
+    }
+
+    fn contains(&self, instance_id: &str, sample: u32) -> bool {
+        self.done.contains(&(instance_id.to_string(), sample))
+    }
+
+    fn record(&mut self, instance_id: &str, sample: u32, status: &str) -> Result<(), FactoryError> {
+        let line = serde_json::to_string(&DoneLine {
+            instance_id: instance_id.into(),
+            sample,
+            status: status.into(),
+        })
+        .map_err(|e| FactoryError::Other(e.to_string()))?;
+        self.file
+            .write_all(format!("{line}\n").as_bytes())
+            .and_then(|_| self.file.sync_data())
+            .map_err(|e| FactoryError::io("appending to done.jsonl", e))?;
+        self.done.insert((instance_id.to_string(), sample));
+        Ok(())
+    }
+}
+
+/// One line of `rejected/rejected.jsonl`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RejectedLine {
+    /// Instance.
+    pub instance_id: String,
+    /// Sample number.
+    pub sample: u32,
+    /// `unresolved`, `tampered_tests`, `eval_error`, `error`, `duplicate`, `capped`.
+    pub reason: String,
+    /// What happened, in words.
+    pub detail: String,
+    /// Teacher.
+    pub model: String,
+    /// Final patch, when there was one.
+    pub patch: String,
+    /// Tool calls.
+    pub steps: u32,
+    /// Episode wall time.
+    pub wall_s: f64,
+    /// Whether a rerun will try this job again.
+    pub retried_on_resume: bool,
+    /// When.
+    pub created_at: chrono::DateTime<Utc>,
+}
+
+enum JobOutcome {
+    Kept(Box<CorpusRow>),
+    Rejected {
+        reason: &'static str,
+        detail: String,
+        retryable: bool,
+    },
+}
+
+struct JobResult {
+    instance_id: String,
+    sample: u32,
+    outcome: JobOutcome,
+    trajectory: Option<Box<Trajectory>>,
+    model: String,
+}
+
+struct Shared {
+    env: Arc<dyn InstanceEnv>,
+    verifier: Arc<dyn PatchVerifier>,
+    teacher: ModelSpec,
+    policy_ctx: PolicyContext,
+    engine: EngineConfig,
+    dataset_name: String,
+}
+
+/// Parses `I/N` (0 ≤ I < N).
+pub fn parse_shard(s: &str) -> Result<(u64, u64), FactoryError> {
+    let bad = || {
+        FactoryError::Config(format!(
+            "--shard `{s}`: expected I/N with 0 <= I < N, e.g. 0/4"
+        ))
+    };
+    let (i, n) = s.split_once('/').ok_or_else(bad)?;
+    let (i, n): (u64, u64) = (
+        i.trim().parse().map_err(|_| bad())?,
+        n.trim().parse().map_err(|_| bad())?,
+    );
+    if n == 0 || i >= n {
+        return Err(bad());
+    }
+    Ok((i, n))
+}
+
+/// Whether `instance_id` belongs to shard `i` of `n`: the first 8 bytes of
+/// its sha256, modulo `n`. Stable across machines, dataset order and
+/// dataset growth.
+pub fn in_shard(instance_id: &str, (i, n): (u64, u64)) -> bool {
+    let h = corpus::sha256_hex(instance_id.as_bytes());
+    let v = u64::from_str_radix(&h[..16], 16).unwrap_or(0);
+    v % n == i
+}
+
+/// Runs the plan to completion (or until Ctrl-C).
+pub async fn run(
+    plan: RunPlan,
+    env: Arc<dyn InstanceEnv>,
+    verifier: Arc<dyn PatchVerifier>,
+) -> Result<Summary, FactoryError> {
+    let started = Instant::now();
+    // Build the teacher once up front: a bad spec or script fails before any episode.
+    let mut probe = build_policy(&plan.teacher, &plan.policy_ctx).await?;
+    probe.shutdown().await;
+    drop(probe);
+
+    let mut writer = CorpusWriter::open(&plan.out)?;
+    let mut done = DoneLog::open(&plan.out)?;
+    let rejected_dir = plan.out.join("rejected");
+    std::fs::create_dir_all(&rejected_dir)
+        .map_err(|e| FactoryError::io(format!("creating {}", rejected_dir.display()), e))?;
+    let mut rejected_log = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(rejected_dir.join("rejected.jsonl"))
+        .map_err(|e| FactoryError::io("opening rejected/rejected.jsonl", e))?;
+
+    let shared = Arc::new(Shared {
+        env,
+        verifier,
+        teacher: plan.teacher.clone(),
+        policy_ctx: plan.policy_ctx.clone(),
+        engine: plan.engine.clone(),
+        dataset_name: plan.dataset_name.clone(),
+    });
+    let instances: Vec<Arc<(Instance, String)>> =
+        plan.instances.iter().cloned().map(Arc::new).collect();
+    // Sample-major: every instance's sample 0 before any sample 1, so caps
+    // are known before later samples start.
+    let mut queue: VecDeque<(usize, u32)> = (0..plan.samples)
+        .flat_map(|s| (0..instances.len()).map(move |i| (i, s)))
+        .collect();
+    let mut sum = Summary {
+        jobs: queue.len() as u64,
+        ..Summary::default()
+    };
+    let bar = progress_bar(sum.jobs, plan.progress);
+    let mut set: JoinSet<JobResult> = JoinSet::new();
+    let mut last_flush = Instant::now();
+    let workers = plan.workers.max(1);
+    let ctrl_c = tokio::signal::ctrl_c();
+    tokio::pin!(ctrl_c);
+    loop {
+        while set.len() < workers {
+            let Some((idx, sample)) = queue.pop_front() else {
+                break;
+            };
+            let item = instances[idx].clone();
+            let id = item.0.instance_id.as_str();
+            if done.contains(id, sample) || writer.has_sample(id, sample as i32) {
+                sum.resumed += 1;
+                bar.inc(1);
+                continue;
+            }
+            if plan
+                .max_per_instance
+                .is_some_and(|cap| writer.kept_for(id) >= cap)
+            {
+                // Deterministic from the corpus: needs no done-log line.
+                sum.capped += 1;
+                bar.inc(1);
+                continue;
+            }
+            let shared = shared.clone();
+            set.spawn(async move { run_job(&shared, &item, sample).await });
+        }
+        let next = tokio::select! {
+            n = set.join_next() => n,
+            _ = &mut ctrl_c => {
+                set.abort_all();
+                writer.flush()?;
+                bar.abandon_with_message("interrupted");
+                return Err(FactoryError::Interrupted);
+            }
+        };
+        let Some(joined) = next else { break };
+        let res = joined.map_err(|e| FactoryError::Other(format!("episode task failed: {e}")))?;
+        sum.episodes += 1;
+        if let Some(t) = &res.trajectory {
+            sum.steps += u64::from(t.steps());
+            sum.model_calls += t
+                .attempts
+                .iter()
+                .flat_map(|a| &a.events)
+                .filter(|e| matches!(e, crate::engine::Event::ModelCall { .. }))
+                .count() as u64;
+        }
+        let cap_reached = plan
+            .max_per_instance
+            .is_some_and(|cap| writer.kept_for(&res.instance_id) >= cap);
+        let (reason, detail, retryable) = match res.outcome {
+            JobOutcome::Kept(_) if cap_reached => (
+                "capped",
+                "resolved, but the instance reached --max-per-instance".to_string(),
+                false,
+            ),
+            JobOutcome::Kept(row) => match writer.insert(*row)? {
+                Insert::Added => {
+                    sum.kept += 1;
+                    bar.inc(1);
+                    bar.set_message(message(&sum));
+                    if writer.buffered() >= plan.flush_rows.max(1)
+                        || last_flush.elapsed() >= plan.flush_every
+                    {
+                        writer.flush()?;
+                        last_flush = Instant::now();
+                    }
+                    continue;
+                }
+                Insert::Duplicate => (
+                    "duplicate",
+                    "resolved, but the same patch is already kept for this instance".to_string(),
+                    false,
+                ),
+            },
+            JobOutcome::Rejected {
+                reason,
+                detail,
+                retryable,
+            } => (reason, detail, retryable),
+        };
+        match reason {
+            "capped" => sum.capped += 1,
+            "duplicate" => sum.duplicates += 1,
+            "unresolved" => sum.unresolved += 1,
+            "tampered_tests" => sum.tampered += 1,
+            _ => sum.errors += 1,
+        }
+        let traj = res.trajectory.as_deref();
+        let line = RejectedLine {
+            instance_id: res.instance_id.clone(),
+            sample: res.sample,
+            reason: reason.to_string(),
+            detail,
+            model: res.model.clone(),
+            patch: traj
+                .and_then(|t| t.attempts.last())
+                .map(|a| a.patch.clone())
+                .unwrap_or_default(),
+            steps: traj.map(|t| t.steps()).unwrap_or(0),
+            wall_s: traj.map(|t| t.wall_s).unwrap_or(0.0),
+            retried_on_resume: retryable,
+            created_at: Utc::now(),
+        };
+        if let Some(t) = traj {
+            let dir = rejected_dir
+                .join(sanitize(&res.instance_id))
+                .join(format!("sample-{}", res.sample));
+            t.save(&dir)
+                .map_err(|e| FactoryError::io(format!("saving {}", dir.display()), e))?;
+        }
+        let json = serde_json::to_string(&line).map_err(|e| FactoryError::Other(e.to_string()))?;
+        rejected_log
+            .write_all(format!("{json}\n").as_bytes())
+            .and_then(|_| rejected_log.sync_data())
+            .map_err(|e| FactoryError::io("appending to rejected.jsonl", e))?;
+        if !retryable {
+            done.record(&res.instance_id, res.sample, reason)?;
+        }
+        tracing::info!(instance = %res.instance_id, sample = res.sample, reason, "episode not kept");
+        bar.inc(1);
+        bar.set_message(message(&sum));
+    }
+    let manifest = writer.finish()?;
+    sum.rows_total = manifest.rows;
+    sum.wall_s = started.elapsed().as_secs_f64();
+    bar.finish_with_message(message(&sum));
+    Ok(sum)
+}
+
+fn message(s: &Summary) -> String {
+    format!(
+        "kept {} · unresolved {} · tampered {} · dup {} · errors {}",
+        s.kept, s.unresolved, s.tampered, s.duplicates, s.errors
+    )
+}
+
+fn progress_bar(len: u64, visible: bool) -> ProgressBar {
+    if !visible {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(len);
+    if let Ok(style) =
+        ProgressStyle::with_template("{elapsed_precise} [{bar:30}] {pos}/{len} episodes  {msg}")
+    {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    bar
+}
+
+fn sanitize(id: &str) -> String {
+    id.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "-_.".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+fn rejected(reason: &'static str, detail: String, retryable: bool) -> JobOutcome {
+    JobOutcome::Rejected {
+        reason,
+        detail,
+        retryable,
+    }
+}
+
+async fn run_job(shared: &Shared, item: &(Instance, String), sample: u32) -> JobResult {
+    let (inst, license) = item;
+    let mut result = JobResult {
+        instance_id: inst.instance_id.clone(),
+        sample,
+        outcome: rejected("error", String::new(), false),
+        trajectory: None,
+        model: String::new(),
+    };
+    let mut policy = match build_policy(&shared.teacher, &shared.policy_ctx).await {
+        Ok(p) => p,
+        Err(e) => {
+            let r = e.is_retryable();
+            result.outcome = rejected("error", format!("building the teacher: {e}"), r);
+            return result;
+        }
+    };
+    result.model = policy.name();
+    let prepared = match shared.env.prepare(inst).await {
+        Ok(p) => p,
+        Err(e) => {
+            let r = e.is_retryable();
+            result.outcome = rejected("error", format!("preparing the sandbox: {e}"), r);
+            policy.shutdown().await;
+            return result;
+        }
+    };
+    let gate = HiddenEvalGate::new(inst, shared.verifier.as_ref());
+    let episode = Episode {
+        task: inst.problem_statement.clone(),
+        repo_label: inst.instance_id.clone(),
+        sandbox: prepared.sandbox.as_ref(),
+        workspace: &prepared.workspace,
+        verifier: &gate,
+    };
+    let outcome = run_episode(&episode, &shared.engine, std::slice::from_mut(&mut policy)).await;
+    policy.shutdown().await;
+    let traj = match outcome {
+        Ok(t) => t,
+        Err(e) => {
+            let r = e.is_retryable();
+            result.outcome = rejected("error", format!("episode failed: {e}"), r);
+            if let Err(e) = prepared.close().await {
+                tracing::warn!("closing the sandbox: {e}");
+            }
+            return result;
+        }
+    };
+    if let Err(e) = prepared.close().await {
+        tracing::warn!("closing the sandbox: {e}");
+    }
+    result.outcome = judge(shared, inst, license, sample, &traj).await;
+    result.trajectory = Some(Box::new(traj));
+    result
+}
+
+/// Decides what happens to a finished episode; builds the row when kept.
+async fn judge(
+    shared: &Shared,
+    inst: &Instance,
+    license: &str,
+    sample: u32,
+    traj: &Trajectory,
+) -> JobOutcome {
+    let last_patch = traj.attempts.last().map(|a| a.patch.as_str()).unwrap_or("");
+    match traj.outcome {
+        Outcome::Verified => {}
+        Outcome::AlreadyPassing => {
+            return rejected(
+                "error",
+                "the hidden gate reported a pass at baseline".into(),
+                false,
+            );
+        }
+        Outcome::GateHeld => {
+            if let Some(abort) = &traj.aborted {
+                return rejected("error", format!("episode aborted: {abort}"), false);
+            }
+            if let Ok(t) = tampered_paths(inst, last_patch) {
+                if !t.is_empty() {
+                    return rejected(
+                        "tampered_tests",
+                        format!("the patch changes test files: {}", t.join(", ")),
+                        false,
+                    );
+                }
+            }
+            let detail = traj
+                .attempts
+                .last()
+                .and_then(|a| a.gate.as_ref())
+                .map(|g| g.output.clone())
+                .unwrap_or_else(|| "no attempt passed the hidden evaluation".into());
+            return rejected("unresolved", detail, false);
+        }
+    }
+    let patch = traj.patch.clone();
+    match tampered_paths(inst, &patch) {
+        Ok(t) if !t.is_empty() => {
+            return rejected(
+                "tampered_tests",
+                format!("the patch changes test files: {}", t.join(", ")),
+                false,
+            );
+        }
+        Ok(_) => {}
+        Err(e) => return rejected("error", e.to_string(), false),
+    }
+    // The final verdict on exactly the stored patch, from its own fresh
+    // environment, independent of the in-loop gate.
+    let verdict = match shared.verifier.verify(inst, &patch).await {
+        Ok(v) => v,
+        Err(e) => {
+            let r = e.is_retryable();
+            return rejected("eval_error", format!("final verification: {e}"), r);
+        }
+    };
+    if let Some(e) = &verdict.error {
+        return rejected("eval_error", e.clone(), false);
+    }
+    if !verdict.resolved {
+        return rejected(
+            "unresolved",
+            format!(
+                "final verification: FAIL_TO_PASS {}/{}, PASS_TO_PASS {}/{}",
+                verdict.f2p_passed, verdict.f2p_total, verdict.p2p_passed, verdict.p2p_total
+            ),
+            false,
+        );
+    }
+    let messages = serde_json::Value::Array(traj.openai_messages());
+    let tools = serde_json::Value::Array(traj.tools.clone());
+    let model = traj
+        .verified_by
+        .clone()
+        .or_else(|| traj.attempts.last().map(|a| a.model.clone()))
+        .unwrap_or_default();
+    let row = CorpusRow {
+        trajectory_id: corpus::trajectory_id(&inst.instance_id, &model, &messages, &tools, &patch),
+        instance_id: inst.instance_id.clone(),
+        dataset: shared.dataset_name.clone(),
+        repo: inst.repo.clone(),
+        base_commit: inst.base_commit.clone(),
+        model,
+        resolved: true,
+        attempts: traj.attempts.len() as i32,
+        steps: traj.steps() as i32,
+        prompt_tokens: traj.usage.prompt_tokens as i64,
+        completion_tokens: traj.usage.completion_tokens as i64,
+        wall_s: traj.wall_s,
+        patch_sha256: corpus::patch_sha256(&patch),
+        patch,
+        messages: messages.to_string(),
+        tools: tools.to_string(),
+        provenance: "public".into(),
+        license: license.to_string(),
+        created_at: Utc::now(),
+        engine_version: crate::ENGINE_VERSION.to_string(),
+        sample: sample as i32,
+        verified_by: verdict.verified_by,
+        cost_usd: traj.usage.cost_usd,
+    };
+    JobOutcome::Kept(Box::new(row))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shards_partition_the_ids() {
+        assert_eq!(parse_shard("1/4").unwrap(), (1, 4));
+        assert!(parse_shard("4/4").is_err());
+        assert!(parse_shard("x").is_err());
+        assert!(parse_shard("0/0").is_err());
+        let ids: Vec<String> = (0..200).map(|i| format!("repo__x-{i}")).collect();
+        let mut seen = 0;
+        for s in 0..3 {
+            let part: Vec<&String> = ids.iter().filter(|id| in_shard(id, (s, 3))).collect();
+            assert!(!part.is_empty());
+            seen += part.len();
+        }
+        assert_eq!(seen, ids.len());
+    }
+}
