@@ -151,10 +151,10 @@ pub async fn probe(spec: &ModelSpec, ctx: &PolicyContext) -> Result<String, Mode
         ModelSpec::OpenAi { model, base_url } => {
             let wire = OpenAiWire::new(model, base_url);
             let mut headers = vec![];
-            if let Ok(k) = std::env::var("OPENAI_API_KEY") {
-                if !k.trim().is_empty() {
-                    headers.push(("Authorization".to_string(), format!("Bearer {k}")));
-                }
+            if let Ok(k) = std::env::var("OPENAI_API_KEY")
+                && !k.trim().is_empty()
+            {
+                headers.push(("Authorization".to_string(), format!("Bearer {k}")));
             }
             match http.get_once(&format!("{base_url}/models"), &headers).await {
                 Ok(v) => {

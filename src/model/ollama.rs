@@ -42,12 +42,12 @@ fn messages_json(msgs: &[Message]) -> Vec<Value> {
                     .map(|c| json!({"id": c.id, "function": {"name": c.name, "arguments": c.arguments}}))
                     .collect();
             }
-            if m.role == Role::Tool {
-                if let Some(id) = &m.tool_call_id {
-                    v["tool_call_id"] = json!(id);
-                    if let Some(name) = names.get(id.as_str()) {
-                        v["tool_name"] = json!(name);
-                    }
+            if m.role == Role::Tool
+                && let Some(id) = &m.tool_call_id
+            {
+                v["tool_call_id"] = json!(id);
+                if let Some(name) = names.get(id.as_str()) {
+                    v["tool_name"] = json!(name);
                 }
             }
             v
