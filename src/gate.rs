@@ -28,6 +28,9 @@ pub const DEFAULT_PROTECTED: &[&str] = &[
     "test_*.py",
     "*_test.py",
     "conftest.py",
+    "pytest.ini",
+    "tox.ini",
+    ".cargo/**",
     "*_test.go",
     "*.test.js",
     "*.spec.js",
@@ -116,26 +119,27 @@ pub fn detect_test_command(repo: &Path) -> Option<String> {
     if repo.join("go.mod").is_file() {
         return Some("go test ./...".into());
     }
-    if let Ok(text) = std::fs::read_to_string(repo.join("package.json")) {
-        if let Ok(v) = serde_json::from_str::<serde_json::Value>(&text) {
-            if v.pointer("/scripts/test")
+    let npm_test = std::fs::read_to_string(repo.join("package.json"))
+        .ok()
+        .and_then(|text| serde_json::from_str::<serde_json::Value>(&text).ok())
+        .and_then(|v| {
+            v.pointer("/scripts/test")
                 .and_then(|t| t.as_str())
-                .is_some_and(|t| !t.trim().is_empty())
-            {
-                return Some("npm test".into());
-            }
-        }
+                .map(str::to_string)
+        })
+        .is_some_and(|t| !t.trim().is_empty());
+    if npm_test {
+        return Some("npm test".into());
     }
     if has_pytest_markers(repo) {
         return Some("python -m pytest -q".into());
     }
-    if let Ok(text) = std::fs::read_to_string(repo.join("Makefile")) {
-        if text
-            .lines()
+    let make_test = std::fs::read_to_string(repo.join("Makefile")).is_ok_and(|text| {
+        text.lines()
             .any(|l| l.starts_with("test:") || l.starts_with("test :"))
-        {
-            return Some("make test".into());
-        }
+    });
+    if make_test {
+        return Some("make test".into());
     }
     None
 }
@@ -179,7 +183,8 @@ mod tests {
 
     #[test]
     fn detection_order_and_markers() {
-        let cases: &[(&[(&str, &str)], Option<&str>)] = &[
+        type Case<'a> = (&'a [(&'a str, &'a str)], Option<&'a str>);
+        let cases: &[Case] = &[
             (
                 &[("Cargo.toml", "[package]"), ("go.mod", "module x")],
                 Some("cargo test"),
