@@ -273,7 +273,7 @@ impl Container {
         let cfg = &spec.config;
         let host = HostConfig {
             network_mode: Some(cfg.network.clone()),
-            nano_cpus: (cfg.cpus > 0.0).then(|| (cfg.cpus * 1e9) as i64),
+            nano_cpus: (cfg.cpus > 0.0).then_some((cfg.cpus * 1e9) as i64),
             memory: (cfg.memory_mb > 0).then(|| (cfg.memory_mb * 1024 * 1024) as i64),
             memory_swap: (cfg.memory_mb > 0).then(|| (cfg.memory_mb * 1024 * 1024) as i64),
             pids_limit: (cfg.pids_limit > 0).then_some(cfg.pids_limit),
