@@ -1,6 +1,7 @@
 //! The Python parsers of `swebench==5.0.2` (`log_parsers/python.py`), plus
 //! the 2.0.x variants that graded pre-3.0 logs ([`legacy_parser`]).
 
+use std::borrow::Cow;
 use std::sync::LazyLock;
 
 use regex::Regex;
@@ -45,15 +46,20 @@ fn is_skip_summary(status: &str, name: &str) -> bool {
             .is_some_and(|r| r.is_match(name))
 }
 
-fn pytest_like(log: &str, legacy: bool, rewrite: fn(&str) -> String, options: bool) -> StatusMap {
+fn pytest_like(
+    log: &str,
+    legacy: bool,
+    rewrite: fn(&str) -> Cow<'_, str>,
+    options: bool,
+) -> StatusMap {
     let mut map = StatusMap::new();
     for raw in log.split('\n') {
         let mut line = rewrite(raw);
         if !starts_with_status(&line) {
             continue;
         }
-        if line.starts_with("FAILED") {
-            line = line.replace(" - ", " ");
+        if line.starts_with("FAILED") && line.contains(" - ") {
+            line = Cow::Owned(line.replace(" - ", " "));
         }
         let mut it = py_split(&line);
         let (Some(status), Some(name)) = (it.next(), it.next()) else {
@@ -85,13 +91,18 @@ fn option_name(name: &str) -> String {
     format!("{main}[{option}]")
 }
 
-fn identity(s: &str) -> String {
-    s.to_owned()
+fn identity(s: &str) -> Cow<'_, str> {
+    Cow::Borrowed(s)
 }
 
-fn matplotlib_rewrite(s: &str) -> String {
-    s.replace("MouseButton.LEFT", "1")
-        .replace("MouseButton.RIGHT", "3")
+fn matplotlib_rewrite(s: &str) -> Cow<'_, str> {
+    if !s.contains("MouseButton.") {
+        return Cow::Borrowed(s);
+    }
+    Cow::Owned(
+        s.replace("MouseButton.LEFT", "1")
+            .replace("MouseButton.RIGHT", "3"),
+    )
 }
 
 /// `parse_log_pytest` (also astroid, flask, marshmallow, pvlib, pyvista, sqlfluff, xarray).
@@ -174,14 +185,20 @@ pub fn parse_log_django(log: &str) -> StatusMap {
 
 /// Removes `[<digits>m` colour codes then the control characters 1..=31,
 /// as `parse_log_pytest_v2` does.
-fn v2_clean(line: &str) -> String {
+fn v2_clean(line: &str) -> Cow<'_, str> {
+    // Fast path: nothing to remove (no '[' for colour codes, no control chars).
+    if !line.bytes().any(|b| b == b'[' || (1..=31).contains(&b)) {
+        return Cow::Borrowed(line);
+    }
     let line = match ANSI_COLOR.as_ref() {
         Some(r) => r.replace_all(line, ""),
-        None => std::borrow::Cow::Borrowed(line),
+        None => Cow::Borrowed(line),
     };
-    line.chars()
-        .filter(|&c| !('\x01'..='\x1f').contains(&c))
-        .collect()
+    Cow::Owned(
+        line.chars()
+            .filter(|&c| !('\x01'..='\x1f').contains(&c))
+            .collect(),
+    )
 }
 
 /// `parse_log_pytest_v2` (also astropy, scikit-learn, sphinx).
@@ -193,7 +210,7 @@ pub fn parse_log_pytest_v2(log: &str) -> StatusMap {
             if line.starts_with("FAILED")
                 && let Some((head, _)) = line.split_once(" - ")
             {
-                line = head.to_owned();
+                line = Cow::Owned(head.to_owned());
             }
             let parts: Vec<&str> = py_split(&line).collect();
             if parts.len() >= 2 && !is_skip_summary(parts[0], parts[1]) {
@@ -219,7 +236,7 @@ pub fn legacy_parse_log_pytest_v2(log: &str) -> StatusMap {
         let mut line = v2_clean(raw);
         if starts_with_status(&line) {
             if line.starts_with("FAILED") {
-                line = line.replace(" - ", " ");
+                line = Cow::Owned(line.replace(" - ", " "));
             }
             let parts: Vec<&str> = py_split(&line).collect();
             if parts.len() >= 2 {

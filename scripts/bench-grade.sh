@@ -1,0 +1,123 @@
+#!/usr/bin/env bash
+# Grades the SWE-bench dev logs with the official harness (swebench==5.0.2, in a
+# venv) and with `airgate swebench grade`, in one run, and prints agreement n/N
+# (byte-identical report.json files) and the wall-time ratio.
+#
+# Two sets of the same 58 logs (../shared/swebench/official_logs_dev):
+#   wrapped/  each log inside Start/End Test Output markers (a 5.x-format log)
+#   raw/      the logs as stored (pre-3.0, no markers; 5.0.2 finds no test output)
+# Both sides use 5.x rules (airgate with --mode markers) so they must agree.
+#
+# Timing: the Python side is the official per-instance loop (get_eval_report +
+# json.dumps + write report.json) timed inside the interpreter, imports
+# excluded. The airgate side is the whole process wall time (start-up, dataset
+# load, grading, report and aggregate writing), so the ratio is conservative.
+#
+# Usage: scripts/bench-grade.sh [--no-timing] [--rounds N]
+#   AIRGATE_BIN=path  use this binary instead of building target/release/airgate
+#   SWEBENCH_VENV=dir venv with swebench==5.0.2 (created if missing)
+#   --no-timing  agreement only (CI); exit 1 unless agreement is total
+set -euo pipefail
+cd "$(dirname "$0")/.."
+TIMING=1
+ROUNDS=5
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --no-timing) TIMING=0 ;;
+    --rounds) ROUNDS="$2"; shift ;;
+    *) echo "unknown option $1" >&2; exit 2 ;;
+  esac
+  shift
+done
+DEV=${SWEBENCH_DEV_LOGS:-../shared/swebench/official_logs_dev}
+VENV=${SWEBENCH_VENV:-target/swebench-venv}
+if [ ! -d "$DEV" ]; then echo "no dev logs at $DEV (set SWEBENCH_DEV_LOGS)" >&2; exit 2; fi
+if ! "$VENV/bin/python" -c 'import importlib.metadata as m, sys; sys.exit(m.version("swebench") != "5.0.2")' 2>/dev/null; then
+  python3 -m venv "$VENV"
+  "$VENV/bin/pip" install -q swebench==5.0.2
+fi
+if [ -n "${AIRGATE_BIN:-}" ]; then
+  BIN=$AIRGATE_BIN
+else
+  cargo build --release -q --bin airgate
+  BIN=target/release/airgate
+fi
+WORK=$(mktemp -d)
+trap 'rm -rf "$WORK"' EXIT
+DATASET=tests/fixtures/swebench_dev/dataset.jsonl
+
+# Build both log sets and run the official grader; it writes py/<set>/<id>/report.json.
+"$VENV/bin/python" - "$DEV" "$DATASET" "$WORK" "$ROUNDS" <<'PY'
+import json, sys, time
+from pathlib import Path
+dev, dataset, work, rounds = Path(sys.argv[1]), sys.argv[2], Path(sys.argv[3]), int(sys.argv[4])
+rows = [json.loads(l) for l in open(dataset) if l.strip()]
+for r in rows:
+    raw = (dev / r["instance_id"] / "test_output.txt").read_bytes()
+    for name, data in (("wrapped", b">>>>> Start Test Output\n" + raw + b"\n>>>>> End Test Output\n"), ("raw", raw)):
+        d = work / "logs" / name / r["instance_id"]
+        d.mkdir(parents=True, exist_ok=True)
+        (d / "test_output.txt").write_bytes(data)
+# imports excluded from the timing
+from swebench.harness.grading import get_eval_report
+from swebench.harness.log_parsers import PARSER_REGISTRY
+from swebench.harness.log_parsers.python import MAP_REPO_TO_PARSER_PY
+from swebench.types import TestSpec
+def pname(repo):
+    fn = MAP_REPO_TO_PARSER_PY[repo]
+    return next(n for n, f in PARSER_REGISTRY.items() if f is fn)
+specs = [TestSpec(instance_id=r["instance_id"], image="", eval_script_list=[], repo=r["repo"],
+                  version="", FAIL_TO_PASS=r["FAIL_TO_PASS"], PASS_TO_PASS=r["PASS_TO_PASS"],
+                  log_parser=pname(r["repo"]), eval_type="pass_and_fail") for r in rows]
+best = None
+for _ in range(rounds):
+    t0 = time.perf_counter()
+    for name in ("wrapped", "raw"):
+        for s in specs:
+            pred = {"instance_id": s.instance_id, "model_patch": "x", "model_name_or_path": "m"}
+            log = work / "logs" / name / s.instance_id / "test_output.txt"
+            rep = get_eval_report(s, pred, str(log), True)
+            out = work / "py" / name / s.instance_id
+            out.mkdir(parents=True, exist_ok=True)
+            with open(out / "report.json", "w") as f:
+                f.write(json.dumps(rep, indent=4))
+    dt = time.perf_counter() - t0
+    best = dt if best is None else min(best, dt)
+(work / "py_seconds").write_text(f"{best:.6f}")
+PY
+
+# airgate: one process per set, best of ROUNDS, wall time of the whole process.
+printf '{"instance_id":"%s","model_name_or_path":"m","model_patch":"x"}\n' \
+  $(ls "$WORK/logs/wrapped") > "$WORK/preds.jsonl"
+RS_BEST=""
+for _ in $(seq "$ROUNDS"); do
+  T0=$(date +%s%N)
+  for set in wrapped raw; do
+    "$BIN" swebench grade --mode markers --logs "$WORK/logs/$set" --dataset "$DATASET" \
+      --predictions "$WORK/preds.jsonl" --run-id bench --out "$WORK/rs/$set" > /dev/null 2>&1
+  done
+  T1=$(date +%s%N)
+  DT=$(( T1 - T0 ))
+  if [ -z "$RS_BEST" ] || [ "$DT" -lt "$RS_BEST" ]; then RS_BEST=$DT; fi
+done
+
+AGREE=0; TOTAL=0; DIFFS=""
+for set in wrapped raw; do
+  for d in "$WORK/py/$set"/*/; do
+    id=$(basename "$d"); TOTAL=$((TOTAL + 1))
+    if cmp -s "$d/report.json" "$WORK/rs/$set/$id/report.json"; then
+      AGREE=$((AGREE + 1))
+    else
+      DIFFS="$DIFFS $set/$id"
+    fi
+  done
+done
+echo "agreement: $AGREE/$TOTAL byte-identical report.json (58 wrapped 5.x logs + 58 raw pre-3.0 logs)"
+[ -n "$DIFFS" ] && echo "differ:$DIFFS"
+if [ "$TIMING" = 1 ]; then
+  PY_S=$(cat "$WORK/py_seconds")
+  awk -v py="$PY_S" -v rs="$RS_BEST" 'BEGIN {
+    rs_s = rs / 1e9;
+    printf "official python loop: %.3f s   airgate (2 processes, wall): %.3f s   ratio: %.1fx faster\n", py, rs_s, py / rs_s }'
+fi
+[ "$AGREE" = "$TOTAL" ]
