@@ -264,10 +264,6 @@ impl Container {
     /// ([`SandboxError::ImageMissing`] otherwise); a stale container with the
     /// same name (from a crashed run) is removed first.
     pub async fn start(docker: &Docker, spec: &ContainerSpec) -> Result<Self, SandboxError> {
-        if !image_exists(docker, &spec.image).await? {
-            return Err(SandboxError::ImageMissing(spec.image.clone()));
-        }
-        force_remove(docker, &spec.name).await?;
         let mut labels = spec.labels.clone();
         labels.insert(LABEL.into(), "1".into());
         let cfg = &spec.config;
@@ -294,10 +290,27 @@ impl Container {
         let opts = CreateContainerOptionsBuilder::default()
             .name(&spec.name)
             .build();
-        let created = docker
-            .create_container(Some(opts), body)
+        // Optimistic create (fewest daemon round trips): a 404 is a missing
+        // image, a 409 a stale container of the same name from a crashed run.
+        let created = match docker
+            .create_container(Some(opts.clone()), body.clone())
             .await
-            .map_err(|e| classify(e, "creating container"))?;
+        {
+            Ok(c) => c,
+            Err(BollardError::DockerResponseServerError {
+                status_code: 404, ..
+            }) => return Err(SandboxError::ImageMissing(spec.image.clone())),
+            Err(BollardError::DockerResponseServerError {
+                status_code: 409, ..
+            }) => {
+                force_remove(docker, &spec.name).await?;
+                docker
+                    .create_container(Some(opts), body)
+                    .await
+                    .map_err(|e| classify(e, "creating container"))?
+            }
+            Err(e) => return Err(classify(e, "creating container")),
+        };
         live_insert(&created.id);
         let container = Self {
             docker: docker.clone(),
@@ -533,6 +546,31 @@ impl Container {
         let (dir, name) = split_abs(path)?;
         let tar = tar_one(name, data, mode)?;
         self.upload_tar(dir, tar).await
+    }
+
+    /// Writes several files (absolute paths, with modes) in one tar stream.
+    pub async fn upload_files(&self, files: &[(&str, &[u8], u32)]) -> Result<(), SandboxError> {
+        let mut builder = tar::Builder::new(Vec::new());
+        for (path, data, mode) in files {
+            let rel = path
+                .strip_prefix('/')
+                .filter(|r| !r.is_empty())
+                .ok_or_else(|| {
+                    SandboxError::Other(format!("container path must be absolute: {path}"))
+                })?;
+            let mut header = tar::Header::new_gnu();
+            header.set_size(data.len() as u64);
+            header.set_mode(*mode);
+            header.set_mtime(0);
+            header.set_entry_type(tar::EntryType::Regular);
+            builder
+                .append_data(&mut header, rel, *data)
+                .map_err(|e| SandboxError::io("building tar", e))?;
+        }
+        let tar = builder
+            .into_inner()
+            .map_err(|e| SandboxError::io("building tar", e))?;
+        self.upload_tar("/", tar).await
     }
 
     /// Packs a host directory into a tar stream and extracts it at `dest_dir`.

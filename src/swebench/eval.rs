@@ -39,7 +39,6 @@ use crate::sandbox::{ExecRequest, SandboxError};
 
 /// Prefix of the line naming an infrastructure failure in `run_instance.log`.
 pub const INFRA_FAILURE_LINE: &str = ">>>>> Infrastructure Failure:";
-const HELPER_TIMEOUT: Duration = Duration::from_secs(600);
 /// Bytes kept from each end of the eval output (the middle is dropped).
 const EVAL_CAPTURE: usize = 64 << 20;
 
@@ -577,8 +576,12 @@ async fn evaluate(
         "Intermediate patch for {id} written to {}, now applying to container...",
         patch_file.display()
     ));
+    // The patch and the eval script travel in one tar stream.
     container
-        .upload_file(CONTAINER_PATCH_FILE, patch.as_bytes(), 0o644)
+        .upload_files(&[
+            (CONTAINER_PATCH_FILE, patch.as_bytes(), 0o644),
+            ("/eval.sh", script.as_bytes(), 0o755),
+        ])
         .await?;
     let applied = apply_chain(&*container, CONTAINER_PATCH_FILE).await?;
     for line in &applied.log {
@@ -588,32 +591,33 @@ async fn evaluate(
         return Err(Failure::PatchApply(applied.failure_message()));
     }
 
-    let before = container
-        .sh("git -c core.fileMode=false diff", HELPER_TIMEOUT)
-        .await?;
-    log.info(&format!("Git diff before:\n{}", before.output.trim()));
-
     let eval_file = dir.join(logs::LOG_EVAL_SCRIPT);
     std::fs::write(&eval_file, &script)
         .map_err(|e| Failure::Other(format!("writing {}: {e}", eval_file.display())))?;
     log.info(&format!(
-        "Eval script for {id} written to {}; copying to container...",
+        "Eval script for {id} written to {}; copied to container",
         eval_file.display()
     ));
-    container
-        .upload_file("/eval.sh", script.as_bytes(), 0o755)
-        .await?;
 
-    let mut req = ExecRequest::new("/bin/bash /eval.sh", opts.timeout);
+    // One exec for "git diff before", the eval script and "git diff after",
+    // split by a random marker line (fewer daemon round trips per instance).
+    let marker = format!(">>>>> airgate {}", marker_nonce());
+    let cmd = format!(
+        "git -c core.fileMode=false diff 2>&1; echo '{marker}'; /bin/bash /eval.sh; \
+         rc=$?; echo '{marker}'; git -c core.fileMode=false diff 2>&1; exit $rc"
+    );
+    let mut req = ExecRequest::new(cmd, opts.timeout);
     req.capture_limit = EVAL_CAPTURE;
     let out = container.exec(&req).await?;
+    let parts = split_marked(&out.output, &marker);
+    log.info(&format!("Git diff before:\n{}", parts.before.trim()));
     log.info(&format!(
         "Test runtime: {:.2} seconds",
         out.duration_ms as f64 / 1000.0
     ));
     let test_output_path = dir.join(logs::LOG_TEST_OUTPUT);
-    // The exec output already ends with the official timeout text.
-    std::fs::write(&test_output_path, &out.output)
+    // On timeout the output already ends with the official timeout text.
+    std::fs::write(&test_output_path, &parts.eval)
         .map_err(|e| Failure::Other(format!("writing {}: {e}", test_output_path.display())))?;
     log.info(&format!(
         "Test output for {id} written to {}",
@@ -622,17 +626,15 @@ async fn evaluate(
     if out.timed_out {
         return Err(Failure::Timeout(opts.timeout.as_secs()));
     }
-
-    let after = container
-        .sh("git -c core.fileMode=false diff", HELPER_TIMEOUT)
-        .await?;
-    log.info(&format!("Git diff after:\n{}", after.output.trim()));
-    if after.output.trim() != before.output.trim() {
+    let after = parts.after.unwrap_or_default();
+    log.info(&format!("Git diff after:\n{}", after.trim()));
+    if after.trim() != parts.before.trim() {
         log.info("Git diff changed after running eval script");
     }
+    let test_output = parts.eval;
 
     log.info(&format!("Grading answer for {id}..."));
-    let grade = grading::grade(inst, &out.output);
+    let grade = grading::grade(inst, &test_output);
     if let Some(err) = &grade.error {
         return Err(Failure::Other(format!("grading {id}: {err}")));
     }
@@ -647,9 +649,76 @@ async fn evaluate(
     Ok(grade.resolved)
 }
 
+/// The three parts of the combined eval exec.
+struct Marked {
+    before: String,
+    eval: String,
+    after: Option<String>,
+}
+
+fn marker_nonce() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static SEQ: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or_default();
+    format!(
+        "{:x}{:x}{:x}",
+        nanos,
+        std::process::id(),
+        SEQ.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// Splits `diff; echo M; eval; echo M; diff` output. The eval part is
+/// exactly what the script printed (a missing trailing newline included);
+/// without the second marker (timeout) everything after the first is eval.
+fn split_marked(output: &str, marker: &str) -> Marked {
+    let first = format!("{marker}\n");
+    let Some(i) = output.find(&first) else {
+        return Marked {
+            before: String::new(),
+            eval: output.to_string(),
+            after: None,
+        };
+    };
+    let before = output[..i].to_string();
+    let rest = &output[i + first.len()..];
+    match rest.rfind(marker) {
+        Some(j) => {
+            let after = rest[j + marker.len()..]
+                .strip_prefix('\n')
+                .unwrap_or(&rest[j + marker.len()..]);
+            Marked {
+                before,
+                eval: rest[..j].to_string(),
+                after: Some(after.to_string()),
+            }
+        }
+        None => Marked {
+            before,
+            eval: rest.to_string(),
+            after: None,
+        },
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn marked_output_splits_exactly() {
+        let m = split_marked("d1\nM\nout\nM\nd2\n", "M");
+        assert_eq!((m.before.as_str(), m.eval.as_str()), ("d1\n", "out\n"));
+        assert_eq!(m.after.as_deref(), Some("d2\n"));
+        let m = split_marked("M\nno newline at endM\n", "M");
+        assert_eq!(m.eval, "no newline at end");
+        let m = split_marked("M\npartial\n\nTimeout error: 5 seconds exceeded.", "M");
+        assert_eq!(m.eval, "partial\n\nTimeout error: 5 seconds exceeded.");
+        assert!(m.after.is_none());
+    }
 
     #[test]
     fn explicit_infra_lines_win_and_round_trip() {
