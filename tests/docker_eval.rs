@@ -248,6 +248,26 @@ fn sigint_leaves_no_container_and_a_rerun_resumes() {
     assert_no_containers(&run_id);
 }
 
+#[test]
+fn an_unreachable_daemon_is_reported_not_hidden() {
+    // No Docker needed: point the client at a socket that does not exist.
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_airgate"))
+        .current_dir(dir.path())
+        .env("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+        .args(["swebench", "eval", "--dataset"])
+        .arg(dataset())
+        .args(["--predictions", "gold", "--run-id", "nodaemon"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        text(&out).contains("docker daemon unavailable"),
+        "{}",
+        text(&out)
+    );
+}
+
 fn eval(dir: &Path, preds: &Path, run_id: &str, extra: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_airgate"))
         .current_dir(dir)

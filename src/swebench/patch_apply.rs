@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-use crate::sandbox::docker::Container;
+use crate::sandbox::docker::{Container, DockerSandbox};
 use crate::sandbox::local::LocalSandbox;
 use crate::sandbox::{ExecOutput, ExecRequest, Sandbox, SandboxError};
 
@@ -38,6 +38,13 @@ pub trait Shell: Send + Sync {
 
 #[async_trait]
 impl Shell for Container {
+    async fn run(&self, command: &str, timeout: Duration) -> Result<ExecOutput, SandboxError> {
+        self.exec(&ExecRequest::new(command, timeout)).await
+    }
+}
+
+#[async_trait]
+impl Shell for DockerSandbox {
     async fn run(&self, command: &str, timeout: Duration) -> Result<ExecOutput, SandboxError> {
         self.exec(&ExecRequest::new(command, timeout)).await
     }
