@@ -26,16 +26,46 @@ pub fn grouped_bars(
     let bar_w = 26.0;
     let gap = 22.0;
     let left = 56.0;
-    let top = 48.0;
-    let plot_h = 170.0;
     let group_w = bar_w * series.len().max(1) as f64 + gap;
     let width = (left + 12.0 + group_w * groups.len().max(1) as f64).max(380.0);
+    // Legend entries wrap onto as many lines as they need.
+    let mut legend = Vec::new();
+    let (mut lx, mut ly) = (left, 26.0);
+    for (i, (name, _)) in series.iter().enumerate() {
+        let w = 24.0 + 6.5 * name.chars().count() as f64;
+        if lx > left && lx + w > width - 8.0 {
+            lx = left;
+            ly += 15.0;
+        }
+        legend.push(format!(
+            r#"<rect x="{lx:.0}" y="{ly:.0}" width="10" height="10" fill="{}"/><text x="{:.0}" y="{:.0}" class="legend">{}</text>"#,
+            colour(i),
+            lx + 14.0,
+            ly + 9.0,
+            escape(name)
+        ));
+        lx += w;
+    }
+    let top = ly + 26.0;
+    let plot_h = 170.0;
     let height = top + plot_h + 40.0;
     let data_max = series
         .iter()
         .flat_map(|(_, v)| v.iter().copied())
         .fold(0.0_f64, f64::max);
-    let scale_max = max.unwrap_or(if data_max > 0.0 { data_max * 1.15 } else { 1.0 });
+    let (scale_max, auto_step) = match max {
+        Some(m) => (m, None),
+        None => {
+            let step = nice_step(data_max * 1.1 / 4.0);
+            (step * 4.0, Some(step))
+        }
+    };
+    let tick_label = |v: f64| match auto_step {
+        None => fmt(v),
+        Some(step) if step >= 1.0 => format!("{v:.0}"),
+        Some(step) if step >= 0.1 => format!("{v:.1}"),
+        Some(_) => format!("{v:.2}"),
+    };
     let y = |v: f64| top + plot_h - (v / scale_max).clamp(0.0, 1.0) * plot_h;
 
     let mut s = format!(
@@ -47,17 +77,7 @@ pub fn grouped_bars(
         r#"<text x="{left}" y="16" class="ctitle">{}</text>"#,
         escape(title)
     ));
-    // Legend.
-    let mut lx = left;
-    for (i, (name, _)) in series.iter().enumerate() {
-        s.push_str(&format!(
-            r#"<rect x="{lx:.0}" y="26" width="10" height="10" fill="{}"/><text x="{:.0}" y="35" class="legend">{}</text>"#,
-            colour(i),
-            lx + 14.0,
-            escape(name)
-        ));
-        lx += 24.0 + 7.0 * name.chars().count() as f64;
-    }
+    s.push_str(&legend.concat());
     // Grid and axis labels.
     for k in 0..=4 {
         let v = scale_max * f64::from(k) / 4.0;
@@ -67,7 +87,7 @@ pub fn grouped_bars(
             width - 8.0,
             left - 6.0,
             gy + 4.0,
-            escape(&fmt(v))
+            escape(&tick_label(v))
         ));
     }
     // Bars.
@@ -108,6 +128,20 @@ pub fn grouped_bars(
     s
 }
 
+/// The smallest of 1, 2, 2.5, 5 (times a power of ten) that is at least
+/// `raw`; 1 for non-positive input (an all-zero chart still gets an axis).
+pub fn nice_step(raw: f64) -> f64 {
+    if raw.is_nan() || raw <= 0.0 {
+        return 1.0;
+    }
+    let mag = 10f64.powf(raw.log10().floor());
+    [1.0, 2.0, 2.5, 5.0, 10.0]
+        .iter()
+        .map(|m| m * mag)
+        .find(|v| *v >= raw * (1.0 - 1e-12))
+        .unwrap_or(10.0 * mag)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -131,5 +165,14 @@ mod tests {
         // Full-height bar: plot height 170.
         assert!(svg.contains("height=\"170.0\" fill=\"#4e79a7\""), "{svg}");
         assert!(!svg.contains("<script"));
+    }
+
+    #[test]
+    fn nice_steps() {
+        assert_eq!(nice_step(0.55), 1.0);
+        assert_eq!(nice_step(3394.0), 5000.0);
+        assert_eq!(nice_step(0.2), 0.2);
+        assert_eq!(nice_step(0.0), 1.0);
+        assert_eq!(nice_step(2.2), 2.5);
     }
 }

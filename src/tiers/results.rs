@@ -120,14 +120,15 @@ impl ResultsWriter {
         let path = run_dir.join(RESULTS_FILE);
         // A torn last line (a crash mid-write) would glue onto the next row:
         // cut it off; its episode has no row, so it runs again.
-        if let Ok(bytes) = std::fs::read(&path) {
-            if !bytes.is_empty() && !bytes.ends_with(b"\n") {
-                let keep = bytes.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
-                std::fs::write(&path, &bytes[..keep]).map_err(|e| TiersError::Io {
-                    context: format!("repairing {}", path.display()),
-                    source: e,
-                })?;
-            }
+        if let Ok(bytes) = std::fs::read(&path)
+            && !bytes.is_empty()
+            && !bytes.ends_with(b"\n")
+        {
+            let keep = bytes.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
+            std::fs::write(&path, &bytes[..keep]).map_err(|e| TiersError::Io {
+                context: format!("repairing {}", path.display()),
+                source: e,
+            })?;
         }
         let file = std::fs::OpenOptions::new()
             .create(true)

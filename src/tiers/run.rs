@@ -21,8 +21,9 @@ use super::probe;
 use super::results::{ResultRow, ResultsWriter, read_rows};
 use super::suite::Task;
 use crate::engine::{self, EngineConfig, Episode, Outcome, Trajectory};
+use crate::model::build;
 use crate::model::spec::{PolicyContext, build_policy};
-use crate::model::{ModelError, ModelSpec, Policy};
+use crate::model::{ModelSpec, Policy};
 use crate::sandbox::local::LocalSandbox;
 use crate::sandbox::{Sandbox, Workspace};
 
@@ -108,13 +109,20 @@ pub async fn prepare(cfg: &RunConfig) -> Result<Vec<Arc<ModelPlan>>, TiersError>
         }
         let fail = |m: String| TiersError::Usage(format!("model `{label}`: {m}"));
         let spec = ModelSpec::parse(label).map_err(|e| fail(e.to_string()))?;
-        let resolved = probe::resolve(&spec, &cfg.config_root).map_err(fail)?;
-        probe::probe(&resolved).await.map_err(|m| {
-            TiersError::Model(ModelError::Unreachable {
-                endpoint: probe::endpoint(&resolved).unwrap_or("?").to_string(),
-                detail: format!("model `{label}`: {m}; start the server or drop this --model"),
-            })
-        })?;
+        let ctx = PolicyContext {
+            solution_patch: None,
+            config_root: Some(cfg.config_root.clone()),
+        };
+        let resolved = build::resolve(&spec, &cfg.config_root)
+            .map_err(|e| fail(e.to_string()))?
+            .spec;
+        if !probe::is_offline(&resolved) {
+            build::probe(&spec, &ctx).await.map_err(|e| {
+                fail(format!(
+                    "{e}; start the server (or fix the spec) or drop this --model"
+                ))
+            })?;
+        }
         let limit = probe::concurrency(&resolved, cfg.jobs);
         let mut pool = Vec::new();
         if probe::is_offline(&resolved) {
@@ -430,10 +438,10 @@ async fn run_episode(
             g.push(p);
         }
     }
-    Ok(result.map_err(|e| match e {
+    result.map_err(|e| match e {
         engine::EngineError::Sandbox(s) => TiersError::Sandbox(s),
         engine::EngineError::Model(m) => TiersError::Model(m),
-    })?)
+    })
 }
 
 /// Test-run time of a trajectory: the baseline and every attempt's gate.

@@ -132,12 +132,12 @@ impl Task {
 /// then id; `tier` keeps only that tier. Any unreadable task is an error:
 /// a suite that silently drops a task would inflate its own scores.
 pub fn discover(root: &Path, tier: Option<&str>) -> Result<Vec<Task>, TiersError> {
-    if let Some(t) = tier {
-        if !TIERS.contains(&t) {
-            return Err(TiersError::Usage(format!(
-                "unknown tier `{t}`: use easy, medium or hard"
-            )));
-        }
+    if let Some(t) = tier
+        && !TIERS.contains(&t)
+    {
+        return Err(TiersError::Usage(format!(
+            "unknown tier `{t}`: use easy, medium or hard"
+        )));
     }
     if !root.is_dir() {
         return Err(TiersError::Usage(format!(

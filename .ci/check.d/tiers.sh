@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# The graded suite holds up: every task in tasks/ validates; `reference`
+# scores 100%; a script that stubs out every test file scores 0.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+[ -x target/debug/airgate ] || cargo build --quiet --bin airgate
+airgate="$PWD/target/debug/airgate"
+work="$(mktemp -d)"
+trap 'rm -rf "$work"' EXIT
+
+"$airgate" tiers validate --tasks tasks
+tasks=$("$airgate" tiers list --tasks tasks | awk '$1 == "total" { print $NF }')
+echo "tiers: $tasks tasks"
+
+# One run, both policies in parallel: reference must pass everything, the
+# tamper script nothing.
+"$airgate" tiers run --tasks tasks --max-attempts 1 --out "$work/run" \
+  --model reference --model "script:tests/fixtures/tiers_tamper/tamper.jsonl"
+python3 - "$work/run/results.jsonl" "$tasks" <<'PY'
+import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+tasks = int(sys.argv[2])
+ref = [r for r in rows if r["model"] == "reference"]
+tamper = [r for r in rows if r["model"] != "reference"]
+bad = []
+if len(ref) != tasks or not all(r["passed"] for r in ref):
+    bad.append(f"reference passed {sum(r['passed'] for r in ref)} of {len(ref)}; expected {tasks} of {tasks}")
+if len(tamper) != tasks or any(r["passed"] for r in tamper):
+    bad.append(f"the tamper script passed {sum(r['passed'] for r in tamper)} of {len(tamper)}; expected 0 of {tasks}")
+for b in bad:
+    print("tiers: " + b, file=sys.stderr)
+sys.exit(1 if bad else 0)
+PY
+echo "tiers: ok: reference $tasks/$tasks, tamper 0/$tasks"
