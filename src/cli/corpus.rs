@@ -3,6 +3,8 @@ use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
 
+use crate::corpus::CorpusError;
+use crate::corpus::ops::{self, ExportFormat};
 use crate::error::CliError;
 
 /// Arguments of `airgate corpus`.
@@ -16,38 +18,110 @@ pub struct CorpusArgs {
 /// `corpus` subcommands.
 #[derive(Debug, Subcommand)]
 pub enum CorpusAction {
-    /// Rows, instances, repos, models, tokens.
+    /// Rows, instances, repos, models, tokens, and a per-repo table.
     Stats {
         /// Corpus directory.
         dir: PathBuf,
+        /// Print one JSON object instead of the table.
+        #[arg(long)]
+        json: bool,
     },
-    /// Recompute every sha256 and check schema and manifest.
+    /// Recompute every sha256 and check schema and manifest (exit 1 on any mismatch).
     Verify {
         /// Corpus directory.
         dir: PathBuf,
     },
-    /// Export for training.
+    /// Export for training: JSONL, one conversation per row.
     Export {
         /// Corpus directory.
         dir: PathBuf,
-        /// `sft-openai` or `sharegpt`.
+        /// `sft-openai` ({"messages", "tools"}: TRL, axolotl) or `sharegpt`.
         #[arg(long, default_value = "sft-openai")]
         format: String,
         /// Output file (JSONL).
         #[arg(long)]
         out: PathBuf,
     },
-    /// Merge and dedup corpora.
+    /// Merge corpora into one, dropping duplicates.
     Merge {
         /// Input corpora.
+        #[arg(required = true)]
         inputs: Vec<PathBuf>,
-        /// Output corpus.
+        /// Output corpus (created, or appended to).
         #[arg(long)]
         out: PathBuf,
     },
 }
 
+fn failure(e: CorpusError) -> anyhow::Error {
+    match e {
+        CorpusError::Manifest(_) => CliError::usage(e.to_string()).into(),
+        other => CliError::failure(other.to_string()).into(),
+    }
+}
+
 /// Runs `airgate corpus`.
-pub async fn run(_args: CorpusArgs) -> anyhow::Result<u8> {
-    Err(CliError::not_yet("corpus").into())
+pub async fn run(args: CorpusArgs) -> anyhow::Result<u8> {
+    // Parquet encoding and hashing are CPU-bound: keep them off the async workers.
+    tokio::task::spawn_blocking(move || run_blocking(args)).await?
+}
+
+fn run_blocking(args: CorpusArgs) -> anyhow::Result<u8> {
+    match args.action {
+        CorpusAction::Stats { dir, json } => {
+            let s = ops::stats(&dir).map_err(failure)?;
+            if json {
+                println!("{}", serde_json::to_string(&s)?);
+            } else {
+                print!("{}", s.render());
+            }
+            Ok(0)
+        }
+        CorpusAction::Verify { dir } => {
+            let rep = ops::verify(&dir).map_err(failure)?;
+            for p in &rep.problems {
+                println!("MISMATCH {p}");
+            }
+            if rep.ok() {
+                println!(
+                    "ok: {} segments, {} rows; every sha256, trajectory id, patch hash and the schema check out",
+                    rep.segments, rep.rows
+                );
+                Ok(0)
+            } else {
+                eprintln!(
+                    "error: corpus {} failed verification: {} problem(s) in {} segments / {} rows",
+                    dir.display(),
+                    rep.problems.len(),
+                    rep.segments,
+                    rep.rows
+                );
+                Ok(1)
+            }
+        }
+        CorpusAction::Export { dir, format, out } => {
+            let f = ExportFormat::parse(&format).ok_or_else(|| {
+                CliError::usage(format!(
+                    "unknown --format `{format}`: use sft-openai or sharegpt"
+                ))
+            })?;
+            let n = ops::export(&dir, f, &out).map_err(failure)?;
+            println!("exported {n} conversations to {}", out.display());
+            Ok(0)
+        }
+        CorpusAction::Merge { inputs, out } => {
+            let refs: Vec<&std::path::Path> = inputs.iter().map(PathBuf::as_path).collect();
+            let rep = ops::merge(&refs, &out).map_err(failure)?;
+            println!(
+                "merged {} rows from {} corpora into {}: {} added, {} duplicates dropped, {} rows in total",
+                rep.read,
+                inputs.len(),
+                out.display(),
+                rep.added,
+                rep.duplicates,
+                rep.total
+            );
+            Ok(0)
+        }
+    }
 }

@@ -1,9 +1,22 @@
 //! `airgate factory run`.
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
 
-use clap::{Args, Subcommand};
+use clap::{Args, Subcommand, ValueEnum};
 
+use crate::engine::EngineConfig;
 use crate::error::CliError;
+use crate::factory::docker::DockerBackend;
+use crate::factory::instant::InstantBackend;
+use crate::factory::local::LocalBackend;
+use crate::factory::run::{in_shard, parse_shard};
+use crate::factory::{
+    FactoryConfig, FactoryError, InstanceEnv, PatchVerifier, PublicSources, RunPlan,
+};
+use crate::model::ModelSpec;
+use crate::model::spec::PolicyContext;
+use crate::swebench::dataset::load_dataset;
 
 /// Arguments of `airgate factory`.
 #[derive(Debug, Args)]
@@ -20,10 +33,24 @@ pub enum FactoryAction {
     Run(FactoryRunArgs),
 }
 
+/// Where episodes and verifications run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FactorySandbox {
+    /// Instance images (`sweb.eval.x86_64.<id>`), one container per episode
+    /// and a fresh one per verification.
+    Docker,
+    /// Git repos on this machine (`--repos DIR/<owner>__<name>`) whose eval
+    /// script runs on the host: self-contained instances and tests.
+    Local,
+    /// Benchmark only: nothing runs, a non-empty patch counts as resolved.
+    #[value(hide = true)]
+    Instant,
+}
+
 /// `factory run` options.
 #[derive(Debug, Args)]
 pub struct FactoryRunArgs {
-    /// Dataset file (must be a public source).
+    /// Dataset file (must be declared public in the allowlist).
     #[arg(long)]
     pub dataset: PathBuf,
     /// Teacher model spec.
@@ -35,7 +62,7 @@ pub struct FactoryRunArgs {
     /// Concurrent episodes.
     #[arg(long, default_value_t = 1)]
     pub workers: usize,
-    /// Episodes per instance.
+    /// Episodes per instance (the teacher's temperature comes from its model config).
     #[arg(long, default_value_t = 1)]
     pub samples: u32,
     /// Cap on kept rows per instance.
@@ -50,9 +77,158 @@ pub struct FactoryRunArgs {
     /// Allowlist of public sources.
     #[arg(long, default_value = "configs/public_sources.toml")]
     pub sources: PathBuf,
+    /// Where episodes and verifications run.
+    #[arg(long, value_enum, default_value = "docker")]
+    pub sandbox: FactorySandbox,
+    /// With `--sandbox local`: folder of git repos named `<owner>__<name>`.
+    #[arg(long)]
+    pub repos: Option<PathBuf>,
+    /// Factory settings (steps, attempts, flush policy, eval timeout).
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Override `flush_rows` from the config.
+    #[arg(long)]
+    pub flush_rows: Option<usize>,
+    /// Override `max_steps` from the config.
+    #[arg(long)]
+    pub max_steps: Option<u32>,
+    /// Print the summary as one JSON object.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Runs `airgate factory`.
-pub async fn run(_args: FactoryArgs) -> anyhow::Result<u8> {
-    Err(CliError::not_yet("factory").into())
+pub async fn run(args: FactoryArgs) -> anyhow::Result<u8> {
+    match args.action {
+        FactoryAction::Run(a) => run_factory(a).await,
+    }
+}
+
+fn usage(e: FactoryError) -> anyhow::Error {
+    match e {
+        FactoryError::Config(_) | FactoryError::NotPublic(_) => {
+            CliError::usage(e.to_string()).into()
+        }
+        other => CliError::failure(other.to_string()).into(),
+    }
+}
+
+async fn run_factory(a: FactoryRunArgs) -> anyhow::Result<u8> {
+    if a.samples == 0 || a.workers == 0 {
+        return Err(CliError::usage("--samples and --workers must be at least 1").into());
+    }
+    let (cfg_path, required) = match &a.config {
+        Some(p) => (p.clone(), true),
+        None => (PathBuf::from("configs/factory.toml"), false),
+    };
+    let cfg = FactoryConfig::load(&cfg_path, required).map_err(usage)?;
+    let shard = a
+        .shard
+        .as_deref()
+        .map(parse_shard)
+        .transpose()
+        .map_err(usage)?;
+    let teacher =
+        ModelSpec::parse(&a.teacher).map_err(|e| CliError::usage(format!("--teacher: {e}")))?;
+
+    // The guard, before anything else touches the data or a model.
+    let sources = PublicSources::load(&a.sources).map_err(usage)?;
+    let public = sources.check_dataset(&a.dataset).map_err(usage)?;
+    let dataset =
+        load_dataset(&a.dataset).map_err(|e| CliError::usage(format!("--dataset: {e}")))?;
+    for s in &dataset.skipped {
+        eprintln!("warning: {}: skipped {s}", a.dataset.display());
+    }
+    for id in &a.instance_ids {
+        if dataset.get(id).is_none() {
+            return Err(CliError::usage(format!(
+                "--instance-ids: `{id}` is not in {}",
+                a.dataset.display()
+            ))
+            .into());
+        }
+    }
+    let selected: Vec<_> = dataset
+        .instances
+        .into_iter()
+        .filter(|i| a.instance_ids.is_empty() || a.instance_ids.contains(&i.instance_id))
+        .filter(|i| shard.is_none_or(|s| in_shard(&i.instance_id, s)))
+        .collect();
+    let licenses = sources.check_instances(&selected).map_err(usage)?;
+    let instances: Vec<_> = selected.into_iter().zip(licenses).collect();
+
+    let (env, verifier): (Arc<dyn InstanceEnv>, Arc<dyn PatchVerifier>) = match a.sandbox {
+        FactorySandbox::Docker => {
+            let config = crate::sandbox::docker::DockerConfig::load()
+                .map_err(|e| CliError::usage(e.to_string()))?;
+            let b = Arc::new(DockerBackend {
+                config,
+                namespace: (!cfg.image_namespace.is_empty()).then(|| cfg.image_namespace.clone()),
+                eval_timeout: Duration::from_secs(cfg.eval_timeout_s),
+            });
+            (b.clone(), b)
+        }
+        FactorySandbox::Local => {
+            let repos = a.repos.clone().ok_or_else(|| {
+                CliError::usage(
+                    "--sandbox local needs --repos DIR (git repos named <owner>__<name>)",
+                )
+            })?;
+            let b = Arc::new(LocalBackend {
+                repos,
+                eval_timeout: Duration::from_secs(cfg.eval_timeout_s),
+            });
+            (b.clone(), b)
+        }
+        FactorySandbox::Instant => {
+            let b = Arc::new(InstantBackend);
+            (b.clone(), b)
+        }
+    };
+    let engine = EngineConfig {
+        max_steps: a.max_steps.unwrap_or(cfg.max_steps),
+        max_attempts: cfg.max_attempts,
+        run_timeout: Duration::from_secs(cfg.run_timeout_s),
+        ..EngineConfig::default()
+    };
+    let plan = RunPlan {
+        out: a.out.clone(),
+        dataset_name: public.name,
+        instances,
+        samples: a.samples,
+        max_per_instance: a.max_per_instance,
+        workers: a.workers,
+        teacher,
+        policy_ctx: PolicyContext {
+            config_root: Some(Path::new(".").to_path_buf()),
+            ..PolicyContext::default()
+        },
+        engine,
+        flush_rows: a.flush_rows.unwrap_or(cfg.flush_rows),
+        flush_every: Duration::from_secs(cfg.flush_secs),
+        progress: !a.json && std::io::IsTerminal::is_terminal(&std::io::stderr()),
+    };
+    let summary = crate::factory::run::run(plan, env, verifier)
+        .await
+        .map_err(usage)?;
+    if a.json {
+        println!("{}", serde_json::to_string(&summary)?);
+    } else {
+        println!(
+            "factory: {} episodes ({} resumed) · kept {} · unresolved {} · tampered {} · duplicates {} · capped {} · errors {} · corpus rows {} · {:.1} s\ncorpus: {}  (rejected: {})",
+            summary.episodes,
+            summary.resumed,
+            summary.kept,
+            summary.unresolved,
+            summary.tampered,
+            summary.duplicates,
+            summary.capped,
+            summary.errors,
+            summary.rows_total,
+            summary.wall_s,
+            a.out.display(),
+            a.out.join("rejected/rejected.jsonl").display()
+        );
+    }
+    Ok(0)
 }

@@ -205,8 +205,10 @@ pub fn read_segment(path: &Path) -> Result<Vec<CorpusRow>, CorpusError> {
 }
 
 /// The dedup-relevant columns of one segment: (trajectory_id, instance_id,
-/// patch_sha256, sample).
-fn read_keys(path: &Path) -> Result<Vec<(String, String, String, i32)>, CorpusError> {
+/// patch_sha256, model, sample).
+type Keys = (String, String, String, String, i32);
+
+fn read_keys(path: &Path) -> Result<Vec<Keys>, CorpusError> {
     use arrow::array::{Array, Int32Array, StringArray};
     let file =
         File::open(path).map_err(|e| CorpusError::io(format!("opening {}", path.display()), e))?;
@@ -214,7 +216,13 @@ fn read_keys(path: &Path) -> Result<Vec<(String, String, String, i32)>, CorpusEr
         .map_err(|e| CorpusError::Arrow(format!("{}: {e}", path.display())))?;
     let mask = ProjectionMask::columns(
         builder.parquet_schema(),
-        ["trajectory_id", "instance_id", "patch_sha256", "sample"],
+        [
+            "trajectory_id",
+            "instance_id",
+            "patch_sha256",
+            "model",
+            "sample",
+        ],
     );
     let reader = builder
         .with_projection(mask)
@@ -229,19 +237,25 @@ fn read_keys(path: &Path) -> Result<Vec<(String, String, String, i32)>, CorpusEr
                 .and_then(|c| c.as_any().downcast_ref::<StringArray>())
                 .ok_or_else(|| CorpusError::Schema(format!("{}: column `{n}`", path.display())))
         };
-        let (tid, iid, psha) = (s("trajectory_id")?, s("instance_id")?, s("patch_sha256")?);
+        let (tid, iid, psha, model) = (
+            s("trajectory_id")?,
+            s("instance_id")?,
+            s("patch_sha256")?,
+            s("model")?,
+        );
         let sample = batch
             .column_by_name("sample")
             .and_then(|c| c.as_any().downcast_ref::<Int32Array>())
             .ok_or_else(|| CorpusError::Schema(format!("{}: column `sample`", path.display())))?;
         for i in 0..batch.num_rows() {
-            if tid.is_null(i) || iid.is_null(i) || psha.is_null(i) {
+            if tid.is_null(i) || iid.is_null(i) || psha.is_null(i) || model.is_null(i) {
                 return Err(CorpusError::Schema(format!("{}: null key", path.display())));
             }
             keys.push((
                 tid.value(i).to_string(),
                 iid.value(i).to_string(),
                 psha.value(i).to_string(),
+                model.value(i).to_string(),
                 sample.value(i),
             ));
         }
@@ -283,7 +297,7 @@ pub struct CorpusWriter {
     ids: HashSet<String>,
     patches: HashSet<(String, String)>,
     per_instance: HashMap<String, u32>,
-    samples: HashSet<(String, i32)>,
+    samples: HashSet<(String, String, i32)>,
     _lock: File,
 }
 
@@ -339,17 +353,17 @@ impl CorpusWriter {
             _lock: lock,
         };
         for seg in w.manifest.segments.clone() {
-            for (tid, iid, psha, sample) in read_keys(&dir.join(&seg.file))? {
-                w.remember(tid, iid, psha, sample);
+            for (tid, iid, psha, model, sample) in read_keys(&dir.join(&seg.file))? {
+                w.remember(tid, iid, psha, model, sample);
             }
         }
         Ok(w)
     }
 
-    fn remember(&mut self, tid: String, iid: String, psha: String, sample: i32) {
+    fn remember(&mut self, tid: String, iid: String, psha: String, model: String, sample: i32) {
         self.ids.insert(tid);
         *self.per_instance.entry(iid.clone()).or_default() += 1;
-        self.samples.insert((iid.clone(), sample));
+        self.samples.insert((iid.clone(), model, sample));
         self.patches.insert((iid, psha));
     }
 
@@ -368,9 +382,10 @@ impl CorpusWriter {
         self.per_instance.get(instance_id).copied().unwrap_or(0)
     }
 
-    /// Whether a row for (`instance_id`, `sample`) is in the corpus or buffer.
-    pub fn has_sample(&self, instance_id: &str, sample: i32) -> bool {
-        self.samples.contains(&(instance_id.to_string(), sample))
+    /// Whether a row for (`instance_id`, `model`, `sample`) is in the corpus or buffer.
+    pub fn has_sample(&self, instance_id: &str, model: &str, sample: i32) -> bool {
+        self.samples
+            .contains(&(instance_id.to_string(), model.to_string(), sample))
     }
 
     /// Rows not yet flushed.
@@ -411,6 +426,7 @@ impl CorpusWriter {
             row.trajectory_id.clone(),
             row.instance_id.clone(),
             row.patch_sha256.clone(),
+            row.model.clone(),
             row.sample,
         );
         self.buffer.push(row);
@@ -497,7 +513,8 @@ mod tests {
 
         let mut w = CorpusWriter::open(d.path()).unwrap();
         assert_eq!(w.kept_for("a"), 2);
-        assert!(w.has_sample("a", 1));
+        assert!(w.has_sample("a", "m", 1));
+        assert!(!w.has_sample("a", "other-model", 1));
         assert_eq!(
             w.insert(sample_row("b", "p1\n", 3)).unwrap(),
             Insert::Duplicate

@@ -156,6 +156,12 @@ impl PatchVerifier for LocalBackend {
         let mut req =
             ExecRequest::new(format!("bash {}", script_file.display()), self.eval_timeout);
         req.env.push(("PYTHONDONTWRITEBYTECODE".into(), "1".into()));
+        // Eval scripts run `git config --global ...`: keep that out of the host user's config.
+        let gitconfig = scratch.path().join("gitconfig");
+        req.env.push((
+            "GIT_CONFIG_GLOBAL".into(),
+            gitconfig.to_string_lossy().into_owned(),
+        ));
         let out = sb.exec(&req).await?;
         if out.timed_out {
             verdict.error = Some(format!(

@@ -98,6 +98,7 @@ pub struct Summary {
 /// One line of `state/done.jsonl`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct DoneLine {
+    model: String,
     instance_id: String,
     sample: u32,
     status: String,
@@ -106,7 +107,7 @@ struct DoneLine {
 /// The append-only log of jobs that finished without a row.
 struct DoneLog {
     file: File,
-    done: HashSet<(String, u32)>,
+    done: HashSet<(String, String, u32)>,
 }
 
 impl DoneLog {
@@ -121,7 +122,7 @@ impl DoneLog {
                 let line = line.map_err(|e| FactoryError::io("reading done.jsonl", e))?;
                 // A kill -9 can leave a torn last line: that job simply runs again.
                 if let Ok(d) = serde_json::from_str::<DoneLine>(&line) {
-                    done.insert((d.instance_id, d.sample));
+                    done.insert((d.model, d.instance_id, d.sample));
                 }
             }
         }
@@ -142,12 +143,20 @@ impl DoneLog {
         Ok(Self { file, done })
     }
 
-    fn contains(&self, instance_id: &str, sample: u32) -> bool {
-        self.done.contains(&(instance_id.to_string(), sample))
+    fn contains(&self, model: &str, instance_id: &str, sample: u32) -> bool {
+        self.done
+            .contains(&(model.to_string(), instance_id.to_string(), sample))
     }
 
-    fn record(&mut self, instance_id: &str, sample: u32, status: &str) -> Result<(), FactoryError> {
+    fn record(
+        &mut self,
+        model: &str,
+        instance_id: &str,
+        sample: u32,
+        status: &str,
+    ) -> Result<(), FactoryError> {
         let line = serde_json::to_string(&DoneLine {
+            model: model.into(),
             instance_id: instance_id.into(),
             sample,
             status: status.into(),
@@ -157,7 +166,8 @@ impl DoneLog {
             .write_all(format!("{line}\n").as_bytes())
             .and_then(|_| self.file.sync_data())
             .map_err(|e| FactoryError::io("appending to done.jsonl", e))?;
-        self.done.insert((instance_id.to_string(), sample));
+        self.done
+            .insert((model.to_string(), instance_id.to_string(), sample));
         Ok(())
     }
 }
@@ -249,6 +259,7 @@ pub async fn run(
     let started = Instant::now();
     // Build the teacher once up front: a bad spec or script fails before any episode.
     let mut probe = build_policy(&plan.teacher, &plan.policy_ctx).await?;
+    let model = probe.name();
     probe.shutdown().await;
     drop(probe);
 
@@ -295,7 +306,7 @@ pub async fn run(
             };
             let item = instances[idx].clone();
             let id = item.0.instance_id.as_str();
-            if done.contains(id, sample) || writer.has_sample(id, sample as i32) {
+            if done.contains(&model, id, sample) || writer.has_sample(id, &model, sample as i32) {
                 sum.resumed += 1;
                 bar.inc(1);
                 continue;
@@ -403,7 +414,7 @@ pub async fn run(
             .and_then(|_| rejected_log.sync_data())
             .map_err(|e| FactoryError::io("appending to rejected.jsonl", e))?;
         if !retryable {
-            done.record(&res.instance_id, res.sample, reason)?;
+            done.record(&model, &res.instance_id, res.sample, reason)?;
         }
         tracing::info!(instance = %res.instance_id, sample = res.sample, reason, "episode not kept");
         bar.inc(1);
@@ -520,7 +531,6 @@ async fn judge(
     sample: u32,
     traj: &Trajectory,
 ) -> JobOutcome {
-    let last_patch = traj.attempts.last().map(|a| a.patch.as_str()).unwrap_or("");
     match traj.outcome {
         Outcome::Verified => {}
         Outcome::AlreadyPassing => {
@@ -534,11 +544,15 @@ async fn judge(
             if let Some(abort) = &traj.aborted {
                 return rejected("error", format!("episode aborted: {abort}"), false);
             }
-            if let Ok(t) = tampered_paths(inst, last_patch) {
-                if !t.is_empty() {
+            // Any attempt that edited tests marks the episode: later attempts
+            // (often an empty resubmit) must not hide it.
+            for a in &traj.attempts {
+                if let Ok(t) = tampered_paths(inst, &a.patch)
+                    && !t.is_empty()
+                {
                     return rejected(
                         "tampered_tests",
-                        format!("the patch changes test files: {}", t.join(", ")),
+                        format!("attempt {} changed test files: {}", a.index, t.join(", ")),
                         false,
                     );
                 }
