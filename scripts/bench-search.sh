@@ -8,8 +8,8 @@
 # The tree: >= 3,000 source files (~50 MB) in a git repo, plus ~5 MB under
 # .gitignore'd directories (build/, node_modules/) and a few binary files.
 # Both tools search the same tree for the same patterns; wall time is the
-# median of N process runs each (page cache warm), so process start-up is
-# counted for both.
+# median of N process runs each, interleaved (page cache warm), so process
+# start-up is counted for both.
 set -euo pipefail
 
 TREE=${TREE:-/tmp/airgate-bench-tree}
@@ -92,24 +92,29 @@ for l in sys.stdin:
 [ -x "$BIN" ] || { echo "could not build benches/tools.rs (run: cargo bench --bench tools --no-run)" >&2; exit 1; }
 
 now_ns() { date +%s%N; }
-# median_ms CMD...: median wall time of RUNS runs, after one warm-up run.
-median_ms() {
-  "$@" >/dev/null 2>&1 || true
-  local times=()
-  for _ in $(seq "$RUNS"); do
-    local t0 t1
-    t0=$(now_ns); "$@" >/dev/null 2>&1 || true; t1=$(now_ns)
-    times+=( $(( (t1 - t0) / 1000 )) )
-  done
-  printf '%s\n' "${times[@]}" | sort -n | awk '{a[NR]=$1} END{printf "%.1f", a[int((NR+1)/2)]/1000}'
+# time_us CMD...: wall time of one run in microseconds.
+time_us() {
+  local t0 t1
+  t0=$(now_ns); "$@" >/dev/null 2>&1 || true; t1=$(now_ns)
+  echo $(( (t1 - t0) / 1000 ))
 }
+median_ms() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END{printf "%.1f", a[int((NR+1)/2)]/1000}'; }
 
+echo "load average: $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) cores (other work on the machine skews both tools alike: runs are interleaved)" >&2
 printf '%-34s %10s %10s %7s %9s %9s\n' pattern "rg_ms" "ours_ms" ratio rg_hits our_hits
 for PAT in 'needle_token' 'def process_[a-z]+_handler\(self' 'ledger_(debit|credit) = ' 'zz_no_such_thing_zz'; do
-  RG_MS=$(median_ms rg -n -- "$PAT" "$TREE")
-  OUR_MS=$(median_ms "$BIN" --tree "$TREE" --pattern "$PAT" --search-once)
-  RG_HITS=$(rg -c -- "$PAT" "$TREE" 2>/dev/null | awk -F: '{s+=$NF} END{print s+0}')
-  OUR_HITS=$("$BIN" --tree "$TREE" --pattern "$PAT" --search-once)
+  RG=(rg -n -- "$PAT" "$TREE")
+  OURS=("$BIN" --tree "$TREE" --pattern "$PAT" --search-once)
+  time_us "${RG[@]}" >/dev/null; time_us "${OURS[@]}" >/dev/null   # warm-up
+  RG_T=(); OUR_T=()
+  for _ in $(seq "$RUNS"); do
+    RG_T+=( "$(time_us "${RG[@]}")" )
+    OUR_T+=( "$(time_us "${OURS[@]}")" )
+  done
+  RG_MS=$(median_ms "${RG_T[@]}")
+  OUR_MS=$(median_ms "${OUR_T[@]}")
+  RG_HITS=$( { rg -c -- "$PAT" "$TREE" 2>/dev/null || true; } | awk -F: '{s+=$NF} END{print s+0}')
+  OUR_HITS=$("${OURS[@]}")
   RATIO=$(awk -v a="$OUR_MS" -v b="$RG_MS" 'BEGIN{printf "%.2f", a/b}')
   printf '%-34s %10s %10s %7s %9s %9s\n' "$PAT" "$RG_MS" "$OUR_MS" "${RATIO}x" "$RG_HITS" "$OUR_HITS"
   if [ "$RG_HITS" != "$OUR_HITS" ]; then
@@ -121,5 +126,5 @@ done
 echo
 echo "per-step harness overhead (in process, through tools::dispatch, median of 15):"
 "$BIN" --tree "$TREE" --pattern 'def process_[a-z]+_handler\(self' \
-  --file src/pkg31/mod31/file017.js --runs 15
+  --file src/pkg31/mod31/file017.rs --runs 15
 (cd "$TREE" && git diff --quiet) || { echo "bench left the tree modified" >&2; exit 1; }

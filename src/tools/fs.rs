@@ -347,7 +347,6 @@ impl<R: BufRead> LineReader<R> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sandbox::Sandbox;
     use crate::sandbox::local::LocalSandbox;
     use serde_json::json;
     use std::io::Write;
