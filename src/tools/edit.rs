@@ -51,6 +51,12 @@ pub fn edit(r: &Resolved, old: &str, new: &str) -> Result<String, String> {
     if old.is_empty() {
         return create(r, new);
     }
+    if r.abs.exists() && !r.abs.is_file() {
+        return Err(format!(
+            "`{}` is not a regular file; it cannot be edited",
+            r.rel
+        ));
+    }
     let bytes = std::fs::read(&r.abs).map_err(|e| {
         if e.kind() == std::io::ErrorKind::NotFound {
             format!(

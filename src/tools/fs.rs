@@ -142,6 +142,12 @@ pub fn read_page(
             r.rel
         ));
     }
+    if !meta.is_file() {
+        return Err(format!(
+            "`{}` is not a regular file (a device, socket or pipe); it cannot be read",
+            r.rel
+        ));
+    }
     let start = start.unwrap_or(1);
     if start == 0 {
         return Err("start_line is 1-based; use start_line=1 for the first line".into());
@@ -590,6 +596,23 @@ mod tests {
         assert!(!out.is_error);
         assert!(out.text.contains("binary file"), "{}", out.text);
         assert!(!out.text.contains('\0'));
+    }
+
+    #[test]
+    fn fifo_is_refused_not_blocking() {
+        let (_d, sb) = setup();
+        let fifo = sb.workspace().join("pipe");
+        let st = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .expect("mkfifo");
+        assert!(st.success());
+        let out = read_file(&ctx(&sb), &args(json!({"path": "pipe"})));
+        assert!(
+            out.is_error && out.text.contains("not a regular file"),
+            "{}",
+            out.text
+        );
     }
 
     #[test]
