@@ -63,7 +63,8 @@ t0=$(now)
     --max-workers 1 >/dev/null 2>&1
 t1=$(now)
 ours=$(elapsed "$t0" "$t1")
-grep -q "\"resolved_instances\": $N" gold.noop.json || { echo "no-op eval did not resolve all $N" >&2; exit 1; }
+grep -q "\"resolved_instances\": $N," gold.noop.json \
+    || { echo "no-op eval did not resolve all $N:" >&2; cat gold.noop.json >&2; exit 1; }
 
 declare -A tput
 for w in 1 2 4; do
@@ -71,8 +72,8 @@ for w in 1 2 4; do
     "$BIN" swebench eval --dataset real.jsonl --predictions gold --run-id "real-w$w" \
         --max-workers "$w" >/dev/null 2>&1
     t1=$(now)
-    grep -q "\"resolved_instances\": $N" "gold.real-w$w.json" \
-        || { echo "real eval with $w workers did not resolve all $N" >&2; exit 1; }
+    grep -q "\"resolved_instances\": $N," "gold.real-w$w.json" \
+        || { echo "real eval with $w workers did not resolve all $N:" >&2; cat "gold.real-w$w.json" >&2; exit 1; }
     tput[$w]=$(python3 -c "print(f'{$N / ($t1 - $t0):.3f}')")
 done
 

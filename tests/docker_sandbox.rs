@@ -92,6 +92,10 @@ async fn output_is_combined_lossy_and_bounded() {
     assert_eq!(out.exit_code, Some(7));
     assert!(out.output.contains("out\n") && out.output.contains("err\n"));
     assert!(out.output.contains('\u{FFFD}'));
+    // stdout and stderr interleave exactly as written (one pipe).
+    let out = sh(&c, "for i in $(seq 1 300); do echo o$i; echo e$i >&2; done").await;
+    let want: String = (1..=300).map(|i| format!("o{i}\ne{i}\n")).collect();
+    assert_eq!(out.output, want);
     let mut big = ExecRequest::new(
         "head -c 5000000 /dev/zero | tr '\\0' x",
         Duration::from_secs(60),

@@ -352,9 +352,11 @@ impl Container {
         // Job control (`set -m`) puts the command in its own process group,
         // whose id we record so a timeout can kill every descendant; `wait`
         // passes its status through (137 for SIGKILL), and `env -u` hides
-        // the transport variable from the command.
+        // the transport variable from the command. `2>&1` makes stdout and
+        // stderr one pipe, so their interleaving is kept exactly (Docker's
+        // two multiplexed streams may reorder them).
         let wrapper = format!(
-            "set -m; env -u AIRGATE_EXEC_CMD bash -c \"$AIRGATE_EXEC_CMD\" & p=$!; \
+            "set -m; env -u AIRGATE_EXEC_CMD bash -c \"$AIRGATE_EXEC_CMD\" 2>&1 & p=$!; \
              echo $p > {pidfile}; wait $p 2>/dev/null"
         );
         let mut env = vec![format!("AIRGATE_EXEC_CMD={}", req.command)];
