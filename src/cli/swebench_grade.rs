@@ -248,7 +248,12 @@ fn grade_one(
         },
     };
     result.empty_patch = patch.as_deref().is_none_or(str::is_empty);
-    let text = String::from_utf8_lossy(&bytes);
+    // Valid UTF-8 (the common case) is checked by the fast validator; only
+    // invalid logs take the lossy path.
+    let text = match std::str::from_utf8(&bytes) {
+        Ok(s) => std::borrow::Cow::Borrowed(s),
+        Err(_) => String::from_utf8_lossy(&bytes),
+    };
     let content = universal_newlines(&text);
     let grade = match force {
         Some(mode) => grading::grade_with_mode(instance, &content, mode),
@@ -269,13 +274,19 @@ fn grade_one(
         }
     }
     if !grade.resolved {
-        // classify_logs(test_output, run_instance.log), as make_run_report does.
-        let mut text = content.into_owned();
-        if let Ok(extra) = std::fs::read(dir.join(LOG_INSTANCE)) {
-            text.push('\n');
-            text.push_str(&universal_newlines(&String::from_utf8_lossy(&extra)));
-        }
-        result.infra = grading::classify_text(&text).map(|f| (f.reason.to_owned(), f.environment));
+        // classify_logs(test_output, run_instance.log), as make_run_report does;
+        // without run_instance.log the grader's own classification is that result.
+        let infra = match std::fs::read(dir.join(LOG_INSTANCE)) {
+            Ok(extra) => {
+                let mut text = content.into_owned();
+                text.push('\n');
+                text.push_str(&universal_newlines(&String::from_utf8_lossy(&extra)));
+                grading::classify_text(&text)
+            }
+            Err(_) if !grade.patch_applied => grade.infra_failure.clone(),
+            Err(_) => grading::classify_text(&content),
+        };
+        result.infra = infra.map(|f| (f.reason.to_owned(), f.environment));
     }
     result.grade = Some(grade);
     result

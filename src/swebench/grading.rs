@@ -275,7 +275,10 @@ pub fn detect_mode(content: &str) -> GradeMode {
 
 /// Grades raw log bytes, decoding invalid UTF-8 lossily.
 pub fn grade_bytes(instance: &Instance, test_output: &[u8]) -> InstanceGrade {
-    grade(instance, &String::from_utf8_lossy(test_output))
+    match std::str::from_utf8(test_output) {
+        Ok(s) => grade(instance, s),
+        Err(_) => grade(instance, &String::from_utf8_lossy(test_output)),
+    }
 }
 
 /// Grades one log against one row. Never panics; see the module docs.
