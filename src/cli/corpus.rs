@@ -42,6 +42,16 @@ pub enum CorpusAction {
         #[arg(long)]
         out: PathBuf,
     },
+    /// Benchmark: write then read N synthetic rows (used by scripts/bench-factory.sh).
+    #[command(hide = true)]
+    BenchIo {
+        /// Rows to write.
+        #[arg(long, default_value_t = 100_000)]
+        rows: usize,
+        /// Corpus directory to create (must not exist).
+        #[arg(long)]
+        dir: PathBuf,
+    },
     /// Merge corpora into one, dropping duplicates.
     Merge {
         /// Input corpora.
@@ -107,6 +117,32 @@ fn run_blocking(args: CorpusArgs) -> anyhow::Result<u8> {
             })?;
             let n = ops::export(&dir, f, &out).map_err(failure)?;
             println!("exported {n} conversations to {}", out.display());
+            Ok(0)
+        }
+        CorpusAction::BenchIo { rows, dir } => {
+            if dir.exists() {
+                return Err(CliError::usage(format!("{} already exists", dir.display())).into());
+            }
+            let synth = ops::synthetic_rows(rows);
+            let t0 = std::time::Instant::now();
+            let mut w = crate::corpus::CorpusWriter::open(&dir).map_err(failure)?;
+            for r in synth {
+                w.insert(r).map_err(failure)?;
+            }
+            w.finish().map_err(failure)?;
+            let write_s = t0.elapsed().as_secs_f64();
+            let t1 = std::time::Instant::now();
+            let (_, back) = crate::corpus::read_corpus(&dir).map_err(failure)?;
+            let read_s = t1.elapsed().as_secs_f64();
+            if back.len() != rows {
+                return Err(
+                    CliError::failure(format!("read {} rows, wrote {rows}", back.len())).into(),
+                );
+            }
+            println!(
+                "{}",
+                serde_json::json!({"rows": rows, "write_s": write_s, "read_s": read_s})
+            );
             Ok(0)
         }
         CorpusAction::Merge { inputs, out } => {

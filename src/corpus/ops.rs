@@ -390,6 +390,54 @@ pub fn sharegpt(messages: &Value, tools: &Value) -> Value {
     json!({ "conversations": conversations, "system": system, "tools": tools.to_string() })
 }
 
+/// `n` valid synthetic rows of realistic shape (≈1.5 KB of messages each),
+/// for benchmarks. `scripts/bench-factory.sh` builds the same rows in pyarrow.
+pub fn synthetic_rows(n: usize) -> Vec<super::CorpusRow> {
+    let tools = json!([{"type": "function", "function": {"name": "submit", "parameters": {"type": "object", "properties": {}}}}]);
+    let tools_s = tools.to_string();
+    let created =
+        chrono::DateTime::from_timestamp_micros(1_700_000_000_000_000).unwrap_or_default();
+    let filler = "x".repeat(1200);
+    (0..n)
+        .map(|i| {
+            let instance_id = format!("bench__repo-{}", i % 1000);
+            let patch = format!("diff --git a/f.py b/f.py\n--- a/f.py\n+++ b/f.py\n@@ -1 +1 @@\n-a\n+b{i}\n");
+            let messages = json!([
+                {"role": "system", "content": "You are a careful engineer."},
+                {"role": "user", "content": format!("Fix issue {i}. {filler}")},
+                {"role": "assistant", "content": "", "tool_calls": [{"id": "call_1", "type": "function", "function": {"name": "submit", "arguments": "{}"}}]},
+                {"role": "tool", "content": "submitted", "tool_call_id": "call_1"},
+            ]);
+            let model = "bench-model".to_string();
+            super::CorpusRow {
+                trajectory_id: super::trajectory_id(&instance_id, &model, &messages, &tools, &patch),
+                instance_id,
+                dataset: "bench".into(),
+                repo: "bench/repo".into(),
+                base_commit: "0123456789abcdef0123456789abcdef01234567".into(),
+                model,
+                resolved: true,
+                attempts: 1,
+                steps: 7,
+                prompt_tokens: 12_345,
+                completion_tokens: 678,
+                wall_s: 42.5,
+                patch_sha256: super::patch_sha256(&patch),
+                patch,
+                messages: messages.to_string(),
+                tools: tools_s.clone(),
+                provenance: "public".into(),
+                license: "MIT".into(),
+                created_at: created,
+                engine_version: crate::ENGINE_VERSION.into(),
+                sample: 0,
+                verified_by: "bench".into(),
+                cost_usd: 0.0,
+            }
+        })
+        .collect()
+}
+
 /// Counts of a merge.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct MergeReport {
