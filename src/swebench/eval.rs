@@ -229,6 +229,9 @@ impl From<SandboxError> for Failure {
 struct Ctx {
     docker: Docker,
     opts: EvalOptions,
+    /// Container removals run in the background (the next instance starts
+    /// meanwhile); the run waits for all of them before it reports.
+    removals: Mutex<Vec<tokio::task::JoinHandle<()>>>,
 }
 
 /// Runs the evaluation. `instance_ids` narrows the dataset (empty = all).
@@ -280,6 +283,7 @@ pub async fn run_eval(
         let ctx = Arc::new(Ctx {
             docker,
             opts: opts.clone(),
+            removals: Mutex::new(Vec::new()),
         });
         let bar = progress_bar(todo.len() as u64, opts.progress);
         let sem = Arc::new(Semaphore::new(opts.max_workers.max(1)));
@@ -326,10 +330,26 @@ pub async fn run_eval(
             set.abort_all();
             // Aborted tasks drop their containers (the Drop guard removes them).
             while set.join_next().await.is_some() {}
+            let pending = ctx
+                .removals
+                .lock()
+                .map(|mut l| std::mem::take(&mut *l))
+                .unwrap_or_default();
+            for task in pending {
+                let _ = task.await;
+            }
             docker::remove_all_live().await;
             return Err(EvalError::Interrupted { done: runs.len() });
         }
         bar.finish_with_message(format!("resolved {resolved} · error {errors}"));
+        let removals = ctx
+            .removals
+            .lock()
+            .map(|mut l| std::mem::take(&mut *l))
+            .unwrap_or_default();
+        for task in removals {
+            let _ = task.await;
+        }
     }
 
     let entries: Vec<AggregateEntry> = predictions
@@ -480,10 +500,15 @@ async fn run_instance(ctx: &Ctx, inst: &Instance, pred: &Prediction) -> Instance
     };
     let mut container: Option<Container> = None;
     let result = evaluate(ctx, inst, pred, &dir, &log, &mut container).await;
-    if let Some(c) = container.take()
-        && let Err(e) = c.remove().await
-    {
-        log.error(&format!("removing container {}: {e}", c.name()));
+    if let Some(c) = container.take() {
+        let task = tokio::spawn(async move {
+            if let Err(e) = c.remove().await {
+                tracing::warn!("removing container {}: {e}", c.name());
+            }
+        });
+        if let Ok(mut list) = ctx.removals.lock() {
+            list.push(task);
+        }
     }
     let with_check = |msg: String| {
         format!(
