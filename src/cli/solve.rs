@@ -9,7 +9,7 @@ use crate::engine::{self, EngineConfig, Episode, Outcome};
 use crate::error::{CliError, exit};
 use crate::gate::{self, TestCommandGate};
 use crate::model::spec::{PolicyContext, build_policy, find_solution_patch};
-use crate::model::{ModelSpec, Policy};
+use crate::model::{ModelError, ModelSpec, Policy};
 use crate::sandbox::local::LocalSandbox;
 use crate::sandbox::{Sandbox, Workspace};
 
@@ -147,18 +147,11 @@ pub async fn run(args: SolveArgs) -> anyhow::Result<u8> {
         solution_patch: find_solution_patch(&repo),
         config_root: None,
     };
-    let mut stages: Vec<Box<dyn Policy>> = vec![
-        build_policy(&spec, &ctx)
-            .await
-            .map_err(|e| CliError::usage(e.to_string()))?,
-    ];
+    let mut stages: Vec<Box<dyn Policy>> =
+        vec![build_policy(&spec, &ctx).await.map_err(policy_error)?];
     if let Some(big) = &args.escalate_to {
         let spec = ModelSpec::parse(big).map_err(|e| CliError::usage(e.to_string()))?;
-        stages.push(
-            build_policy(&spec, &ctx)
-                .await
-                .map_err(|e| CliError::usage(e.to_string()))?,
-        );
+        stages.push(build_policy(&spec, &ctx).await.map_err(policy_error)?);
     }
     let protected = if !args.protect.is_empty() {
         args.protect.clone()
@@ -287,6 +280,15 @@ fn print_human(traj: &engine::Trajectory, path: &Path, applied: bool) {
         ),
     }
     println!("trajectory: {}", path.display());
+}
+
+/// A bad spec or config file is a usage error (2); a model that cannot be
+/// started or reached is a broken environment (3).
+fn policy_error(e: ModelError) -> CliError {
+    match e {
+        ModelError::Config(_) => CliError::usage(e.to_string()),
+        other => CliError::environment(other.to_string()),
+    }
 }
 
 fn validate_repo(repo: &Path) -> Result<PathBuf, CliError> {
