@@ -10,7 +10,8 @@
 #
 # Timing: the Python side is the official per-instance loop (get_eval_report +
 # json.dumps + write report.json) timed inside the interpreter, imports
-# excluded. The airgate side is the whole process wall time (start-up, dataset
+# excluded. Every round of both sides writes into a fresh folder (rewriting
+# files in place costs ext4 a flush on truncate, which would dominate both). The airgate side is the whole process wall time (start-up, dataset
 # load, grading, report and aggregate writing), so the ratio is conservative.
 #
 # Usage: scripts/bench-grade.sh [--no-timing] [--rounds N]
@@ -71,7 +72,7 @@ specs = [TestSpec(instance_id=r["instance_id"], image="", eval_script_list=[], r
                   log_parser=pname(r["repo"]), eval_type="pass_and_fail") for r in rows]
 best = None
 best_cpu = None
-for _ in range(rounds):
+for rnd in range(rounds):
     t0 = time.perf_counter()
     c0 = time.process_time()
     for name in ("wrapped", "raw"):
@@ -79,7 +80,7 @@ for _ in range(rounds):
             pred = {"instance_id": s.instance_id, "model_patch": "x", "model_name_or_path": "m"}
             log = work / "logs" / name / s.instance_id / "test_output.txt"
             rep = get_eval_report(s, pred, str(log), True)
-            out = work / "py" / name / s.instance_id
+            out = work / f"py{rnd}" / name / s.instance_id
             out.mkdir(parents=True, exist_ok=True)
             with open(out / "report.json", "w") as f:
                 f.write(json.dumps(rep, indent=4))
@@ -97,20 +98,20 @@ printf '{"instance_id":"%s","model_name_or_path":"m","model_patch":"x"}\n' \
 grade_both() {
   for set in wrapped raw; do
     "$BIN" swebench grade --mode markers --logs "$WORK/logs/$set" --dataset "$DATASET" \
-      --predictions "$WORK/preds.jsonl" --run-id bench --out "$WORK/rs/$set" > /dev/null 2>&1
+      --predictions "$WORK/preds.jsonl" --run-id bench --out "$WORK/rs$1/$set" > /dev/null 2>&1
   done
 }
 TIMEFORMAT='%R %U %S'
 : > "$WORK/rs_times"
-for _ in $(seq "$ROUNDS"); do
-  { time grade_both; } 2>> "$WORK/rs_times"
+for rnd in $(seq 0 $((ROUNDS - 1))); do
+  { time grade_both "$rnd"; } 2>> "$WORK/rs_times"
 done
 
 AGREE=0; TOTAL=0; DIFFS=""
 for set in wrapped raw; do
-  for d in "$WORK/py/$set"/*/; do
+  for d in "$WORK/py0/$set"/*/; do
     id=$(basename "$d"); TOTAL=$((TOTAL + 1))
-    if cmp -s "$d/report.json" "$WORK/rs/$set/$id/report.json"; then
+    if cmp -s "$d/report.json" "$WORK/rs0/$set/$id/report.json"; then
       AGREE=$((AGREE + 1))
     else
       DIFFS="$DIFFS $set/$id"

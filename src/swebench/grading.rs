@@ -266,7 +266,8 @@ impl InstanceGrade {
 
 /// Detects the grading mode: legacy when neither marker is in the log.
 pub fn detect_mode(content: &str) -> GradeMode {
-    if content.contains(START_TEST_OUTPUT) || content.contains(END_TEST_OUTPUT) {
+    let h = harness_lines(content);
+    if h.start || h.end {
         GradeMode::Markers
     } else {
         GradeMode::Legacy
@@ -353,18 +354,41 @@ pub fn parse_test_exit_code(content: &str) -> Option<i64> {
     }
 }
 
+/// Which `>>>>> ...` harness lines a log contains, found in one SIMD pass
+/// (every harness string starts with `>>>>> `, so scanning for that prefix
+/// and checking the suffix at each hit is exactly `needle in content`).
+#[derive(Debug, Default, Clone, Copy)]
+struct HarnessLines {
+    bad_code: bool,
+    start: bool,
+    end: bool,
+}
+
+fn harness_lines(content: &str) -> HarnessLines {
+    let bytes = content.as_bytes();
+    let mut h = HarnessLines::default();
+    for pos in memchr::memmem::find_iter(bytes, b">>>>> ") {
+        let rest = &bytes[pos..];
+        if [APPLY_PATCH_FAIL, RESET_FAILED, TESTS_ERROR, TESTS_TIMEOUT]
+            .iter()
+            .any(|c| rest.starts_with(c.as_bytes()))
+        {
+            h.bad_code = true;
+        }
+        h.start |= rest.starts_with(START_TEST_OUTPUT.as_bytes());
+        h.end |= rest.starts_with(END_TEST_OUTPUT.as_bytes());
+    }
+    h
+}
+
 fn has_bad_code(content: &str) -> bool {
-    [APPLY_PATCH_FAIL, RESET_FAILED, TESTS_ERROR, TESTS_TIMEOUT]
-        .iter()
-        .any(|c| content.contains(c))
+    harness_lines(content).bad_code
 }
 
 /// `get_logs_eval` of 5.0.2: `None` when the run does not count.
 pub fn logs_eval_markers(content: &str, parser: ParserFn) -> Option<StatusMap> {
-    if has_bad_code(content) {
-        return None;
-    }
-    if !(content.contains(START_TEST_OUTPUT) && content.contains(END_TEST_OUTPUT)) {
+    let h = harness_lines(content);
+    if h.bad_code || !(h.start && h.end) {
         return None;
     }
     // content.split(START)[1].split(END)[0]
@@ -390,7 +414,7 @@ pub fn logs_eval_markers(content: &str, parser: ParserFn) -> Option<StatusMap> {
 /// `get_logs_eval` of 2.0.x: `None` when the run does not count.
 pub fn logs_eval_legacy(content: &str, parser: ParserFn) -> Option<StatusMap> {
     if has_bad_code(content)
-        || content.contains("Failed to reset task environment")
+        || memchr::memmem::find(content.as_bytes(), b"Failed to reset task environment").is_some()
         || !contains_ascii_ci(content, "applied patch")
     {
         return None;
@@ -404,9 +428,12 @@ pub fn logs_eval_legacy(content: &str, parser: ParserFn) -> Option<StatusMap> {
 
 fn contains_ascii_ci(hay: &str, needle_lower: &str) -> bool {
     let n = needle_lower.as_bytes();
-    hay.as_bytes()
-        .windows(n.len())
-        .any(|w| w.eq_ignore_ascii_case(n))
+    let Some(&first) = n.first() else {
+        return true;
+    };
+    let h = hay.as_bytes();
+    memchr::memchr2_iter(first, first.to_ascii_uppercase(), h)
+        .any(|i| h.len() - i >= n.len() && h[i..i + n.len()].eq_ignore_ascii_case(n))
 }
 
 const PASSING: [&str; 2] = ["PASSED", "XFAIL"];
