@@ -150,17 +150,17 @@ impl PublicSources {
             if glob.as_ref().is_some_and(|g| g.is_match(&abs)) {
                 return Ok(PublicDataset { name: name.clone() });
             }
-            if let Some(want) = sha {
-                if abs.is_file() {
-                    if digest.is_none() {
-                        let bytes = std::fs::read(&abs).map_err(|e| {
-                            FactoryError::Config(format!("reading {}: {e}", abs.display()))
-                        })?;
-                        digest = Some(crate::corpus::sha256_hex(&bytes));
-                    }
-                    if digest.as_deref() == Some(want.as_str()) {
-                        return Ok(PublicDataset { name: name.clone() });
-                    }
+            if let Some(want) = sha
+                && abs.is_file()
+            {
+                if digest.is_none() {
+                    let bytes = std::fs::read(&abs).map_err(|e| {
+                        FactoryError::Config(format!("reading {}: {e}", abs.display()))
+                    })?;
+                    digest = Some(crate::corpus::sha256_hex(&bytes));
+                }
+                if digest.as_deref() == Some(want.as_str()) {
+                    return Ok(PublicDataset { name: name.clone() });
                 }
             }
         }
@@ -287,11 +287,11 @@ mod tests {
             assert!(s.license_for(repo).is_some(), "{repo}");
         }
         let lite = root.join("../shared/swebench/swebench_lite_test.jsonl");
-        if lite.is_file() {
-            assert_eq!(
-                s.check_dataset(&lite).unwrap().name,
-                "princeton-nlp/SWE-bench_Lite:test"
-            );
-        }
+        assert_eq!(
+            s.check_dataset(&lite).unwrap().name,
+            "princeton-nlp/SWE-bench_Lite:test"
+        );
+        let mini = root.join("datasets/airgate-mini.jsonl");
+        assert_eq!(s.check_dataset(&mini).unwrap().name, "airgate-mini");
     }
 }
