@@ -1,15 +1,15 @@
 //! SWE-bench compatibility: dataset rows, predictions, log parsers, grading,
 //! official-format reports, eval scripts and the Docker eval.
 
-pub mod instance;
 pub mod dataset;
-pub mod grading;
-pub mod logs;
-pub mod parsers;
-pub mod predictions;
-pub mod report;
 pub mod eval;
 pub mod eval_script;
 pub mod git_hygiene;
+pub mod grading;
+pub mod instance;
+pub mod logs;
+pub mod parsers;
 pub mod patch_apply;
+pub mod predictions;
+pub mod report;
 pub mod specs;
