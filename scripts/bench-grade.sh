@@ -8,12 +8,17 @@
 #   raw/      the logs as stored (pre-3.0, no markers; 5.0.2 finds no test output)
 # Both sides use 5.x rules (airgate with --mode markers) so they must agree.
 #
-# Timing: the Python side is the official per-instance loop (get_eval_report +
-# json.dumps + write report.json) timed inside the interpreter, imports
-# excluded. Every round of both sides writes into a fresh folder (rewriting
-# files in place costs ext4 a flush on truncate, which would dominate both). The airgate side is the whole process wall time (start-up, dataset
-# load, grading, report and aggregate writing), so the ratio is conservative.
-#
+# Timing, as the issue defines it (imports excluded for both sides):
+#   loop ratio     the official per-instance loop (get_eval_report + json.dumps
+#                  + write report.json, its dataset and TestSpecs built before
+#                  the clock starts) against airgate's own grading clock
+#                  (`--json` elapsed_ms: listing, reading every log, grading,
+#                  every report.json and the aggregate; dataset loaded before
+#                  the clock starts), summed over the two log sets.
+#   process ratio  the same Python loop against the whole airgate processes
+#                  (exec, dataset load, everything): a conservative floor.
+# Every round of both sides writes into a fresh folder (rewriting files in
+# place costs ext4 a flush on truncate, which would dominate both).
 # Usage: scripts/bench-grade.sh [--no-timing] [--rounds N]
 #   AIRGATE_BIN=path  use this binary instead of building target/release/airgate
 #   SWEBENCH_VENV=dir venv with swebench==5.0.2 (created if missing)
@@ -98,13 +103,18 @@ printf '{"instance_id":"%s","model_name_or_path":"m","model_patch":"x"}\n' \
 grade_both() {
   for set in wrapped raw; do
     "$BIN" swebench grade --mode markers --logs "$WORK/logs/$set" --dataset "$DATASET" \
-      --predictions "$WORK/preds.jsonl" --run-id bench --out "$WORK/rs$1/$set" > /dev/null 2>&1
+      --predictions "$WORK/preds.jsonl" --run-id bench --out "$WORK/rs$1/$set" --json \
+      > "$WORK/rs$1.$set.json" 2>/dev/null
   done
 }
 TIMEFORMAT='%R %U %S'
 : > "$WORK/rs_times"
+: > "$WORK/rs_loop"
 for rnd in $(seq 0 $((ROUNDS - 1))); do
   { time grade_both "$rnd"; } 2>> "$WORK/rs_times"
+  cat "$WORK/rs$rnd.wrapped.json" "$WORK/rs$rnd.raw.json" \
+    | sed -n 's/.*"elapsed_ms":\([0-9.e+-]*\).*/\1/p' \
+    | awk '{ s += $1 } END { printf "%.6f\n", s / 1000 }' >> "$WORK/rs_loop"
 done
 
 AGREE=0; TOTAL=0; DIFFS=""
@@ -122,12 +132,15 @@ echo "agreement: $AGREE/$TOTAL byte-identical report.json (58 wrapped 5.x logs +
 if [ -n "$DIFFS" ]; then echo "differ:$DIFFS"; fi
 if [ "$TIMING" = 1 ]; then
   read -r PY_WALL PY_CPU < "$WORK/py_seconds" || true
-  awk -v pw="$PY_WALL" -v pc="$PY_CPU" '
+  LOOP=$(sort -g "$WORK/rs_loop" | head -1)
+  awk -v pw="$PY_WALL" -v pc="$PY_CPU" -v lw="$LOOP" '
     { w = $1; c = $2 + $3; if (NR == 1 || w < bw) bw = w; if (NR == 1 || c < bc) bc = c }
     END {
       printf "official python loop: %.3f s wall, %.3f s cpu (best of %d, imports excluded)\n", pw, pc, NR
+      printf "airgate grading loop: %.4f s wall (best of %d, its --json elapsed_ms, both sets)\n", lw, NR
       printf "airgate (2 processes): %.3f s wall, %.3f s cpu (best of %d, whole processes)\n", bw, bc, NR
-      printf "wall-time ratio: %.1fx faster   cpu-time ratio: %.1fx\n", pw / bw, pc / bc
+      printf "loop wall-time ratio: %.1fx faster (target >= 30x)\n", pw / lw
+      printf "process wall-time ratio: %.1fx   process cpu-time ratio: %.1fx\n", pw / bw, pc / bc
     }' "$WORK/rs_times"
   echo "load average: $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) cores"
 fi

@@ -85,11 +85,15 @@ fn summary(out: &Output) -> serde_json::Value {
 
 /// (instance_id, sample, trajectory_id) of every row, via `corpus export`-free
 /// reading: the manifest's segments decoded by the library.
-fn rows(dir: &Path) -> BTreeSet<(String, i32, String)> {
+/// The corpus as (instance, trajectory id). The sample index is left out on
+/// purpose: with two workers, both samples of an instance run at once and
+/// whichever reaches the gate first is kept (the other is a duplicate), so
+/// the surviving sample number depends on scheduling, not on correctness.
+fn rows(dir: &Path) -> BTreeSet<(String, String)> {
     let (_, rows) = airgate::corpus::read_corpus(dir).unwrap();
     let set: BTreeSet<_> = rows
         .iter()
-        .map(|r| (r.instance_id.clone(), r.sample, r.trajectory_id.clone()))
+        .map(|r| (r.instance_id.clone(), r.trajectory_id.clone()))
         .collect();
     assert_eq!(set.len(), rows.len(), "duplicate rows");
     set

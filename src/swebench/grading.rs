@@ -64,56 +64,100 @@ static SUITE_RAN: LazyLock<Option<Regex>> = LazyLock::new(|| {
 static TEST_EXIT_CODE_RE: LazyLock<Option<Regex>> =
     LazyLock::new(|| re(r">>>>> Test Exit Code:[\s\x1c-\x1f]*(-?\d+)"));
 
-/// Infra-failure signatures of `harness/infra_failure.py`, first hit wins.
-const INFRA_SIGNATURES: [(&str, bool, &str); 8] = [
+/// Infra-failure signatures of `harness/infra_failure.py`, first hit wins:
+/// (reason, environment tier, pattern, the literals one of which any match
+/// must contain). The literals let [`classify_text`] find every candidate in
+/// one Aho-Corasick pass; only candidates are confirmed with their regex.
+const INFRA_SIGNATURES: [(&str, bool, &str, &[&str]); 8] = [
     (
         "browser_launch_failed",
         true,
         r"Failed to launch|Failed to connect to the bus",
+        &["Failed to launch", "Failed to connect to the bus"],
     ),
     (
         "display_unavailable",
         true,
         r"cannot open display|Missing X server|unable to open X display",
+        &[
+            "cannot open display",
+            "Missing X server",
+            "unable to open X display",
+        ],
     ),
     (
         "out_of_memory",
         true,
         r"Cannot allocate memory|OutOfMemoryError|^Killed$",
+        &["Cannot allocate memory", "OutOfMemoryError", "Killed"],
     ),
     (
         "container_unavailable",
         true,
         r"Error response from daemon|Cannot connect to the Docker daemon",
+        &[
+            "Error response from daemon",
+            "Cannot connect to the Docker daemon",
+        ],
     ),
     (
         "network_unreachable",
         true,
         r"Could not resolve host|Temporary failure in name resolution",
+        &[
+            "Could not resolve host",
+            "Temporary failure in name resolution",
+        ],
     ),
     (
         "missing_module",
         false,
         r"Cannot find module|MODULE_NOT_FOUND|ModuleNotFoundError",
+        &[
+            "Cannot find module",
+            "MODULE_NOT_FOUND",
+            "ModuleNotFoundError",
+        ],
     ),
     (
         "no_tests_collected",
         false,
         r"no tests ran|collected 0 items",
+        &["no tests ran", "collected 0 items"],
     ),
     (
         "tests_timed_out",
         false,
         r"Timeout error: \d+ seconds exceeded",
+        &["Timeout error: "],
     ),
 ];
 
 static INFRA_RES: LazyLock<Vec<(&'static str, bool, Regex)>> = LazyLock::new(|| {
     INFRA_SIGNATURES
         .iter()
-        .filter_map(|(r, env, p)| re(&format!("(?m){p}")).map(|x| (*r, *env, x)))
+        .filter_map(|(r, env, p, _)| re(&format!("(?m){p}")).map(|x| (*r, *env, x)))
         .collect()
 });
+
+/// One automaton over every signature literal; pattern id -> signature index.
+static INFRA_LITERALS: LazyLock<Option<(aho_corasick::AhoCorasick, Vec<usize>)>> =
+    LazyLock::new(|| {
+        let mut lits = Vec::new();
+        let mut owner = Vec::new();
+        for (i, (_, _, _, ls)) in INFRA_SIGNATURES.iter().enumerate() {
+            for l in *ls {
+                lits.push(*l);
+                owner.push(i);
+            }
+        }
+        // Leftmost-first is the match kind the SIMD (Teddy) searcher serves.
+        aho_corasick::AhoCorasick::builder()
+            .match_kind(aho_corasick::MatchKind::LeftmostFirst)
+            .build(&lits)
+            .ok()
+            .map(|ac| (ac, owner))
+    });
 
 /// Which harness generation's rules graded an instance.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -391,9 +435,9 @@ pub fn logs_eval_markers(content: &str, parser: ParserFn) -> Option<StatusMap> {
     if h.bad_code || !(h.start && h.end) {
         return None;
     }
-    // content.split(START)[1].split(END)[0]
-    let after_start = content.split(START_TEST_OUTPUT).nth(1).unwrap_or("");
-    let sliced = after_start.split(END_TEST_OUTPUT).next().unwrap_or("");
+    // content.split(START)[1].split(END)[0], with SIMD substring search.
+    let after_start = split_nth1(content, START_TEST_OUTPUT);
+    let sliced = split_first(after_start, END_TEST_OUTPUT);
     let mut status_map = parser(sliced);
     if status_map.is_empty() {
         status_map = parser(content);
@@ -411,6 +455,22 @@ pub fn logs_eval_markers(content: &str, parser: ParserFn) -> Option<StatusMap> {
     Some(status_map)
 }
 
+/// Python's `s.split(sep)[1]` (empty when `sep` is absent).
+fn split_nth1<'a>(s: &'a str, sep: &str) -> &'a str {
+    let Some(p) = memchr::memmem::find(s.as_bytes(), sep.as_bytes()) else {
+        return "";
+    };
+    split_first(&s[p + sep.len()..], sep)
+}
+
+/// Python's `s.split(sep)[0]`.
+fn split_first<'a>(s: &'a str, sep: &str) -> &'a str {
+    match memchr::memmem::find(s.as_bytes(), sep.as_bytes()) {
+        Some(q) => &s[..q],
+        None => s,
+    }
+}
+
 /// `get_logs_eval` of 2.0.x: `None` when the run does not count.
 pub fn logs_eval_legacy(content: &str, parser: ParserFn) -> Option<StatusMap> {
     if has_bad_code(content)
@@ -419,14 +479,27 @@ pub fn logs_eval_legacy(content: &str, parser: ParserFn) -> Option<StatusMap> {
     {
         return None;
     }
-    let tail = content
-        .rsplit(">>>>> Applied Patch (pred)")
-        .next()
-        .unwrap_or(content);
+    // content.split(">>>>> Applied Patch (pred)")[-1]
+    const PRED: &str = ">>>>> Applied Patch (pred)";
+    let tail = match memchr::memmem::rfind(content.as_bytes(), PRED.as_bytes()) {
+        Some(p) => &content[p + PRED.len()..],
+        None => content,
+    };
     Some(parser(tail))
 }
 
+/// `"applied patch" in content.lower()`. No non-ASCII character lowercases
+/// to one of these letters, so ASCII case folding is exact; the regex
+/// engine's case-folded literal prefilter keeps it a SIMD scan.
+static APPLIED_PATCH_CI: LazyLock<Option<regex::bytes::Regex>> =
+    LazyLock::new(|| regex::bytes::Regex::new("(?i-u)applied patch").ok());
+
 fn contains_ascii_ci(hay: &str, needle_lower: &str) -> bool {
+    if needle_lower == "applied patch"
+        && let Some(r) = APPLIED_PATCH_CI.as_ref()
+    {
+        return r.is_match(hay.as_bytes());
+    }
     let n = needle_lower.as_bytes();
     let Some(&first) = n.first() else {
         return true;
@@ -573,10 +646,32 @@ pub fn classify_text(text: &str) -> Option<InfraFailure> {
     if text.is_empty() {
         return None;
     }
+    // Candidates from one overlapping literal pass; a signature whose
+    // literals never occur cannot match, so its regex is never run.
+    let mut candidate = [false; INFRA_SIGNATURES.len()];
+    match INFRA_LITERALS.as_ref() {
+        Some((ac, owner)) => {
+            // Leftmost-first search keeps the SIMD prefilter; restarting one
+            // byte after each hit (not after its end) sees overlapping hits
+            // too, and no literal is a prefix of another (tested), so no
+            // start position hides a second literal.
+            let mut at = 0;
+            while let Some(m) = ac.find(aho_corasick::Input::new(text).range(at..)) {
+                candidate[owner[m.pattern().as_usize()]] = true;
+                at = m.start() + 1;
+            }
+        }
+        None => candidate = [true; INFRA_SIGNATURES.len()],
+    }
+    if !candidate.contains(&true) {
+        // The common case: no literal at all, no regex compiled or run.
+        return None;
+    }
     INFRA_RES
         .iter()
-        .find(|(_, _, r)| r.is_match(text))
-        .map(|(reason, environment, _)| InfraFailure {
+        .zip(candidate)
+        .find(|((_, _, r), c)| *c && r.is_match(text))
+        .map(|((reason, environment, _), _)| InfraFailure {
             reason,
             environment: *environment,
         })
@@ -605,6 +700,35 @@ mod tests {
         assert!(SUITE_RAN.is_some());
         assert!(TEST_EXIT_CODE_RE.is_some());
         assert_eq!(INFRA_RES.len(), INFRA_SIGNATURES.len());
+        assert!(INFRA_LITERALS.is_some());
+    }
+
+    #[test]
+    fn no_infra_literal_is_a_prefix_of_another() {
+        let lits: Vec<&str> = INFRA_SIGNATURES
+            .iter()
+            .flat_map(|(_, _, _, l)| l.iter().copied())
+            .collect();
+        for a in &lits {
+            for b in &lits {
+                assert!(a == b || !b.starts_with(a), "{a} / {b}");
+            }
+        }
+    }
+
+    /// Every alternative of every signature contains one of its literals,
+    /// so the literal pass never hides a regex match.
+    #[test]
+    fn infra_literals_cover_every_alternative() {
+        for (reason, _, pattern, lits) in INFRA_SIGNATURES {
+            for branch in pattern.split('|') {
+                let plain = branch.trim_start_matches('^').trim_end_matches('$');
+                assert!(
+                    lits.iter().any(|l| plain.contains(l)),
+                    "{reason}: `{branch}` has none of {lits:?}"
+                );
+            }
+        }
     }
 
     #[test]
@@ -702,5 +826,19 @@ mod tests {
         let i = inst(&["a"], &[]);
         let g = grade(&i, &format!("{START_TEST_OUTPUT}\nKilled\n"));
         assert_eq!(g.infra_failure.map(|f| f.reason), Some("out_of_memory"));
+        // The literal alone is not enough: `^Killed$` needs the whole line.
+        assert_eq!(classify_text("Process Killed by user\n"), None);
+        // First signature in table order wins, not first in the text.
+        let both = "no tests ran\nCould not resolve host: x\n";
+        assert_eq!(
+            classify_text(both).map(|f| f.reason),
+            Some("network_unreachable")
+        );
+        assert_eq!(
+            classify_text("Timeout error: 1800 seconds exceeded")
+                .map(|f| (f.reason, f.environment)),
+            Some(("tests_timed_out", false))
+        );
+        assert_eq!(classify_text("Timeout error: soon"), None);
     }
 }

@@ -5,18 +5,18 @@ use std::sync::LazyLock;
 use regex::Regex;
 
 use super::python::re;
-use super::{StatusMap, py_strip};
+use super::{StatusMap, py_lines, py_strip};
 
 static GO_RESULT: LazyLock<Option<Regex>> =
     LazyLock::new(|| re(r"^--- (PASS|FAIL|SKIP): (.+) \((.+)\)$"));
 
 /// `--- PASS|FAIL|SKIP: name (duration)` lines, stripped, last status wins.
 pub fn parse_log_gotest(log: &str) -> StatusMap {
-    let mut map = StatusMap::new();
+    let mut map = StatusMap::default();
     let Some(r) = GO_RESULT.as_ref() else {
         return map;
     };
-    for raw in log.split('\n') {
+    for raw in py_lines(log) {
         let Some(c) = r.captures(py_strip(raw)) else {
             continue;
         };

@@ -5,7 +5,7 @@ use std::sync::LazyLock;
 use regex::Regex;
 
 use super::python::re;
-use super::{StatusMap, py_strip};
+use super::{StatusMap, py_lines, py_strip};
 
 // Python's `\s` includes \x1c-\x1f, Rust's does not.
 static JEST_RESULT: LazyLock<Option<Regex>> = LazyLock::new(|| {
@@ -16,11 +16,11 @@ static JEST_JSON_RESULT: LazyLock<Option<Regex>> =
 
 /// Jest `--verbose` lines: `✓ name (5 ms)`, `✕ name`, `○ name`.
 pub fn parse_log_jest(log: &str) -> StatusMap {
-    let mut map = StatusMap::new();
+    let mut map = StatusMap::default();
     let Some(r) = JEST_RESULT.as_ref() else {
         return map;
     };
-    for raw in log.split('\n') {
+    for raw in py_lines(log) {
         let Some(c) = r.captures(py_strip(raw)) else {
             continue;
         };
@@ -39,11 +39,11 @@ pub fn parse_log_jest(log: &str) -> StatusMap {
 
 /// `[PASSED] name` / `[FAILED] name` lines from the jest `--json` jq transform.
 pub fn parse_log_jest_json(log: &str) -> StatusMap {
-    let mut map = StatusMap::new();
+    let mut map = StatusMap::default();
     let Some(r) = JEST_JSON_RESULT.as_ref() else {
         return map;
     };
-    for raw in log.split('\n') {
+    for raw in py_lines(log) {
         let Some(c) = r.captures(py_strip(raw)) else {
             continue;
         };

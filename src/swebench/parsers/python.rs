@@ -6,7 +6,7 @@ use std::sync::LazyLock;
 
 use regex::Regex;
 
-use super::{ParserFn, STATUSES, StatusMap, py_split, py_strip};
+use super::{ParserFn, STATUSES, StatusMap, py_lines, py_split, py_strip};
 
 /// Compiles a built-in pattern; `None` only if the pattern were invalid,
 /// which the unit tests rule out (parsers then return an empty map).
@@ -30,6 +30,16 @@ static DJANGO_PATTERNS: LazyLock<Vec<Regex>> = LazyLock::new(|| {
     .collect()
 });
 
+/// Substring finders built once (a `str::contains` builds its searcher per call).
+static DJANGO_VERSION: LazyLock<memchr::memmem::Finder<'static>> =
+    LazyLock::new(|| memchr::memmem::Finder::new("--version is equivalent to version"));
+static DOTS: LazyLock<memchr::memmem::Finder<'static>> =
+    LazyLock::new(|| memchr::memmem::Finder::new(" ... "));
+static DOTS_SKIPPED: LazyLock<memchr::memmem::Finder<'static>> =
+    LazyLock::new(|| memchr::memmem::Finder::new(" ... skipped"));
+static SPACED_PASSED: LazyLock<memchr::memmem::Finder<'static>> =
+    LazyLock::new(|| memchr::memmem::Finder::new(" PASSED "));
+
 fn starts_with_status(line: &str) -> bool {
     STATUSES.iter().any(|s| line.starts_with(s))
 }
@@ -52,8 +62,8 @@ fn pytest_like(
     rewrite: fn(&str) -> Cow<'_, str>,
     options: bool,
 ) -> StatusMap {
-    let mut map = StatusMap::new();
-    for raw in log.split('\n') {
+    let mut map = StatusMap::default();
+    for raw in py_lines(log) {
         let mut line = rewrite(raw);
         if !starts_with_status(&line) {
             continue;
@@ -79,12 +89,24 @@ fn pytest_like(
     map
 }
 
+/// `re.search(r"(.*?)\[(.*)\]", name)` by hand: the match starts at 0, the
+/// lazy group ends at the first `[`, the greedy one at the last `]` (names
+/// hold no newline, the one character `.` refuses).
+fn option_groups(name: &str) -> Option<(&str, &str)> {
+    if name.contains('\n') {
+        let caps = OPTION_PATTERN.as_ref()?.captures(name)?;
+        return Some((caps.get(1)?.as_str(), caps.get(2)?.as_str()));
+    }
+    let open = memchr::memchr(b'[', name.as_bytes())?;
+    let close = memchr::memrchr(b']', name.as_bytes())?;
+    (close > open).then(|| (&name[..open], &name[open + 1..close]))
+}
+
 fn option_name(name: &str) -> String {
-    let Some(caps) = OPTION_PATTERN.as_ref().and_then(|r| r.captures(name)) else {
+    let Some((main, option)) = option_groups(name) else {
         return name.to_owned();
     };
-    let main = caps.get(1).map_or("", |m| m.as_str());
-    let mut option = caps.get(2).map_or("", |m| m.as_str()).to_owned();
+    let mut option = option.to_owned();
     if option.starts_with('/') && !option.starts_with("//") && !option.contains('*') {
         option = format!("/{}", option.rsplit('/').next().unwrap_or(""));
     }
@@ -123,17 +145,17 @@ pub fn parse_log_matplotlib(log: &str) -> StatusMap {
 /// `parse_log_django`.
 pub fn parse_log_django(log: &str) -> StatusMap {
     const PASSED: &str = "PASSED";
-    let mut map = StatusMap::new();
+    let mut map = StatusMap::default();
     let mut prev_test: Option<String> = None;
-    for raw in log.split('\n') {
+    for raw in py_lines(log) {
         let mut line: &str = py_strip(raw);
-        if line.contains("--version is equivalent to version") {
+        if DJANGO_VERSION.find(line.as_bytes()).is_some() {
             map.insert("--version is equivalent to version".into(), PASSED.into());
         }
         // Every " ... " test line has a '.'; lines without one skip the searches.
-        let has_dot = line.as_bytes().contains(&b'.');
-        if has_dot && let Some((head, _)) = line.split_once(" ... ") {
-            prev_test = Some(head.to_owned());
+        let has_dot = memchr::memchr(b'.', line.as_bytes()).is_some();
+        if has_dot && let Some(p) = DOTS.find(line.as_bytes()) {
+            prev_test = Some(line[..p].to_owned());
         }
         for suffix in [" ... ok", " ... OK", " ...  OK"] {
             if line.ends_with(suffix) {
@@ -142,13 +164,14 @@ pub fn parse_log_django(log: &str) -> StatusMap {
                 {
                     line = py_strip(line.split_once("...").map_or(line, |(_, t)| t));
                 }
-                let test = line.rsplit_once(suffix).map_or(line, |(h, _)| h);
+                // line.rsplit(suffix, 1)[0]: the last occurrence is the suffix itself.
+                let test = line.strip_suffix(suffix).unwrap_or(line);
                 map.insert(test.to_owned(), PASSED.into());
                 break;
             }
         }
-        if has_dot && let Some((test, _)) = line.split_once(" ... skipped") {
-            map.insert(test.to_owned(), "SKIPPED".into());
+        if has_dot && let Some(p) = DOTS_SKIPPED.find(line.as_bytes()) {
+            map.insert(line[..p].to_owned(), "SKIPPED".into());
         }
         if line.ends_with(" ... FAIL") {
             let test = line.split_once(" ... FAIL").map_or(line, |(h, _)| h);
@@ -181,10 +204,15 @@ pub fn parse_log_django(log: &str) -> StatusMap {
         "Internal Server Error: /",
         "System check identified no issues (0 silenced)\nok",
     ];
-    for (pattern, literal) in DJANGO_PATTERNS.iter().zip(LITERALS) {
+    for (i, literal) in LITERALS.iter().enumerate() {
+        // Checked before the patterns are touched: most logs never pay
+        // for compiling them.
         if memchr::memmem::find(log.as_bytes(), literal.as_bytes()).is_none() {
             continue;
         }
+        let Some(pattern) = DJANGO_PATTERNS.get(i) else {
+            continue;
+        };
         for caps in pattern.captures_iter(log) {
             if let Some(name) = caps.get(1) {
                 map.insert(name.as_str().to_owned(), PASSED.into());
@@ -195,12 +223,82 @@ pub fn parse_log_django(log: &str) -> StatusMap {
 }
 
 /// Removes `[<digits>m` colour codes then the control characters 1..=31,
-/// as `parse_log_pytest_v2` does.
-fn v2_clean(line: &str) -> Cow<'_, str> {
-    // Fast path: nothing to remove (no '[' for colour codes, no control chars).
-    if !line.bytes().any(|b| b == b'[' || (1..=31).contains(&b)) {
-        return Cow::Borrowed(line);
+/// as `parse_log_pytest_v2` does per line (`re.sub(r"\[(\d+)m", "", line)`
+/// then `translate`). `None` when a colour code's digit run meets a
+/// non-ASCII character (Python's `\d` is Unicode): the caller then takes
+/// the regex path so the result stays exact.
+///
+/// With `keep_newlines`, `\n` is kept and the whole log is cleaned in one
+/// pass: no colour code spans a newline and the filter is per character, so
+/// cleaning then splitting equals splitting then cleaning each line.
+fn v2_clean_fast(text: &str, keep_newlines: bool) -> Option<Cow<'_, str>> {
+    let b = text.as_bytes();
+    let special = |c: u8| (c == b'[' || (1..=31).contains(&c)) && !(keep_newlines && c == b'\n');
+    // Chunked scan: the branch-free fold over 32 bytes vectorises.
+    let next_special = |from: usize| {
+        let mut i = from;
+        while i + 32 <= b.len() && !b[i..i + 32].iter().fold(false, |acc, &c| acc | special(c)) {
+            i += 32;
+        }
+        b[i..]
+            .iter()
+            .position(|&c| special(c))
+            .map_or(b.len(), |p| i + p)
+    };
+    let first = next_special(0);
+    if first == b.len() {
+        return Some(Cow::Borrowed(text));
     }
+    let mut out = String::with_capacity(text.len());
+    out.push_str(&text[..first]);
+    let mut i = first;
+    while i < b.len() {
+        let c = b[i];
+        if c == b'[' {
+            let digits = b[i + 1..].iter().take_while(|d| d.is_ascii_digit()).count();
+            let after = i + 1 + digits;
+            match b.get(after) {
+                Some(b'm') if digits > 0 => {
+                    i = after + 1;
+                    continue;
+                }
+                Some(&n) if n >= 0x80 => return None,
+                _ => {}
+            }
+            out.push('[');
+            i += 1;
+        } else if special(c) {
+            i += 1;
+        } else {
+            let next = next_special(i);
+            out.push_str(&text[i..next]);
+            i = next;
+        }
+    }
+    Some(Cow::Owned(out))
+}
+
+/// One line, cleaned as `parse_log_pytest_v2` does.
+#[cfg(test)]
+fn v2_clean(line: &str) -> Cow<'_, str> {
+    v2_clean_fast(line, false).unwrap_or_else(|| v2_clean_regex(line))
+}
+
+/// The whole log cleaned line by line, newlines kept.
+fn v2_clean_log(log: &str) -> Cow<'_, str> {
+    match v2_clean_fast(log, true) {
+        Some(c) => c,
+        None => Cow::Owned(
+            py_lines(log)
+                .map(v2_clean_regex)
+                .collect::<Vec<_>>()
+                .join("\n"),
+        ),
+    }
+}
+
+/// The literal translation of `v2_clean` (regex, then a character filter).
+fn v2_clean_regex(line: &str) -> Cow<'_, str> {
     let line = match ANSI_COLOR.as_ref() {
         Some(r) => r.replace_all(line, ""),
         None => Cow::Borrowed(line),
@@ -214,9 +312,10 @@ fn v2_clean(line: &str) -> Cow<'_, str> {
 
 /// `parse_log_pytest_v2` (also astropy, scikit-learn, sphinx).
 pub fn parse_log_pytest_v2(log: &str) -> StatusMap {
-    let mut map = StatusMap::new();
-    for raw in log.split('\n') {
-        let mut line = v2_clean(raw);
+    let mut map = StatusMap::default();
+    let cleaned = v2_clean_log(log);
+    for clean in py_lines(&cleaned) {
+        let mut line = Cow::Borrowed(clean);
         if starts_with_status(&line) {
             if line.starts_with("FAILED")
                 && let Some((head, _)) = line.split_once(" - ")
@@ -242,9 +341,10 @@ pub fn parse_log_pytest_v2(log: &str) -> StatusMap {
 
 /// `parse_log_pytest_v2` as swebench 2.0.x had it (graded pre-3.0 logs).
 pub fn legacy_parse_log_pytest_v2(log: &str) -> StatusMap {
-    let mut map = StatusMap::new();
-    for raw in log.split('\n') {
-        let mut line = v2_clean(raw);
+    let mut map = StatusMap::default();
+    let cleaned = v2_clean_log(log);
+    for clean in py_lines(&cleaned) {
+        let mut line = Cow::Borrowed(clean);
         if starts_with_status(&line) {
             if line.starts_with("FAILED") {
                 line = Cow::Owned(line.replace(" - ", " "));
@@ -280,20 +380,21 @@ pub fn legacy_parse_log_matplotlib(log: &str) -> StatusMap {
 
 /// `parse_log_seaborn`.
 pub fn parse_log_seaborn(log: &str) -> StatusMap {
-    let mut map = StatusMap::new();
-    for line in log.split('\n') {
-        let parts: Vec<&str> = py_split(line).collect();
-        if parts.len() < 2 {
+    let mut map = StatusMap::default();
+    for line in py_lines(log) {
+        // Python indexes parts[1]; lines with fewer than two words are skipped.
+        let mut parts = py_split(line);
+        let (Some(p0), Some(p1)) = (parts.next(), parts.next()) else {
             continue;
-        }
+        };
         if line.starts_with("FAILED") {
-            map.insert(parts[1].to_owned(), "FAILED".into());
-        } else if line.contains(" PASSED ") {
-            if parts[1] == "PASSED" {
-                map.insert(parts[0].to_owned(), "PASSED".into());
+            map.insert(p1.to_owned(), "FAILED".into());
+        } else if SPACED_PASSED.find(line.as_bytes()).is_some() {
+            if p1 == "PASSED" {
+                map.insert(p0.to_owned(), "PASSED".into());
             }
         } else if line.starts_with("PASSED") {
-            map.insert(parts[1].to_owned(), "PASSED".into());
+            map.insert(p1.to_owned(), "PASSED".into());
         }
     }
     map
@@ -301,7 +402,7 @@ pub fn parse_log_seaborn(log: &str) -> StatusMap {
 
 /// `parse_log_sympy`.
 pub fn parse_log_sympy(log: &str) -> StatusMap {
-    let mut map = StatusMap::new();
+    let mut map = StatusMap::default();
     if let Some(r) = SYMPY_FAILED.as_ref() {
         for caps in r.captures_iter(log) {
             let file = caps.get(2).map_or("", |m| m.as_str());
@@ -309,7 +410,7 @@ pub fn parse_log_sympy(log: &str) -> StatusMap {
             map.insert(format!("{file}.py:{rest}"), "FAILED".into());
         }
     }
-    for raw in log.split('\n') {
+    for raw in py_lines(log) {
         let line = py_strip(raw);
         if !line.starts_with("test_") {
             continue;
@@ -388,6 +489,56 @@ mod tests {
         assert_eq!(m.get("a.py::t[x y]").map(String::as_str), Some("PASSED"));
         assert_eq!(m.get("a.py::u").map(String::as_str), Some("FAILED"));
         assert_eq!(m.get("b.py::v").map(String::as_str), Some("PASSED"));
+    }
+
+    #[test]
+    fn v2_clean_edge_cases() {
+        for line in [
+            "",
+            "plain",
+            "[",
+            "[m",
+            "[12m",
+            "[[12m]",
+            "a[1\x01m",
+            "\x1b[0m\x1b[32mPASSED\x1b[0m t[0]",
+            "[\u{0661}m arabic digit",
+            "[1\u{0661}m mixed digits",
+            "[1é",
+            "tab\there",
+            "[ 10%]",
+        ] {
+            assert_eq!(v2_clean(line), v2_clean_regex(line), "{line:?}");
+        }
+    }
+
+    proptest::proptest! {
+        /// The hand-written option split equals the official regex.
+        #[test]
+        fn option_groups_match_the_regex(name in "[a\\[\\]/.\\n]{0,16}") {
+            let want = OPTION_PATTERN.as_ref().and_then(|r| r.captures(&name)).map(|c| {
+                (c.get(1).map_or("", |m| m.as_str()), c.get(2).map_or("", |m| m.as_str()))
+            });
+            proptest::prop_assert_eq!(option_groups(&name), want);
+        }
+
+        /// The one-pass cleaner equals the regex-then-filter translation.
+        #[test]
+        fn v2_clean_matches_the_regex_translation(
+            line in "[\\[\\]m0-9a\u{0661}\u{00e9}\x01\x1b\t ]{0,24}"
+        ) {
+            proptest::prop_assert_eq!(v2_clean(&line), v2_clean_regex(&line));
+        }
+
+        /// Cleaning the whole log equals cleaning each line.
+        #[test]
+        fn v2_whole_log_equals_per_line(
+            log in "[\\[\\]m0-9a\u{0661}\x01\x1b\r\n ]{0,80}"
+        ) {
+            let per_line: Vec<String> =
+                log.split('\n').map(|l| v2_clean_regex(l).into_owned()).collect();
+            proptest::prop_assert_eq!(v2_clean_log(&log).into_owned(), per_line.join("\n"));
+        }
     }
 
     #[test]

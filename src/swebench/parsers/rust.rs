@@ -5,7 +5,7 @@ use std::sync::LazyLock;
 use regex::Regex;
 
 use super::python::re;
-use super::{StatusMap, py_strip};
+use super::{StatusMap, py_lines, py_strip};
 
 // Python's `\s`/`\S` include \x1c-\x1f, Rust's do not.
 static CARGO_RESULT: LazyLock<Option<Regex>> = LazyLock::new(|| {
@@ -14,11 +14,11 @@ static CARGO_RESULT: LazyLock<Option<Regex>> = LazyLock::new(|| {
 
 /// `test name ... ok|FAILED` lines; `ignored` and other outcomes are not recorded.
 pub fn parse_log_cargo(log: &str) -> StatusMap {
-    let mut map = StatusMap::new();
+    let mut map = StatusMap::default();
     let Some(r) = CARGO_RESULT.as_ref() else {
         return map;
     };
-    for raw in log.split('\n') {
+    for raw in py_lines(log) {
         let Some(c) = r.captures(py_strip(raw)) else {
             continue;
         };
