@@ -129,6 +129,7 @@ fn run_blocking(args: CorpusArgs) -> anyhow::Result<u8> {
             for r in synth {
                 w.insert(r).map_err(failure)?;
             }
+            let insert_s = t0.elapsed().as_secs_f64();
             w.finish().map_err(failure)?;
             let write_s = t0.elapsed().as_secs_f64();
             let t1 = std::time::Instant::now();
@@ -141,7 +142,13 @@ fn run_blocking(args: CorpusArgs) -> anyhow::Result<u8> {
             }
             println!(
                 "{}",
-                serde_json::json!({"rows": rows, "write_s": write_s, "read_s": read_s})
+                serde_json::json!({
+                    "rows": rows,
+                    "write_s": write_s,
+                    "insert_s": insert_s,
+                    "encode_fsync_s": write_s - insert_s,
+                    "read_s": read_s
+                })
             );
             Ok(0)
         }

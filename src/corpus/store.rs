@@ -14,13 +14,14 @@ use std::fs::File;
 use std::io::Write;
 use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use parquet::arrow::ArrowWriter;
 use parquet::arrow::ProjectionMask;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::basic::{Compression, ZstdLevel};
-use parquet::file::properties::WriterProperties;
+use parquet::file::properties::{EnabledStatistics, WriterProperties};
+use parquet::schema::types::ColumnPath;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -158,34 +159,99 @@ impl<W: Write> Write for HashingWriter<W> {
     }
 }
 
+/// Rows per row group (and per Arrow batch).
+const ROW_GROUP_ROWS: usize = 16_384;
+
+/// Columns whose values are (nearly) all distinct: dictionary encoding would
+/// hash every value only to give up, and page-level min/max of long strings
+/// is useless to readers, so they get plain encoding and chunk statistics.
+const UNIQUE_COLUMNS: [&str; 4] = ["trajectory_id", "patch", "patch_sha256", "messages"];
+
+/// The writer settings of every segment: zstd level 3, 16384-row groups.
+fn writer_properties() -> Result<WriterProperties, CorpusError> {
+    let mut b = WriterProperties::builder()
+        .set_compression(Compression::ZSTD(
+            ZstdLevel::try_new(3).map_err(|e| CorpusError::Arrow(e.to_string()))?,
+        ))
+        .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
+        .set_created_by(format!("airgate {}", crate::ENGINE_VERSION));
+    for c in UNIQUE_COLUMNS {
+        let path = ColumnPath::from(c);
+        b = b
+            .set_column_dictionary_enabled(path.clone(), false)
+            .set_column_statistics_enabled(path, EnabledStatistics::Chunk);
+    }
+    Ok(b.build())
+}
+
 /// Encodes rows as one zstd Parquet file into `out`; returns (sha256, bytes).
+///
+/// Every (row group, column) chunk is encoded and compressed in parallel on
+/// the rayon pool; the chunks are then spliced into the file in order, so
+/// the bytes are the same as a serial write. The file carries the Arrow
+/// schema, as `ArrowWriter` would write it.
 fn encode_segment<W: Write + Send>(
     rows: &[CorpusRow],
     out: W,
 ) -> Result<(String, u64, W), CorpusError> {
-    let props = WriterProperties::builder()
-        .set_compression(Compression::ZSTD(
-            ZstdLevel::try_new(3).map_err(|e| CorpusError::Arrow(e.to_string()))?,
-        ))
-        .set_max_row_group_row_count(Some(16_384))
-        .set_created_by(format!("airgate {}", crate::ENGINE_VERSION))
-        .build();
+    use parquet::arrow::ArrowSchemaConverter;
+    use parquet::arrow::arrow_writer::{ArrowRowGroupWriterFactory, compute_leaves};
+    use parquet::file::writer::SerializedFileWriter;
+    use rayon::prelude::*;
+
+    let arrow_err = |e: parquet::errors::ParquetError| CorpusError::Arrow(e.to_string());
+    let schema = row::schema();
+    let mut props = writer_properties()?;
+    let parquet_schema = ArrowSchemaConverter::new()
+        .with_coerce_types(props.coerce_types())
+        .convert(&schema)
+        .map_err(arrow_err)?;
+    parquet::arrow::add_encoded_arrow_schema_to_metadata(&schema, &mut props);
     let hw = HashingWriter {
         inner: out,
         hasher: Sha256::new(),
         bytes: 0,
     };
-    let mut writer = ArrowWriter::try_new(hw, row::schema(), Some(props))
-        .map_err(|e| CorpusError::Arrow(e.to_string()))?;
-    for chunk in rows.chunks(16_384) {
-        let batch = row::to_batch(chunk)?;
-        writer
-            .write(&batch)
-            .map_err(|e| CorpusError::Arrow(e.to_string()))?;
+    let mut writer =
+        SerializedFileWriter::new(hw, parquet_schema.root_schema_ptr(), Arc::new(props))
+            .map_err(arrow_err)?;
+    let factory = ArrowRowGroupWriterFactory::new(&writer, schema.clone());
+    let groups: Vec<&[CorpusRow]> = rows.chunks(ROW_GROUP_ROWS).collect();
+    let encoded = groups
+        .par_iter()
+        .enumerate()
+        .map(|(index, chunk)| {
+            let batch = row::to_batch(chunk)?;
+            let mut leaves = Vec::with_capacity(schema.fields().len());
+            for (field, column) in schema.fields().iter().zip(batch.columns()) {
+                leaves.extend(compute_leaves(field, column).map_err(arrow_err)?);
+            }
+            let writers = factory.create_column_writers(index).map_err(arrow_err)?;
+            if writers.len() != leaves.len() {
+                return Err(CorpusError::Arrow(format!(
+                    "{} column writers for {} leaves",
+                    writers.len(),
+                    leaves.len()
+                )));
+            }
+            writers
+                .into_par_iter()
+                .zip(leaves.into_par_iter())
+                .map(|(mut w, leaf)| {
+                    w.write(&leaf).map_err(arrow_err)?;
+                    w.close().map_err(arrow_err)
+                })
+                .collect::<Result<Vec<_>, _>>()
+        })
+        .collect::<Result<Vec<_>, CorpusError>>()?;
+    for chunks in encoded {
+        let mut group = writer.next_row_group().map_err(arrow_err)?;
+        for chunk in chunks {
+            chunk.append_to_row_group(&mut group).map_err(arrow_err)?;
+        }
+        group.close().map_err(arrow_err)?;
     }
-    let hw = writer
-        .into_inner()
-        .map_err(|e| CorpusError::Arrow(e.to_string()))?;
+    let hw = writer.into_inner().map_err(arrow_err)?;
     Ok((hex::encode(hw.hasher.finalize()), hw.bytes, hw.inner))
 }
 

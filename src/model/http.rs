@@ -125,6 +125,9 @@ impl HttpClient {
             .connect_timeout(opts.connect_timeout)
             .timeout(opts.request_timeout)
             .no_proxy()
+            // Requests are small and latency-bound: never let Nagle hold
+            // the body back waiting for an ACK.
+            .tcp_nodelay(true)
             .build()
             .map_err(|e| HttpError::Setup(e.to_string()))?;
         Ok(Self { client, opts })
