@@ -65,13 +65,7 @@ pub fn main() -> ExitCode {
         }
     };
     init_tracing(cli.verbose);
-    // Engine steps make short blocking calls (git, file copies) from async
-    // code; with only one runtime thread per core, one episode's git call
-    // would stall every other episode's model I/O on a factory run. Extra
-    // idle runtime threads cost next to nothing.
-    let cpus = std::thread::available_parallelism().map_or(2, |n| n.get());
     let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(cpus.max(8))
         .enable_all()
         .build()
     {

@@ -47,7 +47,10 @@ impl Sandbox for LocalSandbox {
         let pgid = Arc::new(AtomicI32::new(0));
         // If this future is dropped (Ctrl-C, an outer timeout), the command's
         // whole process group dies with it.
-        let guard = KillOnDrop(pgid.clone());
+        let guard = KillOnDrop {
+            pgid: pgid.clone(),
+            armed: true,
+        };
         let result = tokio::task::spawn_blocking(move || run_with_pgid(&root, &req, &pgid))
             .await
             .map_err(|e| SandboxError::Other(format!("exec task failed: {e}")))?;
@@ -62,18 +65,29 @@ pub fn run_blocking(cwd: &Path, req: &ExecRequest) -> Result<ExecOutput, Sandbox
     run_with_pgid(cwd, req, &AtomicI32::new(0))
 }
 
+/// The pgid slot's value once the waiting future is gone: a command spawned
+/// after that (Ctrl-C landed between `spawn` and the pgid being published)
+/// is killed by its own thread at once.
+const CANCELLED: i32 = -1;
+
 /// Kills a process group when dropped, unless disarmed first.
-struct KillOnDrop(Arc<AtomicI32>);
+struct KillOnDrop {
+    pgid: Arc<AtomicI32>,
+    armed: bool,
+}
 
 impl KillOnDrop {
-    fn disarm(self) {
-        self.0.store(0, Ordering::SeqCst);
+    fn disarm(mut self) {
+        self.armed = false;
     }
 }
 
 impl Drop for KillOnDrop {
     fn drop(&mut self) {
-        let pid = self.0.swap(0, Ordering::SeqCst);
+        if !self.armed {
+            return;
+        }
+        let pid = self.pgid.swap(CANCELLED, Ordering::SeqCst);
         if pid > 0 {
             kill_group(pid);
         }
@@ -109,7 +123,14 @@ fn run_with_pgid(
     // child's process group exits.
     drop(cmd);
     let pid = child.id() as i32;
-    pgid.store(pid, Ordering::SeqCst);
+    if pgid
+        .compare_exchange(0, pid, Ordering::SeqCst, Ordering::SeqCst)
+        .is_err()
+    {
+        // The caller was cancelled while we were spawning: nobody will
+        // kill this group for us, so do it now (the loop below reaps it).
+        kill_group(pid);
+    }
     let limit = req.capture_limit;
     let reader_thread = std::thread::spawn(move || {
         let mut reader = reader;
@@ -208,6 +229,26 @@ mod tests {
         assert!(out.output.contains("Timeout error"));
         std::thread::sleep(Duration::from_millis(2500));
         assert!(!marker.exists(), "a grandchild outlived the timeout");
+    }
+
+    /// Ctrl-C between `spawn` and publishing the pgid: the spawning thread
+    /// sees the cancellation and kills the group itself.
+    #[test]
+    fn a_command_spawned_after_cancellation_is_killed() {
+        let dir = tempfile::tempdir().unwrap();
+        let marker = dir.path().join("survived");
+        let cmd = format!("(sleep 1; touch {}) & sleep 100", marker.display());
+        let started = Instant::now();
+        let out = run_with_pgid(
+            dir.path(),
+            &ExecRequest::new(cmd, Duration::from_secs(60)),
+            &AtomicI32::new(CANCELLED),
+        )
+        .unwrap();
+        assert!(started.elapsed() < Duration::from_secs(30), "not killed");
+        assert!(!out.success());
+        std::thread::sleep(Duration::from_millis(1500));
+        assert!(!marker.exists(), "a grandchild outlived the cancellation");
     }
 
     #[tokio::test]
