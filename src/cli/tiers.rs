@@ -201,7 +201,7 @@ async fn run_cmd(a: TierRun) -> anyhow::Result<u8> {
     );
     if ep_wall > 0.0 {
         println!(
-            "episode time {ep_wall:.1} s: test runs {ep_test:.1} s ({:.0}%), harness {:.1} s ({:.0}%)",
+            "episode time {ep_wall:.1} s: test runs {ep_test:.1} s ({:.0}%), model calls and harness {:.1} s ({:.0}%)",
             100.0 * ep_test / ep_wall,
             ep_wall - ep_test,
             100.0 * (ep_wall - ep_test) / ep_wall
