@@ -233,8 +233,18 @@ fn grade_one(
     thread_local! {
         static BUF: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
     }
-    BUF.with_borrow_mut(|buf| grade_log(id, dir, instance, preds, force, out, buf, result))
+    BUF.with_borrow_mut(|buf| {
+        let graded = grade_log(id, dir, instance, preds, force, out, buf, result);
+        // Keep a typical log's worth, not the largest log ever seen.
+        if buf.capacity() > KEEP_BUFFER_BYTES {
+            *buf = Vec::new();
+        }
+        graded
+    })
 }
+
+/// Read buffers above this are released after use.
+const KEEP_BUFFER_BYTES: usize = 64 << 20;
 
 #[allow(clippy::too_many_arguments)]
 fn grade_log(
