@@ -93,8 +93,8 @@ impl Verifier for TestCommandGate {
         sandbox: &dyn Sandbox,
         workspace: &Workspace,
     ) -> Result<GateRun, SandboxError> {
-        let restored = workspace.restore_matching(&self.protected)?;
-        workspace.purge_bytecode()?;
+        let restored = crate::sandbox::blocking(|| workspace.restore_matching(&self.protected))?;
+        crate::sandbox::blocking(|| workspace.purge_bytecode())?;
         let mut req = ExecRequest::new(self.test_cmd.clone(), self.timeout);
         req.env.push(("PYTHONDONTWRITEBYTECODE".into(), "1".into()));
         req.env.push(("CI".into(), "true".into()));

@@ -156,7 +156,7 @@ pub async fn run_episode(
         }
         for _ in 0..cfg.max_attempts {
             index += 1;
-            ep.workspace.reset()?;
+            crate::sandbox::blocking(|| ep.workspace.reset())?;
             let first = prompt::task_message(
                 &ep.task,
                 &traj.test_cmd,
@@ -181,7 +181,7 @@ pub async fn run_episode(
                     traj.attempts.push(*attempt);
                     traj.aborted = Some(error.to_string());
                     traj.wall_s = started.elapsed().as_secs_f64();
-                    ep.workspace.reset()?;
+                    crate::sandbox::blocking(|| ep.workspace.reset())?;
                     if matches!(error, ModelError::Config(_) | ModelError::Rejected(_))
                         && index == 1
                     {
@@ -208,7 +208,7 @@ pub async fn run_episode(
             }
         }
     }
-    ep.workspace.reset()?;
+    crate::sandbox::blocking(|| ep.workspace.reset())?;
     traj.outcome = Outcome::GateHeld;
     traj.wall_s = started.elapsed().as_secs_f64();
     Ok(traj)
@@ -362,11 +362,11 @@ async fn run_attempt(
         }
     }
     a.repeated_calls = breaker.repeated_calls();
-    a.patch = ep.workspace.diff()?;
+    a.patch = crate::sandbox::blocking(|| ep.workspace.diff())?;
     let gate = ep.verifier.check(ep.sandbox, ep.workspace).await?;
     // The gate may have restored protected files: the patch is what it judged.
     if !gate.restored.is_empty() {
-        a.patch = ep.workspace.diff()?;
+        a.patch = crate::sandbox::blocking(|| ep.workspace.diff())?;
     }
     a.gate = Some(gate);
     a.wall_ms = started.elapsed().as_millis() as u64;

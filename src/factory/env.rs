@@ -173,7 +173,7 @@ impl Verifier for HiddenEvalGate<'_> {
         if first {
             return Ok(gate_run(false, BASELINE_NOTICE.to_string()));
         }
-        let patch = workspace.diff()?;
+        let patch = crate::sandbox::blocking(|| workspace.diff())?;
         if crate::corpus::normalise_patch(&patch).is_empty() {
             return Ok(gate_run(
                 false,

@@ -56,7 +56,7 @@ impl InstanceEnv for InstantBackend {
             .map_err(|e| FactoryError::io("creating the workspace", e))?;
         std::fs::write(root.join("ISSUE.md"), &inst.problem_statement)
             .map_err(|e| FactoryError::io("writing ISSUE.md", e))?;
-        let workspace = Workspace::adopt(&root)?;
+        let workspace = crate::sandbox::blocking(|| Workspace::adopt(&root))?;
         Ok(Prepared {
             workspace,
             sandbox: Box::new(InstantSandbox { root }),

@@ -18,6 +18,19 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::Retryable;
 pub use capture::BoundedCapture;
+
+/// Runs short blocking work (git, file walks) from async code. On the
+/// multi-thread runtime the worker hands its other tasks to a peer first,
+/// so one episode's `git diff` does not stall every other episode's model
+/// I/O; elsewhere (current-thread runtimes in tests) it just runs `f`.
+pub fn blocking<T>(f: impl FnOnce() -> T) -> T {
+    match tokio::runtime::Handle::try_current() {
+        Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(f)
+        }
+        _ => f(),
+    }
+}
 pub use workspace::Workspace;
 
 /// The text appended to a log when a command is killed for running too long
