@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 
 use airgate::swebench::dataset::load_dataset;
 use airgate::swebench::grading::{self, GradeMode};
+use airgate::swebench::instance::Instance;
 use airgate::swebench::parsers::universal_newlines;
 use airgate::swebench::report::instance_report_json;
 
@@ -80,25 +81,29 @@ fn main() -> ExitCode {
     );
     let ms = |d: Duration| d.as_secs_f64() * 1000.0;
 
+    // Grades every log of `set` in each of `modes`, as the CLI does.
+    let grade_all = |set: &[(&Instance, String)], modes: &[GradeMode]| {
+        for (i, log) in set {
+            let c = universal_newlines(log);
+            for &mode in modes {
+                std::hint::black_box(grading::grade_with_mode(i, &c, mode));
+            }
+        }
+    };
+    let both = [GradeMode::Markers, GradeMode::Legacy];
     // The first pass pays for every lazily compiled regex and automaton;
     // a CLI run pays it once per process.
     let t = best(1, || {
-        for (i, log) in wrapped.iter().chain(raw.iter()) {
-            let c = universal_newlines(log);
-            std::hint::black_box(grading::grade_with_mode(i, &c, GradeMode::Markers));
-            std::hint::black_box(grading::grade_with_mode(i, &c, GradeMode::Legacy));
-        }
+        grade_all(&wrapped, &both);
+        grade_all(&raw, &both);
     });
     println!(
         "first pass, all modes:     {:8.3} ms (cold: includes pattern compilation)",
         ms(t)
     );
     let t = best(runs, || {
-        for (i, log) in wrapped.iter().chain(raw.iter()) {
-            let c = universal_newlines(log);
-            std::hint::black_box(grading::grade_with_mode(i, &c, GradeMode::Markers));
-            std::hint::black_box(grading::grade_with_mode(i, &c, GradeMode::Legacy));
-        }
+        grade_all(&wrapped, &both);
+        grade_all(&raw, &both);
     });
     println!("same, warm:                {:8.3} ms", ms(t));
     let t = best(runs, || {
@@ -109,26 +114,11 @@ fn main() -> ExitCode {
         ds.instances.len(),
         ms(t)
     );
-    let t = best(runs, || {
-        for (i, log) in &wrapped {
-            let c = universal_newlines(log);
-            std::hint::black_box(grading::grade_with_mode(i, &c, GradeMode::Markers));
-        }
-    });
+    let t = best(runs, || grade_all(&wrapped, &[GradeMode::Markers]));
     println!("grade wrapped (markers):   {:8.3} ms", ms(t));
-    let t = best(runs, || {
-        for (i, log) in &raw {
-            let c = universal_newlines(log);
-            std::hint::black_box(grading::grade_with_mode(i, &c, GradeMode::Markers));
-        }
-    });
+    let t = best(runs, || grade_all(&raw, &[GradeMode::Markers]));
     println!("grade raw (markers mode):  {:8.3} ms", ms(t));
-    let t = best(runs, || {
-        for (i, log) in &raw {
-            let c = universal_newlines(log);
-            std::hint::black_box(grading::grade_with_mode(i, &c, GradeMode::Legacy));
-        }
-    });
+    let t = best(runs, || grade_all(&raw, &[GradeMode::Legacy]));
     println!("grade raw (legacy mode):   {:8.3} ms", ms(t));
     let t = best(runs, || {
         for (_, log) in &raw {

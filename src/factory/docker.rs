@@ -75,7 +75,7 @@ impl InstanceEnv for DockerBackend {
             tracing::warn!("removing {}: {e}", container.name());
         }
         let (scratch, root) = copied?;
-        let workspace = Workspace::adopt(&root)?;
+        let workspace = crate::sandbox::blocking(|| Workspace::adopt(&root))?;
         let sandbox = DockerSandbox::start(&root, &image, self.config.clone(), false).await?;
         Ok(Prepared {
             workspace,

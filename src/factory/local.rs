@@ -115,7 +115,7 @@ impl InstanceEnv for LocalBackend {
 
     async fn prepare(&self, inst: &Instance) -> Result<Prepared, FactoryError> {
         let (scratch, repo) = self.fresh_clone(inst).await?;
-        let workspace = Workspace::adopt(&repo)?;
+        let workspace = crate::sandbox::blocking(|| Workspace::adopt(&repo))?;
         Ok(Prepared {
             workspace,
             sandbox: Box::new(LocalSandbox::new(&repo)),
