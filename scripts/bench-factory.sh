@@ -6,8 +6,9 @@
 #    model is the only cost), with N = 1, 2, 4, 8 workers. Prints model
 #    steps/s against the ideal N/L. Target: >= 0.9 x ideal.
 # 2. Writing and reading 100k synthetic corpus rows with airgate vs pyarrow
-#    doing the same (same schema, zstd level 3, 16384-row groups).
-#    Target: within 1.5x of pyarrow.
+#    doing the same (the same rows and schema, zstd level 3, 16384-row
+#    groups, fsync): rows in memory -> durable file, and back to row
+#    objects. Target: within 1.5x of pyarrow.
 #
 # Usage: scripts/bench-factory.sh [LATENCY_MS=200] [ROWS=100000]
 set -euo pipefail
@@ -102,56 +103,52 @@ PY
 done
 
 # --- corpus I/O: airgate vs pyarrow ----------------------------------------
-ours=$("$airgate" corpus bench-io --rows "$rows" --dir "$work/io")
-python3 - "$work" "$rows" "$ours" <<'PY'
-import json, sys, time, glob
+# Both sides write the same rows: the pyarrow side loads the rows airgate
+# wrote (random sha256 ids and all) before its clock starts. Best of three
+# runs each, as the machine is shared.
+io_runs=3
+ours=()
+for i in $(seq 1 $io_runs); do
+  ours+=("$("$airgate" corpus bench-io --rows "$rows" --dir "$work/io-$i")")
+done
+python3 - "$work" "$rows" "${ours[@]}" <<'PY'
+import glob, json, os, sys, time
 import pyarrow as pa, pyarrow.parquet as pq
-work, n, ours = sys.argv[1], int(sys.argv[2]), json.loads(sys.argv[3])
-tools = json.dumps([{"type": "function", "function": {"name": "submit", "parameters": {"type": "object", "properties": {}}}}], separators=(",", ":"))
-filler = "x" * 1200
-t0 = time.perf_counter()
-cols = {k: [] for k in ["trajectory_id", "instance_id", "patch", "messages"]}
-for i in range(n):
-    cols["instance_id"].append(f"bench__repo-{i % 1000}")
-    cols["patch"].append(f"diff --git a/f.py b/f.py\n--- a/f.py\n+++ b/f.py\n@@ -1 +1 @@\n-a\n+b{i}\n")
-    cols["messages"].append(json.dumps([
-        {"role": "system", "content": "You are a careful engineer."},
-        {"role": "user", "content": f"Fix issue {i}. {filler}"},
-        {"role": "assistant", "content": "", "tool_calls": [{"id": "call_1", "type": "function", "function": {"name": "submit", "arguments": "{}"}}]},
-        {"role": "tool", "content": "submitted", "tool_call_id": "call_1"}], separators=(",", ":")))
-    cols["trajectory_id"].append("%064x" % i)
-build_s = time.perf_counter() - t0
-rep = lambda v: [v] * n
-table = pa.table({
-    "trajectory_id": pa.array(cols["trajectory_id"]), "instance_id": pa.array(cols["instance_id"]),
-    "dataset": rep("bench"), "repo": rep("bench/repo"), "base_commit": rep("0123456789abcdef" * 2 + "01234567"),
-    "model": rep("bench-model"), "resolved": pa.array(rep(True)), "attempts": pa.array(rep(1), pa.int32()),
-    "steps": pa.array(rep(7), pa.int32()), "prompt_tokens": pa.array(rep(12345), pa.int64()),
-    "completion_tokens": pa.array(rep(678), pa.int64()), "wall_s": pa.array(rep(42.5)),
-    "patch": pa.array(cols["patch"]), "patch_sha256": rep("0" * 64), "messages": pa.array(cols["messages"]),
-    "tools": rep(tools), "provenance": rep("public"), "license": rep("MIT"),
-    "created_at": pa.array(rep(1_700_000_000_000_000), pa.timestamp("us", tz="UTC")),
-    "engine_version": rep("0.1.0"), "sample": pa.array(rep(0), pa.int32()),
-    "verified_by": rep("bench"), "cost_usd": pa.array(rep(0.0)),
-})
-import os
-t0 = time.perf_counter()
-# A durable write, as airgate's is: the file is fsynced before it counts.
-with open(f"{work}/pyarrow.parquet", "wb") as f:
-    pq.write_table(table, f, compression="zstd", compression_level=3, row_group_size=16384)
-    f.flush()
-    os.fsync(f.fileno())
-write_s = time.perf_counter() - t0
-t0 = time.perf_counter()
-back = pq.read_table(f"{work}/pyarrow.parquet").to_pylist()
-read_s = time.perf_counter() - t0
-assert len(back) == n
-print(f"\ncorpus I/O, {n} rows (zstd-3, 16384-row groups):")
-print(f"{'':22s} {'airgate':>9s} {'pyarrow':>9s} {'ratio':>7s}")
-print(f"{'write (encode+fsync)':22s} {ours['write_s']:9.2f} {write_s:9.2f} {ours['write_s'] / write_s:7.2f}")
-print(f"{'  of which encode+fsync':22s} {ours['encode_fsync_s']:9.2f} {write_s:9.2f} {ours['encode_fsync_s'] / write_s:7.2f}")
-print(f"{'  of which insert':22s} {ours['insert_s']:9.2f}")
-print(f"{'read (to row objects)':22s} {ours['read_s']:9.2f} {read_s:9.2f} {ours['read_s'] / read_s:7.2f}")
-print("both writes fsync the file; airgate's also validates each row, keeps the dedup keys, hashes the segment")
-print("and publishes the manifest (fsync + rename); pyarrow's excludes building its table from Python lists")
+work, n, ours = sys.argv[1], int(sys.argv[2]), [json.loads(a) for a in sys.argv[3:]]
+best = lambda k: min(o[k] for o in ours)
+table = pq.read_table(sorted(glob.glob(f"{work}/io-1/part-*.parquet")))
+assert table.num_rows == n
+schema = table.schema
+columns = {name: table.column(name).to_pylist() for name in schema.names}
+build_s, write_s, read_s = [], [], []
+for _ in range(3):
+    t0 = time.perf_counter()
+    # The rows as Python data -> an Arrow table: pyarrow's side of what
+    # airgate's insert does (airgate's also validates and dedups each row).
+    built = pa.table({k: pa.array(v, type=schema.field(k).type) for k, v in columns.items()},
+                     schema=schema)
+    t1 = time.perf_counter()
+    # A durable write, as airgate's is: the file is fsynced before it counts.
+    with open(f"{work}/pyarrow.parquet", "wb") as f:
+        pq.write_table(built, f, compression="zstd", compression_level=3, row_group_size=16384)
+        f.flush()
+        os.fsync(f.fileno())
+    t2 = time.perf_counter()
+    build_s.append(t1 - t0)
+    write_s.append(t2 - t1)
+    del built
+    t0 = time.perf_counter()
+    back = pq.read_table(f"{work}/pyarrow.parquet").to_pylist()
+    read_s.append(time.perf_counter() - t0)
+    assert len(back) == n
+    del back
+rows_py = min(b + w for b, w in zip(build_s, write_s))
+print(f"\ncorpus I/O, {n} rows (zstd-3, 16384-row groups), best of 3 each:")
+print(f"{'':38s} {'airgate':>8s} {'pyarrow':>8s} {'ratio':>6s}")
+print(f"{'rows -> durable file (target <= 1.5x)':38s} {best('write_s'):8.3f} {rows_py:8.3f} {best('write_s') / rows_py:6.2f}")
+print(f"{'  vs pyarrow writing a built table':38s} {best('write_s'):8.3f} {min(write_s):8.3f} {best('write_s') / min(write_s):6.2f}")
+print(f"{'file -> row objects':38s} {best('read_s'):8.3f} {min(read_s):8.3f} {best('read_s') / min(read_s):6.2f}")
+print("airgate's write: validate each row, keep the dedup keys, encode and compress (while the next rows")
+print("arrive), fsync the segment, publish the manifest (fsync + rename). pyarrow's: build the table from")
+print("the rows as Python column lists, write, fsync. The second line leaves out pyarrow's table build.")
 PY

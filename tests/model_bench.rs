@@ -20,6 +20,38 @@ use serde_json::{Value, json};
 const BENCH_SYSTEM: &str = "You are a careful software engineer. Answer in plain prose.";
 const BENCH_USER: &str = "Explain, step by step, how you would find and fix a bug where add(2, 3) returns -1 in a small Python module, and how you would check the fix with pytest.";
 
+/// One `curl` of `body` to `url/chat/completions`: (completion tokens, seconds
+/// of transfer as curl measures it, so process start-up is not counted).
+fn curl_once(url: &str, body: &std::path::Path) -> (u64, f64) {
+    let out = std::process::Command::new("curl")
+        .args([
+            "-s",
+            "-H",
+            "content-type: application/json",
+            "--data-binary",
+        ])
+        .arg(format!("@{}", body.display()))
+        .args(["-w", "\n%{time_total}"])
+        .arg(format!("{url}/chat/completions"))
+        .output()
+        .expect("curl runs");
+    let text = String::from_utf8(out.stdout).expect("utf-8 reply");
+    let (json, secs) = text.rsplit_once('\n').expect("curl printed its timing");
+    let reply: Value = serde_json::from_str(json).expect("a JSON reply");
+    let tokens = reply["usage"]["completion_tokens"]
+        .as_u64()
+        .expect("usage.completion_tokens");
+    (tokens, secs.trim().parse().expect("a time"))
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    v[v.len() / 2]
+}
+
+/// Our client and `curl` alternate on the same server, with the same request
+/// bytes (temperature 0, so both generate the same tokens, which is checked),
+/// after one warm-up each; machine load hits both sides alike.
 #[tokio::test]
 #[ignore = "benchmark: run by scripts/bench-model.sh"]
 async fn client_tokens_per_second() {
@@ -30,7 +62,7 @@ async fn client_tokens_per_second() {
     let runs: usize = std::env::var("AIRGATE_BENCH_RUNS")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or(3);
+        .unwrap_or(10);
     let max_tokens: u32 = std::env::var("AIRGATE_BENCH_MAX_TOKENS")
         .ok()
         .and_then(|s| s.parse().ok())
@@ -52,14 +84,16 @@ async fn client_tokens_per_second() {
         context_size: opts.context_size,
         action_schema: None,
     });
-    if let Ok(path) = std::env::var("AIRGATE_BENCH_BODY") {
-        std::fs::write(path, body.to_string()).unwrap();
-    }
+    let dir = tempfile::tempdir().unwrap();
+    let body_path = dir.path().join("body.json");
+    std::fs::write(&body_path, body.to_string()).unwrap();
     let mut p = RemotePolicy::new("bench", Box::new(wire), opts).unwrap();
     let info = EpisodeInfo::default();
-    // Warm-up: loads the prompt into the server's cache like curl's first run.
+    // Warm-up: loads the model pages and the prompt cache for both sides.
     let _ = p.propose(&conv, &info).await.unwrap();
-    let mut rates = vec![];
+    let _ = curl_once(&url, &body_path);
+    let (mut ours, mut theirs) = (vec![], vec![]);
+    let (mut our_tokens, mut their_tokens) = (vec![], vec![]);
     for _ in 0..runs {
         let t0 = Instant::now();
         let pr = p.propose(&conv, &info).await.unwrap();
@@ -68,11 +102,25 @@ async fn client_tokens_per_second() {
             pr.usage.completion_tokens > 0,
             "the server reported no usage"
         );
-        rates.push(pr.usage.completion_tokens as f64 / secs);
+        ours.push(pr.usage.completion_tokens as f64 / secs);
+        our_tokens.push(pr.usage.completion_tokens);
+        let (tokens, secs) = curl_once(&url, &body_path);
+        theirs.push(tokens as f64 / secs);
+        their_tokens.push(tokens);
     }
-    rates.sort_by(|a, b| a.total_cmp(b));
-    let median = rates[rates.len() / 2];
-    println!("BENCH client_tokens_per_s {median:.2} runs {runs} all {rates:?}");
+    let same_tokens = our_tokens == their_tokens;
+    let (mc, mk) = (median(ours.clone()), median(theirs.clone()));
+    println!("BENCH client_tokens_per_s {mc:.2} all {ours:.2?} tokens {our_tokens:?}");
+    println!("BENCH curl_tokens_per_s {mk:.2} all {theirs:.2?} tokens {their_tokens:?}");
+    println!(
+        "BENCH ratio_client_over_curl {:.3} (overhead {:+.1}%) runs {runs} same_tokens {same_tokens}",
+        mc / mk,
+        100.0 * (1.0 - mc / mk)
+    );
+    assert!(
+        same_tokens,
+        "client and curl generated different token counts, so their rates are not comparable"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

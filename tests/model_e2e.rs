@@ -256,6 +256,77 @@ async fn escalation_records_which_model_verified() {
     assert!(first[1].1.contains("previous attempt"), "{}", first[1].1);
 }
 
+/// A small model whose patch passes the gate: the big model is never called.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn escalation_is_not_used_when_the_small_model_verifies() {
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = calc_repo(tmp.path());
+    let script = tmp.path().join("small.jsonl");
+    let lines: String = fix_calls()
+        .into_iter()
+        .map(|(_, name, args)| format!("{}\n", json!({"tool": name, "args": args})))
+        .collect();
+    std::fs::write(&script, lines).unwrap();
+    let api = Api::OpenAi;
+    let mock = Mock::start(vec![Reply::ok(api.tool_reply("c", "submit", json!({})))]).await;
+    let small = format!("script:{}", script.display());
+    let run = solve(
+        tmp.path(),
+        &repo,
+        &small,
+        &["--escalate-to", &api.spec(&mock), "--max-attempts", "1"],
+    )
+    .await;
+    assert_eq!(run.code, 0, "{}\n{}", run.json, run.stderr);
+    assert_eq!(run.json["outcome"], "verified");
+    assert_eq!(run.traj["verified_by"], small.as_str());
+    assert_eq!(run.traj["attempts"].as_array().unwrap().len(), 1);
+    assert!(
+        mock.requests().is_empty(),
+        "the big model was called: {:?}",
+        mock.requests().len()
+    );
+}
+
+/// Both models fail: the gate holds, and both attempts are recorded with
+/// their models.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn escalation_where_both_models_fail_holds_the_gate() {
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = calc_repo(tmp.path());
+    let script = tmp.path().join("small.jsonl");
+    std::fs::write(&script, "{\"tool\": \"ls\", \"args\": {}}\n").unwrap();
+    let api = Api::OpenAi;
+    let mock = Mock::start(vec![
+        Reply::ok(api.tool_reply("c1", "read_file", json!({"path": "calc.py"}))),
+        Reply::ok(api.tool_reply("c2", "submit", json!({}))),
+    ])
+    .await;
+    let small = format!("script:{}", script.display());
+    let run = solve(
+        tmp.path(),
+        &repo,
+        &small,
+        &["--escalate-to", &api.spec(&mock), "--max-attempts", "1"],
+    )
+    .await;
+    assert_eq!(run.code, 1, "{}\n{}", run.json, run.stderr);
+    assert_eq!(run.json["outcome"], "gate_held");
+    assert!(run.json["patch"].as_str().unwrap_or("").is_empty());
+    assert!(run.traj["verified_by"].is_null());
+    let attempts = run.traj["attempts"].as_array().unwrap();
+    assert_eq!(attempts.len(), 2);
+    assert_eq!(attempts[0]["model"], small.as_str());
+    assert!(
+        attempts[1]["model"]
+            .as_str()
+            .unwrap()
+            .starts_with("openai:mock-model@")
+    );
+    assert!(attempts.iter().all(|a| a["gate"]["passed"] == false));
+    assert_eq!(mock.requests().len(), 2);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unknown_model_name_is_a_usage_error_listing_names() {
     let tmp = tempfile::tempdir().unwrap();

@@ -537,6 +537,75 @@ fn ctrl_c_stops_the_run_kills_the_tests_and_leaves_the_repo_alone() {
     assert_eq!(snapshot(r.path()), before);
 }
 
+/// Ctrl-C in the middle of an attempt: every turn made so far is saved.
+#[test]
+fn ctrl_c_mid_attempt_saves_the_partial_trajectory() {
+    let r = repo("grep_config");
+    let before = snapshot(r.path());
+    let out_dir = tempfile::tempdir().unwrap();
+    let child = Command::new(env!("CARGO_BIN_EXE_airgate"))
+        .args([
+            "solve",
+            "--task",
+            "t",
+            "--test-cmd",
+            "grep -q GOOD config.toml",
+            "--model",
+        ])
+        .arg(script("slow_run.jsonl"))
+        .arg("--repo")
+        .arg(r.path())
+        .arg("--out")
+        .arg(out_dir.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !running("sleep 318.25") {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the model's command never started"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGINT);
+    }
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{stderr}");
+    assert!(stderr.contains("partial trajectory"), "{stderr}");
+    let traj: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out_dir.path().join("trajectory.json")).unwrap())
+            .unwrap();
+    assert_eq!(traj["outcome"], "gate_held");
+    assert!(
+        traj["aborted"].as_str().unwrap().contains("Ctrl-C"),
+        "{}",
+        traj["aborted"]
+    );
+    assert_eq!(traj["baseline"]["passed"], false);
+    let attempt = &traj["attempts"][0];
+    let tools: Vec<&str> = attempt["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["type"] == "tool_call")
+        .map(|e| e["call"]["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(tools, ["ls", "read_file"], "{attempt}");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while running("sleep 318.25") {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the model's command outlived Ctrl-C"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert_eq!(snapshot(r.path()), before);
+}
+
 fn running(pattern: &str) -> bool {
     Command::new("pgrep")
         .args(["-f", pattern])

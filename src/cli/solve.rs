@@ -184,12 +184,14 @@ pub async fn run(args: SolveArgs) -> anyhow::Result<u8> {
                 .map_err(|e| CliError::environment(format!("docker sandbox: {e}")))?
         }
     };
+    let progress = engine::Progress::new();
     let episode = Episode {
         task: task.statement.clone(),
         repo_label: repo.display().to_string(),
         sandbox: sandbox.as_ref(),
         workspace: &workspace,
         verifier: &verifier,
+        progress: Some(&progress),
     };
 
     let result = tokio::select! {
@@ -200,17 +202,21 @@ pub async fn run(args: SolveArgs) -> anyhow::Result<u8> {
         p.shutdown().await;
     }
     let _ = sandbox.close().await;
+    let out_dir = args.out.clone().unwrap_or_else(default_run_dir);
     let Some(result) = result else {
         // The workspace (a temp dir) is dropped on return; the repo was never touched.
+        let saved = save_partial(&progress, "interrupted by the user (Ctrl-C)", &out_dir);
         return Err(CliError {
             code: 130,
-            message: "interrupted; the repository was left untouched".into(),
+            message: format!("interrupted; the repository was left untouched{saved}"),
         }
         .into());
     };
-    let traj = result.map_err(|e| CliError::environment(e.to_string()))?;
+    let traj = result.map_err(|e| {
+        let saved = save_partial(&progress, &format!("engine failure: {e}"), &out_dir);
+        CliError::environment(format!("{e}{saved}"))
+    })?;
 
-    let out_dir = args.out.clone().unwrap_or_else(default_run_dir);
     let traj_path = traj.save(&out_dir).map_err(|e| {
         CliError::failure(format!(
             "cannot save the trajectory in {}: {e}",
@@ -315,4 +321,17 @@ pub fn default_run_dir() -> PathBuf {
         chrono::Utc::now().format("%Y%m%dT%H%M%S%.3fZ"),
         std::process::id()
     ))
+}
+
+/// Saves the trajectory of a run that did not finish, so that no turn is
+/// lost; returns the text to append to the error message.
+fn save_partial(progress: &engine::Progress, why: &str, out_dir: &Path) -> String {
+    match progress.snapshot(why).map(|t| t.save(out_dir)) {
+        Some(Ok(path)) => format!("; the partial trajectory is in {}", path.display()),
+        Some(Err(e)) => {
+            tracing::warn!(error = %e, dir = %out_dir.display(), "cannot save the partial trajectory");
+            String::new()
+        }
+        None => String::new(),
+    }
 }

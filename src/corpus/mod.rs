@@ -45,6 +45,11 @@ pub enum CorpusError {
     /// A row that must not enter the corpus.
     #[error("invalid row: {0}")]
     InvalidRow(String),
+    /// A write failed earlier; the rows in flight are gone and the writer
+    /// refuses more work. Reopening the corpus (rerunning the command)
+    /// resumes from the manifest.
+    #[error("{0}; rerun the command: it resumes from the last published segment")]
+    Poisoned(String),
 }
 
 impl CorpusError {
@@ -93,7 +98,23 @@ pub fn normalise_patch(patch: &str) -> String {
 
 /// `patch_sha256`: sha256 of the normalised patch.
 pub fn patch_sha256(patch: &str) -> String {
+    if is_normalised(patch) {
+        // Most patches (every one git writes without `index` lines) are
+        // already normal: hash them without building a copy.
+        return sha256_hex(patch.as_bytes());
+    }
     sha256_hex(normalise_patch(patch).as_bytes())
+}
+
+/// Whether `normalise_patch(patch) == patch`, checked without building it
+/// (conservatively: `false` may still be normal).
+fn is_normalised(patch: &str) -> bool {
+    patch.ends_with('\n')
+        && !patch.ends_with("\n\n")
+        && !patch.contains('\r')
+        && !patch.starts_with("index ")
+        && !patch.contains("\nindex ")
+        && !patch.trim().is_empty()
 }
 
 /// Serialises a JSON value with object keys sorted at every level and no
@@ -171,6 +192,24 @@ pub fn recompute_trajectory_id(row: &CorpusRow) -> Result<String, CorpusError> {
 
 #[cfg(test)]
 pub(crate) mod tests {
+    proptest::proptest! {
+        /// The fast path of `patch_sha256` never disagrees with normalising.
+        #[test]
+        fn is_normalised_implies_normal_form(
+            lines in proptest::collection::vec("(index [0-9a-f]{3}\\.\\.[0-9a-f]{3}|[-+ @]?[a-z \t]{0,6}|\r|)", 0..8),
+            end in "(\n|\n\n|\r\n|)",
+        ) {
+            let patch = lines.join("\n") + &end;
+            if super::is_normalised(&patch) {
+                proptest::prop_assert_eq!(super::normalise_patch(&patch), patch.clone());
+            }
+            proptest::prop_assert_eq!(
+                super::patch_sha256(&patch),
+                super::sha256_hex(super::normalise_patch(&patch).as_bytes())
+            );
+        }
+    }
+
     use super::*;
 
     /// A valid synthetic row for tests and benchmarks.

@@ -4,10 +4,10 @@
 use std::sync::Arc;
 
 use arrow::array::{
-    Array, ArrayRef, BooleanArray, BooleanBuilder, Float64Array, Float64Builder, Int32Array,
-    Int32Builder, Int64Array, Int64Builder, RecordBatch, StringArray, StringBuilder,
-    TimestampMicrosecondArray, TimestampMicrosecondBuilder,
+    Array, ArrayRef, BooleanArray, Float64Array, Int32Array, Int64Array, RecordBatch, StringArray,
+    TimestampMicrosecondArray,
 };
+use arrow::buffer::{Buffer, OffsetBuffer, ScalarBuffer};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -116,63 +116,261 @@ pub fn schema() -> SchemaRef {
     Arc::new(Schema::new(fields))
 }
 
+/// One Utf8 column being built: the values back to back and their offsets,
+/// in plain `Vec`s so that a sealed batch hands them to Arrow without a copy
+/// and gives them back (see [`BatchBuilder::reclaim`]) for the next batch.
+#[derive(Debug, Default)]
+struct StrColumn {
+    offsets: Vec<i32>,
+    values: Vec<u8>,
+}
+
+impl StrColumn {
+    fn push(&mut self, s: &str) {
+        if self.offsets.is_empty() {
+            self.offsets.push(0);
+        }
+        self.values.extend_from_slice(s.as_bytes());
+        // The writer seals a batch long before a column reaches 2 GiB
+        // (see `BatchBuilder::fits`), so the offset always fits.
+        self.offsets
+            .push(i32::try_from(self.values.len()).unwrap_or(i32::MAX));
+    }
+
+    fn take(&mut self) -> Result<StringArray, CorpusError> {
+        let mut offsets = std::mem::take(&mut self.offsets);
+        if offsets.is_empty() {
+            offsets.push(0);
+        }
+        let values = std::mem::take(&mut self.values);
+        StringArray::try_new(
+            OffsetBuffer::new(ScalarBuffer::from(offsets)),
+            Buffer::from_vec(values),
+            None,
+        )
+        .map_err(|e| CorpusError::Arrow(e.to_string()))
+    }
+
+    /// Takes back the buffers of an array made by [`Self::take`] once no
+    /// one else holds them; otherwise the next batch allocates afresh.
+    fn reclaim(&mut self, array: StringArray) {
+        let (offsets, values, _) = array.into_parts();
+        if let Ok(mut v) = offsets.into_inner().into_inner().into_vec::<i32>() {
+            v.clear();
+            self.offsets = v;
+        }
+        if let Ok(mut v) = values.into_vec::<u8>() {
+            v.clear();
+            self.values = v;
+        }
+    }
+}
+
+/// Number of Utf8 columns in [`schema`].
+const STRING_COLUMNS: usize = 14;
+
+/// Column buffers that rows are appended to as they are inserted.
+///
+/// The writer keeps its unsealed rows here rather than as `CorpusRow`
+/// structs: an insert copies each value once into a contiguous buffer, a
+/// sealed batch is handed to Arrow without a copy, and after encoding its
+/// buffers are reused, so a long write touches the same few MB of memory
+/// over and over instead of faulting in fresh pages for every row.
+#[derive(Debug, Default)]
+pub struct BatchBuilder {
+    len: usize,
+    /// In schema order: trajectory_id, instance_id, dataset, repo,
+    /// base_commit, model, patch, patch_sha256, messages, tools, provenance,
+    /// license, engine_version, verified_by.
+    strings: [StrColumn; STRING_COLUMNS],
+    resolved: Vec<bool>,
+    attempts: Vec<i32>,
+    steps: Vec<i32>,
+    prompt_tokens: Vec<i64>,
+    completion_tokens: Vec<i64>,
+    wall_s: Vec<f64>,
+    created_at: Vec<i64>,
+    sample: Vec<i32>,
+    cost_usd: Vec<f64>,
+}
+
+/// A batch of sealed rows and the typed string arrays behind it, kept so
+/// that their buffers can be reclaimed once the batch has been encoded.
+#[derive(Debug)]
+pub struct Sealed {
+    /// The rows as a record batch (in [`schema`] order).
+    pub batch: RecordBatch,
+    strings: Vec<StringArray>,
+}
+
+/// Rows per batch: the writer seals and encodes a batch this size at a
+/// time (a row group is several), and the first row of a batch sizes the
+/// buffers for this many rows like it.
+pub const EXPECTED_ROWS: usize = 2_048;
+
+/// Largest value bytes one string column may hold before the batch must be
+/// sealed: well under Arrow's 2 GiB i32 offsets, and a bound on memory.
+const MAX_COLUMN_BYTES: usize = 256 << 20;
+
+impl BatchBuilder {
+    /// An empty builder.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn str_values(r: &CorpusRow) -> [&str; STRING_COLUMNS] {
+        [
+            &r.trajectory_id,
+            &r.instance_id,
+            &r.dataset,
+            &r.repo,
+            &r.base_commit,
+            &r.model,
+            &r.patch,
+            &r.patch_sha256,
+            &r.messages,
+            &r.tools,
+            &r.provenance,
+            &r.license,
+            &r.engine_version,
+            &r.verified_by,
+        ]
+    }
+
+    /// Whether `r` can be appended without any string column growing past
+    /// [`MAX_COLUMN_BYTES`]. An empty builder takes any row.
+    pub fn fits(&self, r: &CorpusRow) -> bool {
+        self.len == 0
+            || Self::str_values(r)
+                .iter()
+                .zip(&self.strings)
+                .all(|(v, c)| c.values.len() + v.len() <= MAX_COLUMN_BYTES)
+    }
+
+    /// Appends one row's values to every column.
+    ///
+    /// The first row of a batch sizes any empty buffer for a whole row
+    /// group of rows like it: growing a buffer of tens of MB by doubling
+    /// copies it several times and faults in about twice its size in fresh
+    /// pages, which was most of the cost of an insert.
+    pub fn append(&mut self, r: &CorpusRow) {
+        let first = self.len == 0;
+        for (v, c) in Self::str_values(r).iter().zip(self.strings.iter_mut()) {
+            if first && c.values.capacity() == 0 {
+                c.values
+                    .reserve((v.len() * EXPECTED_ROWS).min(MAX_COLUMN_BYTES));
+                c.offsets.reserve(EXPECTED_ROWS + 1);
+            }
+            c.push(v);
+        }
+        self.resolved.push(r.resolved);
+        self.attempts.push(r.attempts);
+        self.steps.push(r.steps);
+        self.prompt_tokens.push(r.prompt_tokens);
+        self.completion_tokens.push(r.completion_tokens);
+        self.wall_s.push(r.wall_s);
+        self.created_at.push(r.created_at.timestamp_micros());
+        self.sample.push(r.sample);
+        self.cost_usd.push(r.cost_usd);
+        self.len += 1;
+    }
+
+    /// Rows appended since the last [`Self::seal`].
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether no row is pending.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The pending rows as one record batch, without copying them; the
+    /// builder is empty afterwards.
+    pub fn seal(&mut self) -> Result<Sealed, CorpusError> {
+        let n = std::mem::take(&mut self.len);
+        let mut strings = Vec::with_capacity(STRING_COLUMNS);
+        for c in self.strings.iter_mut() {
+            strings.push(c.take()?);
+        }
+        let st = |i: usize| -> ArrayRef { Arc::new(strings[i].clone()) };
+        let i32s = |v: &mut Vec<i32>| -> ArrayRef {
+            Arc::new(Int32Array::new(ScalarBuffer::from(std::mem::take(v)), None))
+        };
+        let i64s = |v: &mut Vec<i64>| -> ArrayRef {
+            Arc::new(Int64Array::new(ScalarBuffer::from(std::mem::take(v)), None))
+        };
+        let f64s = |v: &mut Vec<f64>| -> ArrayRef {
+            Arc::new(Float64Array::new(
+                ScalarBuffer::from(std::mem::take(v)),
+                None,
+            ))
+        };
+        let resolved: ArrayRef = Arc::new(BooleanArray::from(std::mem::take(&mut self.resolved)));
+        let created: ArrayRef = Arc::new(
+            TimestampMicrosecondArray::new(
+                ScalarBuffer::from(std::mem::take(&mut self.created_at)),
+                None,
+            )
+            .with_timezone("UTC"),
+        );
+        let columns: Vec<ArrayRef> = vec![
+            st(0),
+            st(1),
+            st(2),
+            st(3),
+            st(4),
+            st(5),
+            resolved,
+            i32s(&mut self.attempts),
+            i32s(&mut self.steps),
+            i64s(&mut self.prompt_tokens),
+            i64s(&mut self.completion_tokens),
+            f64s(&mut self.wall_s),
+            st(6),
+            st(7),
+            st(8),
+            st(9),
+            st(10),
+            st(11),
+            created,
+            st(12),
+            i32s(&mut self.sample),
+            st(13),
+            f64s(&mut self.cost_usd),
+        ];
+        let batch = RecordBatch::try_new(schema(), columns)
+            .map_err(|e| CorpusError::Arrow(e.to_string()))?;
+        debug_assert_eq!(batch.num_rows(), n);
+        Ok(Sealed { batch, strings })
+    }
+
+    /// Takes back the string buffers of a sealed batch after it was encoded
+    /// (and dropped by everyone else), and sizes the other columns like it.
+    pub fn reclaim(&mut self, sealed: Sealed) {
+        let Sealed { batch, strings } = sealed;
+        let rows = batch.num_rows();
+        drop(batch);
+        for (c, a) in self.strings.iter_mut().zip(strings) {
+            c.reclaim(a);
+        }
+        self.resolved.reserve(rows);
+        self.attempts.reserve(rows);
+        self.steps.reserve(rows);
+        self.prompt_tokens.reserve(rows);
+        self.completion_tokens.reserve(rows);
+        self.wall_s.reserve(rows);
+        self.created_at.reserve(rows);
+        self.sample.reserve(rows);
+        self.cost_usd.reserve(rows);
+    }
+}
+
 /// Rows → one record batch.
 pub fn to_batch(rows: &[CorpusRow]) -> Result<RecordBatch, CorpusError> {
-    let n = rows.len();
-    let strings = |f: &dyn Fn(&CorpusRow) -> &str| -> ArrayRef {
-        let bytes: usize = rows.iter().map(|r| f(r).len()).sum();
-        let mut b = StringBuilder::with_capacity(n, bytes);
-        for r in rows {
-            b.append_value(f(r));
-        }
-        Arc::new(b.finish())
-    };
-    let i32s = |f: &dyn Fn(&CorpusRow) -> i32| -> ArrayRef {
-        let mut b = Int32Builder::with_capacity(n);
-        rows.iter().for_each(|r| b.append_value(f(r)));
-        Arc::new(b.finish())
-    };
-    let i64s = |f: &dyn Fn(&CorpusRow) -> i64| -> ArrayRef {
-        let mut b = Int64Builder::with_capacity(n);
-        rows.iter().for_each(|r| b.append_value(f(r)));
-        Arc::new(b.finish())
-    };
-    let f64s = |f: &dyn Fn(&CorpusRow) -> f64| -> ArrayRef {
-        let mut b = Float64Builder::with_capacity(n);
-        rows.iter().for_each(|r| b.append_value(f(r)));
-        Arc::new(b.finish())
-    };
-    let mut resolved = BooleanBuilder::with_capacity(n);
-    rows.iter().for_each(|r| resolved.append_value(r.resolved));
-    let mut created = TimestampMicrosecondBuilder::with_capacity(n).with_timezone("UTC");
-    rows.iter()
-        .for_each(|r| created.append_value(r.created_at.timestamp_micros()));
-    let columns: Vec<ArrayRef> = vec![
-        strings(&|r| &r.trajectory_id),
-        strings(&|r| &r.instance_id),
-        strings(&|r| &r.dataset),
-        strings(&|r| &r.repo),
-        strings(&|r| &r.base_commit),
-        strings(&|r| &r.model),
-        Arc::new(resolved.finish()),
-        i32s(&|r| r.attempts),
-        i32s(&|r| r.steps),
-        i64s(&|r| r.prompt_tokens),
-        i64s(&|r| r.completion_tokens),
-        f64s(&|r| r.wall_s),
-        strings(&|r| &r.patch),
-        strings(&|r| &r.patch_sha256),
-        strings(&|r| &r.messages),
-        strings(&|r| &r.tools),
-        strings(&|r| &r.provenance),
-        strings(&|r| &r.license),
-        Arc::new(created.finish()),
-        strings(&|r| &r.engine_version),
-        i32s(&|r| r.sample),
-        strings(&|r| &r.verified_by),
-        f64s(&|r| r.cost_usd),
-    ];
-    RecordBatch::try_new(schema(), columns).map_err(|e| CorpusError::Arrow(e.to_string()))
+    let mut b = BatchBuilder::new();
+    rows.iter().for_each(|r| b.append(r));
+    Ok(b.seal()?.batch)
 }
 
 /// Checks that `actual` has every required column with its exact type.

@@ -27,7 +27,9 @@ use parquet::schema::types::ColumnPath;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use super::row::{self, CorpusRow};
+use arrow::array::RecordBatch;
+
+use super::row::{self, BatchBuilder, CorpusRow, Sealed};
 use super::{CorpusError, patch_sha256};
 
 /// Name of the manifest file.
@@ -161,7 +163,7 @@ impl<W: Write> Write for HashingWriter<W> {
     }
 }
 
-/// Rows per row group (and per Arrow batch).
+/// Rows per row group (a multiple of [`row::EXPECTED_ROWS`]).
 const ROW_GROUP_ROWS: usize = 16_384;
 
 /// Columns whose values are (nearly) all distinct: dictionary encoding would
@@ -186,75 +188,166 @@ fn writer_properties() -> Result<WriterProperties, CorpusError> {
     Ok(b.build())
 }
 
-/// Encodes rows as one zstd Parquet file into `out`; returns (sha256, bytes).
+/// Encodes rows as they arrive, then splices the row groups into a file.
 ///
-/// Every (row group, column) chunk is encoded and compressed in parallel on
-/// the rayon pool; the chunks are then spliced into the file in order, so
-/// the bytes are the same as a serial write. The file carries the Arrow
-/// schema, as `ArrowWriter` would write it.
-fn encode_segment<W: Write + Send>(
-    rows: &[CorpusRow],
-    out: W,
-) -> Result<(String, u64, W), CorpusError> {
-    use parquet::arrow::ArrowSchemaConverter;
-    use parquet::arrow::arrow_writer::{ArrowRowGroupWriterFactory, compute_leaves};
-    use parquet::file::writer::SerializedFileWriter;
-    use rayon::prelude::*;
+/// Encoding a row group does not depend on where it lands in the file, so
+/// the writer keeps one set of open column writers for the current row
+/// group and feeds them a small batch at a time ([`row::EXPECTED_ROWS`]
+/// rows), each batch's columns in parallel on the rayon pool, while the
+/// next batch fills. A batch's buffers are reused as soon as it is encoded,
+/// so the raw rows touch a few MB of memory instead of the whole segment's
+/// worth. A full group ([`ROW_GROUP_ROWS`] rows) is closed into compressed
+/// column chunks; a flush only writes those after the header. The file
+/// carries the Arrow schema, as `ArrowWriter` would write it.
+struct GroupEncoder {
+    schema: arrow::datatypes::SchemaRef,
+    parquet_schema: parquet::schema::types::SchemaDescriptor,
+    props: Arc<WriterProperties>,
+    factory: parquet::arrow::arrow_writer::ArrowRowGroupWriterFactory,
+}
 
-    let arrow_err = |e: parquet::errors::ParquetError| CorpusError::Arrow(e.to_string());
-    let schema = row::schema();
-    let mut props = writer_properties()?;
-    let parquet_schema = ArrowSchemaConverter::new()
-        .with_coerce_types(props.coerce_types())
-        .convert(&schema)
-        .map_err(arrow_err)?;
-    parquet::arrow::add_encoded_arrow_schema_to_metadata(&schema, &mut props);
-    let hw = HashingWriter {
-        inner: out,
-        hasher: Sha256::new(),
-        bytes: 0,
-    };
-    let mut writer =
-        SerializedFileWriter::new(hw, parquet_schema.root_schema_ptr(), Arc::new(props))
-            .map_err(arrow_err)?;
-    let factory = ArrowRowGroupWriterFactory::new(&writer, schema.clone());
-    let groups: Vec<&[CorpusRow]> = rows.chunks(ROW_GROUP_ROWS).collect();
-    let encoded = groups
-        .par_iter()
-        .enumerate()
-        .map(|(index, chunk)| {
-            let batch = row::to_batch(chunk)?;
-            let mut leaves = Vec::with_capacity(schema.fields().len());
-            for (field, column) in schema.fields().iter().zip(batch.columns()) {
-                leaves.extend(compute_leaves(field, column).map_err(arrow_err)?);
-            }
-            let writers = factory.create_column_writers(index).map_err(arrow_err)?;
-            if writers.len() != leaves.len() {
-                return Err(CorpusError::Arrow(format!(
-                    "{} column writers for {} leaves",
-                    writers.len(),
-                    leaves.len()
-                )));
-            }
-            writers
-                .into_par_iter()
-                .zip(leaves.into_par_iter())
-                .map(|(mut w, leaf)| {
-                    w.write(&leaf).map_err(arrow_err)?;
-                    w.close().map_err(arrow_err)
-                })
-                .collect::<Result<Vec<_>, _>>()
+/// The row group being encoded: its column writers and rows so far.
+struct OpenGroup {
+    writers: Vec<parquet::arrow::arrow_writer::ArrowColumnWriter>,
+    rows: usize,
+}
+
+/// What encoding a batch left: the group still open, or closed.
+enum GroupState {
+    Open(OpenGroup),
+    Closed(EncodedGroup),
+}
+
+/// What an encoding job sends back: the group's state and the batch, whose
+/// buffers the writer takes back.
+type JobResult = (Result<GroupState, CorpusError>, Sealed);
+
+/// One encoded row group: its compressed column chunks, ready to splice.
+struct EncodedGroup {
+    rows: usize,
+    chunks: Vec<parquet::arrow::arrow_writer::ArrowColumnChunk>,
+}
+
+fn parquet_err(e: parquet::errors::ParquetError) -> CorpusError {
+    CorpusError::Arrow(e.to_string())
+}
+
+impl GroupEncoder {
+    fn new() -> Result<Self, CorpusError> {
+        use parquet::arrow::ArrowSchemaConverter;
+        use parquet::arrow::arrow_writer::ArrowRowGroupWriterFactory;
+        use parquet::file::writer::SerializedFileWriter;
+        let schema = row::schema();
+        let mut props = writer_properties()?;
+        let parquet_schema = ArrowSchemaConverter::new()
+            .with_coerce_types(props.coerce_types())
+            .convert(&schema)
+            .map_err(parquet_err)?;
+        parquet::arrow::add_encoded_arrow_schema_to_metadata(&schema, &mut props);
+        let props = Arc::new(props);
+        // The factory only borrows the schema and settings of a file writer;
+        // the real file is opened at flush time with the same ones.
+        let probe = SerializedFileWriter::new(
+            std::io::sink(),
+            parquet_schema.root_schema_ptr(),
+            props.clone(),
+        )
+        .map_err(parquet_err)?;
+        let factory = ArrowRowGroupWriterFactory::new(&probe, schema.clone());
+        Ok(Self {
+            schema,
+            parquet_schema,
+            props,
+            factory,
         })
-        .collect::<Result<Vec<_>, CorpusError>>()?;
-    for chunks in encoded {
-        let mut group = writer.next_row_group().map_err(arrow_err)?;
-        for chunk in chunks {
-            chunk.append_to_row_group(&mut group).map_err(arrow_err)?;
-        }
-        group.close().map_err(arrow_err)?;
     }
-    let hw = writer.into_inner().map_err(arrow_err)?;
-    Ok((hex::encode(hw.hasher.finalize()), hw.bytes, hw.inner))
+
+    /// Column writers for a new row group.
+    fn open_group(&self) -> Result<OpenGroup, CorpusError> {
+        Ok(OpenGroup {
+            writers: self.factory.create_column_writers(0).map_err(parquet_err)?,
+            rows: 0,
+        })
+    }
+
+    /// Encodes `batch` into the open group, its columns in parallel; closes
+    /// the group into chunks when `close` is set.
+    fn write(
+        &self,
+        mut group: OpenGroup,
+        batch: &RecordBatch,
+        close: bool,
+    ) -> Result<GroupState, CorpusError> {
+        use parquet::arrow::arrow_writer::compute_leaves;
+        use rayon::prelude::*;
+        let mut leaves = Vec::with_capacity(self.schema.fields().len());
+        for (field, column) in self.schema.fields().iter().zip(batch.columns()) {
+            leaves.extend(compute_leaves(field, column).map_err(parquet_err)?);
+        }
+        if group.writers.len() != leaves.len() {
+            return Err(CorpusError::Arrow(format!(
+                "{} column writers for {} leaves",
+                group.writers.len(),
+                leaves.len()
+            )));
+        }
+        group
+            .writers
+            .par_iter_mut()
+            .zip(leaves.into_par_iter())
+            .try_for_each(|(w, leaf)| w.write(&leaf))
+            .map_err(parquet_err)?;
+        group.rows += batch.num_rows();
+        if close {
+            Self::close(group).map(GroupState::Closed)
+        } else {
+            Ok(GroupState::Open(group))
+        }
+    }
+
+    /// Ends a row group: its compressed column chunks, ready to splice.
+    fn close(group: OpenGroup) -> Result<EncodedGroup, CorpusError> {
+        use rayon::prelude::*;
+        let chunks = group
+            .writers
+            .into_par_iter()
+            .map(|w| w.close().map_err(parquet_err))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(EncodedGroup {
+            rows: group.rows,
+            chunks,
+        })
+    }
+
+    /// Writes the groups as one Parquet file into `out`; returns (sha256,
+    /// bytes, out).
+    fn write_file<W: Write + Send>(
+        &self,
+        groups: Vec<EncodedGroup>,
+        out: W,
+    ) -> Result<(String, u64, W), CorpusError> {
+        use parquet::file::writer::SerializedFileWriter;
+        let hw = HashingWriter {
+            inner: out,
+            hasher: Sha256::new(),
+            bytes: 0,
+        };
+        let mut writer = SerializedFileWriter::new(
+            hw,
+            self.parquet_schema.root_schema_ptr(),
+            self.props.clone(),
+        )
+        .map_err(parquet_err)?;
+        for group in groups {
+            let mut rg = writer.next_row_group().map_err(parquet_err)?;
+            for chunk in group.chunks {
+                chunk.append_to_row_group(&mut rg).map_err(parquet_err)?;
+            }
+            rg.close().map_err(parquet_err)?;
+        }
+        let hw = writer.into_inner().map_err(parquet_err)?;
+        Ok((hex::encode(hw.hasher.finalize()), hw.bytes, hw.inner))
+    }
 }
 
 /// Reads every row of one segment file.
@@ -347,6 +440,26 @@ pub fn read_corpus(dir: &Path) -> Result<(Manifest, Vec<CorpusRow>), CorpusError
     Ok((manifest, rows))
 }
 
+/// Maps each distinct string to a small dense index, so the dedup sets
+/// hold integers instead of a clone of the string per row.
+#[derive(Debug, Default)]
+struct Interner(FxHashMap<String, u32>);
+
+impl Interner {
+    fn get(&self, s: &str) -> Option<u32> {
+        self.0.get(s).copied()
+    }
+
+    fn intern(&mut self, s: &str) -> u32 {
+        if let Some(i) = self.get(s) {
+            return i;
+        }
+        let i = self.0.len() as u32;
+        self.0.insert(s.to_string(), i);
+        i
+    }
+}
+
 /// What [`CorpusWriter::insert`] did with a row.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Insert {
@@ -361,13 +474,31 @@ pub enum Insert {
 pub struct CorpusWriter {
     dir: PathBuf,
     manifest: Manifest,
-    buffer: Vec<CorpusRow>,
+    buffer: BatchBuilder,
     // FxHash: the keys are our own ids and hashes, not attacker input, and
-    // SipHash was a visible share of inserting 100k rows.
+    // SipHash was a visible share of inserting 100k rows. Instance ids and
+    // models are interned once; the other sets hold small integers.
     ids: FxHashSet<String>,
-    patches: FxHashSet<(String, String)>,
-    per_instance: FxHashMap<String, u32>,
-    samples: FxHashSet<(String, String, i32)>,
+    instances: Interner,
+    models: Interner,
+    /// Per interned instance: its kept rows and their patch hashes.
+    per_instance: Vec<(u32, FxHashSet<String>)>,
+    encoder: Arc<GroupEncoder>,
+    /// Encoded row groups of rows not yet flushed.
+    encoded: Vec<EncodedGroup>,
+    /// The open row group, when no batch of it is being encoded.
+    group: Option<OpenGroup>,
+    /// Rows sealed into the current row group (encoded or in flight).
+    group_rows: usize,
+    /// The batch being encoded on the rayon pool while the next one fills
+    /// (at most one), with its row count.
+    in_flight: Option<(std::sync::mpsc::Receiver<JobResult>, usize)>,
+    /// Empty column buffers taken back from an encoded batch, for the next.
+    spare: Option<BatchBuilder>,
+    /// Set when an encode or a flush failed: the rows in flight are gone,
+    /// so the writer refuses further work until the corpus is reopened.
+    poisoned: Option<String>,
+    samples: FxHashSet<(u32, u32, i32)>,
     _lock: File,
 }
 
@@ -376,7 +507,7 @@ impl std::fmt::Debug for CorpusWriter {
         f.debug_struct("CorpusWriter")
             .field("dir", &self.dir)
             .field("rows", &self.manifest.rows)
-            .field("buffered", &self.buffer.len())
+            .field("buffered", &self.buffered())
             .finish()
     }
 }
@@ -415,26 +546,41 @@ impl CorpusWriter {
         let mut w = Self {
             dir: dir.to_path_buf(),
             manifest,
-            buffer: vec![],
+            buffer: BatchBuilder::new(),
             ids: FxHashSet::default(),
-            patches: FxHashSet::default(),
-            per_instance: FxHashMap::default(),
+            instances: Interner::default(),
+            models: Interner::default(),
+            per_instance: Vec::new(),
+            encoder: Arc::new(GroupEncoder::new()?),
+            encoded: Vec::new(),
+            group: None,
+            group_rows: 0,
+            in_flight: None,
+            spare: None,
+            poisoned: None,
             samples: FxHashSet::default(),
             _lock: lock,
         };
         for seg in w.manifest.segments.clone() {
             for (tid, iid, psha, model, sample) in read_keys(&dir.join(&seg.file))? {
-                w.remember(tid, iid, psha, model, sample);
+                w.remember(tid, &iid, psha, &model, sample);
             }
         }
         Ok(w)
     }
 
-    fn remember(&mut self, tid: String, iid: String, psha: String, model: String, sample: i32) {
+    fn remember(&mut self, tid: String, iid: &str, psha: String, model: &str, sample: i32) {
         self.ids.insert(tid);
-        *self.per_instance.entry(iid.clone()).or_default() += 1;
-        self.samples.insert((iid.clone(), model, sample));
-        self.patches.insert((iid, psha));
+        let i = self.instances.intern(iid);
+        if self.per_instance.len() <= i as usize {
+            self.per_instance
+                .resize_with(i as usize + 1, Default::default);
+        }
+        let slot = &mut self.per_instance[i as usize];
+        slot.0 += 1;
+        slot.1.insert(psha);
+        let m = self.models.intern(model);
+        self.samples.insert((i, m, sample));
     }
 
     /// The corpus directory.
@@ -449,27 +595,33 @@ impl CorpusWriter {
 
     /// Rows kept (durable and buffered) for `instance_id`.
     pub fn kept_for(&self, instance_id: &str) -> u32 {
-        self.per_instance.get(instance_id).copied().unwrap_or(0)
+        self.instances
+            .get(instance_id)
+            .and_then(|i| self.per_instance.get(i as usize))
+            .map_or(0, |slot| slot.0)
     }
 
     /// Whether a row for (`instance_id`, `model`, `sample`) is in the corpus or buffer.
     pub fn has_sample(&self, instance_id: &str, model: &str, sample: i32) -> bool {
-        self.samples
-            .contains(&(instance_id.to_string(), model.to_string(), sample))
+        match (self.instances.get(instance_id), self.models.get(model)) {
+            (Some(i), Some(m)) => self.samples.contains(&(i, m, sample)),
+            _ => false,
+        }
     }
 
     /// Rows not yet flushed.
     pub fn buffered(&self) -> usize {
-        self.buffer.len()
+        self.buffer.len() + self.group_rows + self.encoded.iter().map(|g| g.rows).sum::<usize>()
     }
 
     /// Total rows (durable and buffered).
     pub fn total_rows(&self) -> u64 {
-        self.manifest.rows + self.buffer.len() as u64
+        self.manifest.rows + self.buffered() as u64
     }
 
     /// Validates a row and buffers it unless it duplicates one already kept.
     pub fn insert(&mut self, row: CorpusRow) -> Result<Insert, CorpusError> {
+        self.check_poisoned()?;
         if row.provenance != "public" {
             return Err(CorpusError::InvalidRow(format!(
                 "{}: provenance is `{}`; only public data may enter the corpus",
@@ -488,33 +640,151 @@ impl CorpusWriter {
                 row.instance_id
             )));
         }
-        let key = (row.instance_id.clone(), row.patch_sha256.clone());
-        if self.ids.contains(&row.trajectory_id) || self.patches.contains(&key) {
+        if self.ids.contains(&row.trajectory_id) {
             return Ok(Insert::Duplicate);
         }
-        self.remember(
-            row.trajectory_id.clone(),
-            row.instance_id.clone(),
-            row.patch_sha256.clone(),
-            row.model.clone(),
-            row.sample,
-        );
-        self.buffer.push(row);
+        let seen_patch = self
+            .instances
+            .get(&row.instance_id)
+            .and_then(|i| self.per_instance.get(i as usize))
+            .is_some_and(|slot| slot.1.contains(&row.patch_sha256));
+        if seen_patch {
+            return Ok(Insert::Duplicate);
+        }
+        if !self.buffer.fits(&row) {
+            self.seal(false)?;
+        }
+        self.buffer.append(&row);
+        let CorpusRow {
+            trajectory_id,
+            instance_id,
+            patch_sha256,
+            model,
+            sample,
+            ..
+        } = row;
+        self.remember(trajectory_id, &instance_id, patch_sha256, &model, sample);
+        if self.buffer.len() >= self.batch_limit() {
+            self.seal(false)?;
+        }
         Ok(Insert::Added)
+    }
+
+    fn check_poisoned(&self) -> Result<(), CorpusError> {
+        match &self.poisoned {
+            None => Ok(()),
+            Some(why) => Err(CorpusError::Poisoned(format!(
+                "{}: an earlier write failed ({why})",
+                self.dir.display()
+            ))),
+        }
+    }
+
+    fn poison<T>(&mut self, r: Result<T, CorpusError>) -> Result<T, CorpusError> {
+        if let Err(e) = &r {
+            self.poisoned = Some(e.to_string());
+        }
+        r
+    }
+
+    /// Rows the builder may take before it must be sealed: a batch never
+    /// straddles two row groups.
+    fn batch_limit(&self) -> usize {
+        // A full group is being closed in flight: the next batch starts a new one.
+        let used = if self.group_rows >= ROW_GROUP_ROWS {
+            0
+        } else {
+            self.group_rows
+        };
+        row::EXPECTED_ROWS.min(ROW_GROUP_ROWS - used)
+    }
+
+    /// Hands the builder's rows to the rayon pool to be encoded into the
+    /// open row group (closing it when it is full, or when `close_group`),
+    /// while the builder goes on with the buffers of the batch before.
+    fn seal(&mut self, close_group: bool) -> Result<(), CorpusError> {
+        self.wait_in_flight()?;
+        let sealed = self.buffer.seal();
+        let sealed = self.poison(sealed)?;
+        if let Some(spare) = self.spare.take() {
+            self.buffer = spare;
+        }
+        let group = match self.group.take() {
+            Some(g) => g,
+            None => {
+                let g = self.encoder.open_group();
+                self.poison(g)?
+            }
+        };
+        let rows = sealed.batch.num_rows();
+        self.group_rows += rows;
+        let close = close_group || self.group_rows >= ROW_GROUP_ROWS;
+        let (tx, rx) = std::sync::mpsc::channel();
+        let encoder = self.encoder.clone();
+        rayon::spawn(move || {
+            let state = encoder.write(group, &sealed.batch, close);
+            let _ = tx.send((state, sealed));
+        });
+        self.in_flight = Some((rx, rows));
+        Ok(())
+    }
+
+    /// Waits for the batch being encoded and takes its buffers back; keeps
+    /// the group when it was closed.
+    fn wait_in_flight(&mut self) -> Result<(), CorpusError> {
+        let Some((rx, _)) = self.in_flight.take() else {
+            return Ok(());
+        };
+        let result = rx
+            .recv()
+            .map_err(|_| CorpusError::Arrow("the encoding thread died".into()));
+        let (state, sealed) = self.poison(result)?;
+        let mut spare = BatchBuilder::new();
+        spare.reclaim(sealed);
+        self.spare = Some(spare);
+        match self.poison(state)? {
+            GroupState::Open(g) => self.group = Some(g),
+            GroupState::Closed(done) => {
+                self.group_rows -= done.rows;
+                self.encoded.push(done);
+            }
+        }
+        Ok(())
     }
 
     /// Writes the buffered rows as one new segment and publishes it in the
     /// manifest. Returns the segment, or `None` when nothing was buffered.
     pub fn flush(&mut self) -> Result<Option<SegmentInfo>, CorpusError> {
-        if self.buffer.is_empty() {
+        self.check_poisoned()?;
+        if !self.buffer.is_empty() {
+            self.seal(true)?;
+        }
+        self.wait_in_flight()?;
+        if let Some(g) = self.group.take() {
+            // The last batch left its group open (it ended on a batch
+            // boundary): close it as it is.
+            let done = GroupEncoder::close(g);
+            let done = self.poison(done)?;
+            self.group_rows -= done.rows;
+            self.encoded.push(done);
+        }
+        if self.encoded.is_empty() {
             return Ok(None);
         }
+        let r = self.publish();
+        self.poison(r).map(Some)
+    }
+
+    /// Writes the encoded groups as the next segment and publishes it.
+    fn publish(&mut self) -> Result<SegmentInfo, CorpusError> {
+        let groups = std::mem::take(&mut self.encoded);
+        let rows: usize = groups.iter().map(|g| g.rows).sum();
         let seq = self.manifest.next_seq;
         let name = format!("part-{seq:06}.parquet");
         let tmp = self.dir.join(format!(".{name}.tmp"));
         let file = File::create(&tmp)
             .map_err(|e| CorpusError::io(format!("creating {}", tmp.display()), e))?;
-        let (sha256, bytes, file) = encode_segment(&self.buffer, file)?;
+        let (sha256, bytes, file) = self.encoder.write_file(groups, file)?;
         file.sync_all()
             .map_err(|e| CorpusError::io(format!("fsync {}", tmp.display()), e))?;
         drop(file);
@@ -524,7 +794,7 @@ impl CorpusWriter {
         sync_dir(&self.dir)?;
         let info = SegmentInfo {
             file: name,
-            rows: self.buffer.len() as u64,
+            rows: rows as u64,
             sha256,
             bytes,
             created_at: Utc::now(),
@@ -536,8 +806,7 @@ impl CorpusWriter {
         next.updated_at = Utc::now();
         next.save(&self.dir)?;
         self.manifest = next;
-        self.buffer.clear();
-        Ok(Some(info))
+        Ok(info)
     }
 
     /// Writes the manifest even when empty, so a finished run with no kept
@@ -603,6 +872,48 @@ mod tests {
             assert_eq!(crate::corpus::sha256_hex(&bytes), seg.sha256);
             assert_eq!(bytes.len() as u64, seg.bytes);
         }
+    }
+
+    /// Rows arrive in batches that are encoded while the next fills; the
+    /// row groups still come out at exactly ROW_GROUP_ROWS rows, every row
+    /// comes back in order, and the counts are right at every point.
+    #[test]
+    fn many_rows_make_full_row_groups_in_order_across_flushes() {
+        let d = tempfile::tempdir().unwrap();
+        let mut w = CorpusWriter::open(d.path()).unwrap();
+        let row = |i: usize| sample_row(&format!("i{}", i % 7), &format!("p{i}\n"), i as i32);
+        for i in 0..5_000 {
+            assert_eq!(w.insert(row(i)).unwrap(), Insert::Added);
+        }
+        assert_eq!(w.buffered(), 5_000);
+        let first = w.flush().unwrap().unwrap();
+        assert_eq!((first.rows, w.buffered()), (5_000, 0));
+        let n = 2 * ROW_GROUP_ROWS + 100;
+        for i in 5_000..5_000 + n {
+            w.insert(row(i)).unwrap();
+            assert_eq!(w.total_rows(), i as u64 + 1);
+        }
+        // a duplicate patch of a buffered row is still caught
+        assert_eq!(w.insert(row(5_001)).unwrap(), Insert::Duplicate);
+        w.finish().unwrap();
+        let (m, rows) = read_corpus(d.path()).unwrap();
+        assert_eq!(m.rows as usize, 5_000 + n);
+        assert_eq!(m.segments.len(), 2);
+        for (i, r) in rows.iter().enumerate() {
+            assert_eq!(r, &row(i), "row {i}");
+        }
+        let groups = |file: &str| -> Vec<i64> {
+            let f = File::open(d.path().join(file)).unwrap();
+            let meta = ParquetRecordBatchReaderBuilder::try_new(f).unwrap();
+            meta.metadata()
+                .row_groups()
+                .iter()
+                .map(|g| g.num_rows())
+                .collect()
+        };
+        assert_eq!(groups(&m.segments[0].file), [5_000]);
+        let full = ROW_GROUP_ROWS as i64;
+        assert_eq!(groups(&m.segments[1].file), [full, full, 100]);
     }
 
     #[test]

@@ -75,6 +75,48 @@ impl Retryable for EngineError {
     }
 }
 
+/// The trajectory so far, refreshed after the baseline, after every step
+/// and after every attempt, so that a run that is interrupted (Ctrl-C) or
+/// fails half-way still saves every turn it made.
+#[derive(Debug, Default)]
+pub struct Progress(std::sync::Mutex<(Option<Trajectory>, Option<Attempt>)>);
+
+impl Progress {
+    /// A recorder with nothing recorded yet.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn finished(&self, traj: &Trajectory) {
+        if let Ok(mut g) = self.0.lock() {
+            *g = (Some(traj.clone()), None);
+        }
+    }
+
+    fn step(&self, attempt: &Attempt) {
+        if let Ok(mut g) = self.0.lock() {
+            g.1 = Some(attempt.clone());
+        }
+    }
+
+    /// The trajectory as far as it got, with the attempt in progress
+    /// appended, marked `aborted` with `why`. `None` before the baseline
+    /// test run has started.
+    pub fn snapshot(&self, why: &str) -> Option<Trajectory> {
+        let g = self.0.lock().ok()?;
+        let mut traj = g.0.clone()?;
+        if let Some(a) = &g.1 {
+            traj.usage.add(&a.usage);
+            traj.attempts.push(a.clone());
+        }
+        traj.outcome = Outcome::GateHeld;
+        traj.patch.clear();
+        traj.aborted = Some(why.to_string());
+        traj.wall_s = (Utc::now() - traj.started_at).as_seconds_f64();
+        Some(traj)
+    }
+}
+
 /// Everything one episode works on.
 pub struct Episode<'a> {
     /// The bug report / task statement.
@@ -87,6 +129,8 @@ pub struct Episode<'a> {
     pub workspace: &'a Workspace,
     /// The gate.
     pub verifier: &'a dyn Verifier,
+    /// Where to mirror the trajectory as it grows (for saving partial runs).
+    pub progress: Option<&'a Progress>,
 }
 
 /// Runs the whole loop. `stages` holds one policy, or a small model then a
@@ -124,10 +168,16 @@ pub async fn run_episode(
         aborted: None,
     };
 
+    if let Some(p) = ep.progress {
+        p.finished(&traj);
+    }
     tracing::info!(test_cmd = %traj.test_cmd, "baseline test run");
     let baseline = ep.verifier.check(ep.sandbox, ep.workspace).await?;
     let baseline_passed = baseline.passed;
     traj.baseline = Some(baseline.clone());
+    if let Some(p) = ep.progress {
+        p.finished(&traj);
+    }
     if baseline_passed {
         traj.outcome = Outcome::AlreadyPassing;
         traj.wall_s = started.elapsed().as_secs_f64();
@@ -195,6 +245,9 @@ pub async fn run_episode(
             let patch = attempt.patch.clone();
             let model = attempt.model.clone();
             traj.attempts.push(attempt);
+            if let Some(p) = ep.progress {
+                p.finished(&traj);
+            }
             match gate {
                 Some(g) if g.passed => {
                     traj.outcome = Outcome::Verified;
@@ -249,6 +302,9 @@ async fn run_attempt(
     let started = Instant::now();
     let mut a = empty_attempt(index, policy.name());
     a.messages = vec![Message::system(system), Message::user(first)];
+    if let Some(p) = ep.progress {
+        p.step(&a);
+    }
     let mut breaker = LoopBreaker::new();
     let mut step = 0;
     let mut format_errors = 0;
@@ -304,6 +360,9 @@ async fn run_attempt(
                 text: text.clone(),
             });
             a.messages.push(Message::user(text));
+            if let Some(p) = ep.progress {
+                p.step(&a);
+            }
             if format_errors >= cfg.max_steps.min(10) {
                 break;
             }
@@ -337,6 +396,9 @@ async fn run_attempt(
             if !submitted {
                 nudge = breaker.observe(call, outcome.is_error);
             }
+        }
+        if let Some(p) = ep.progress {
+            p.step(&a);
         }
         if submitted {
             a.submitted = true;

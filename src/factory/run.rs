@@ -501,6 +501,7 @@ async fn run_job(shared: &Shared, item: &(Instance, String), sample: u32) -> Job
         sandbox: prepared.sandbox.as_ref(),
         workspace: &prepared.workspace,
         verifier: &gate,
+        progress: None,
     };
     let outcome = run_episode(&episode, &shared.engine, std::slice::from_mut(&mut policy)).await;
     policy.shutdown().await;

@@ -285,8 +285,8 @@ mod tests {
         let names = super::super::config::list_names(root);
         for want in [
             "local",
-            "ollama-qwen2.5-coder-7b",
-            "ollama-qwen2.5-coder-3b",
+            "qwen2.5-coder-7b",
+            "qwen2.5-coder-3b",
             "vllm-qwen2.5-coder-7b",
             "anthropic-teacher",
         ] {

@@ -39,6 +39,10 @@ impl Workspace {
             root,
             _temp: Some(temp),
         };
+        // Bytecode copied from the user's tree could mask a same-second edit
+        // in the model's own test runs (`run` sets PYTHONDONTWRITEBYTECODE,
+        // so none is written afterwards; the gate purges again anyway).
+        ws.purge_bytecode()?;
         ws.init_baseline()?;
         Ok(ws)
     }
@@ -372,5 +376,19 @@ mod tests {
         std::fs::write(ws.root().join("b.pyc"), "x").unwrap();
         assert_eq!(ws.purge_bytecode().unwrap(), 2);
         assert!(ws.root().join("a.py").exists());
+    }
+
+    #[test]
+    fn bytecode_in_the_users_tree_never_reaches_the_workspace() {
+        let src = repo();
+        std::fs::create_dir_all(src.path().join("__pycache__")).unwrap();
+        std::fs::write(src.path().join("__pycache__/a.cpython-311.pyc"), "stale").unwrap();
+        std::fs::write(src.path().join("c.pyc"), "stale").unwrap();
+        let ws = Workspace::copy_from(src.path()).unwrap();
+        assert!(!ws.root().join("__pycache__").exists());
+        assert!(!ws.root().join("c.pyc").exists());
+        assert!(ws.root().join("a.py").exists());
+        // the user's tree keeps its files
+        assert!(src.path().join("c.pyc").exists());
     }
 }

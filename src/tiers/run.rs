@@ -428,6 +428,7 @@ async fn run_episode(
         sandbox: sb.as_ref(),
         workspace: &ws,
         verifier: &gate,
+        progress: None,
     };
     let result = engine::run_episode(&ep, engine_cfg, &mut stages).await;
     let _ = sb.close().await;

@@ -294,21 +294,36 @@ impl Api {
         out
     }
 
-    /// Tool names offered in a recorded request.
+    /// Tool names offered in a recorded request, after checking that every
+    /// tool has this API's exact wire shape: OpenAI and Ollama want
+    /// `{"type": "function", "function": {name, description, parameters}}`,
+    /// Anthropic `{name, description, input_schema}`; the schema is an
+    /// object schema with `properties`.
     pub fn tool_names(self, body: &Value) -> Vec<String> {
-        body.get("tools")
-            .and_then(Value::as_array)
-            .map(|a| {
-                a.iter()
-                    .map(|t| {
-                        t.pointer("/function/name")
-                            .or_else(|| t.get("name"))
-                            .and_then(Value::as_str)
-                            .unwrap()
-                            .to_string()
-                    })
-                    .collect()
+        let Some(tools) = body.get("tools").and_then(Value::as_array) else {
+            return vec![];
+        };
+        tools
+            .iter()
+            .map(|t| {
+                let (def, schema) = match self {
+                    Api::OpenAi | Api::Ollama => {
+                        assert_eq!(t["type"], "function", "{self:?}: {t}");
+                        (&t["function"], &t["function"]["parameters"])
+                    }
+                    Api::Anthropic => {
+                        assert!(t.get("type").is_none(), "{self:?}: {t}");
+                        (t, &t["input_schema"])
+                    }
+                };
+                assert_eq!(schema["type"], "object", "{self:?}: {t}");
+                assert!(schema["properties"].is_object(), "{self:?}: {t}");
+                assert!(
+                    def["description"].as_str().is_some_and(|d| !d.is_empty()),
+                    "{self:?}: {t}"
+                );
+                def["name"].as_str().unwrap().to_string()
             })
-            .unwrap_or_default()
+            .collect()
     }
 }
