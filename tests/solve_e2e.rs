@@ -537,6 +537,55 @@ fn ctrl_c_stops_the_run_kills_the_tests_and_leaves_the_repo_alone() {
     assert_eq!(snapshot(r.path()), before);
 }
 
+/// `--max-steps` ends an attempt: the gate then judges whatever the model
+/// did, submitted or not.
+#[test]
+fn max_steps_ends_the_attempt_and_the_gate_still_judges_it() {
+    let traj_of = |out: &Output| -> serde_json::Value {
+        let j = json_of(out);
+        serde_json::from_slice(&std::fs::read(j["trajectory"].as_str().unwrap()).unwrap()).unwrap()
+    };
+    // One step: the script only gets to read the file; the gate holds.
+    let r = repo("grep_config");
+    let out_dir = tempfile::tempdir().unwrap();
+    let args = |steps: &'static str| {
+        [
+            "--task",
+            "t",
+            "--test-cmd",
+            "grep -q GOOD config.toml",
+            "--max-attempts",
+            "1",
+            "--max-steps",
+            steps,
+            "--json",
+        ]
+    };
+    let model = script("grep_config_fix.jsonl");
+    let mut a = args("1").to_vec();
+    a.extend(["--model", model.as_str()]);
+    let out = solve(r.path(), out_dir.path(), &a);
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+    let t = traj_of(&out);
+    assert_eq!(t["outcome"], "gate_held");
+    let at = &t["attempts"][0];
+    assert_eq!(at["steps"], 1);
+    assert_eq!(at["submitted"], false);
+    assert_eq!(at["gate"]["passed"], false);
+    // Two steps: the edit lands before the limit; the gate passes it even
+    // though the script never reached `submit`.
+    let out_dir = tempfile::tempdir().unwrap();
+    let mut a = args("2").to_vec();
+    a.extend(["--model", model.as_str()]);
+    let out = solve(r.path(), out_dir.path(), &a);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let t = traj_of(&out);
+    assert_eq!(t["outcome"], "verified");
+    let at = &t["attempts"][0];
+    assert_eq!(at["steps"], 2);
+    assert_eq!(at["submitted"], false);
+}
+
 /// Ctrl-C in the middle of an attempt: every turn made so far is saved.
 #[test]
 fn ctrl_c_mid_attempt_saves_the_partial_trajectory() {
