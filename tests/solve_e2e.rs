@@ -565,7 +565,12 @@ fn max_steps_ends_the_attempt_and_the_gate_still_judges_it() {
     let mut a = args("1").to_vec();
     a.extend(["--model", model.as_str()]);
     let out = solve(r.path(), out_dir.path(), &a);
-    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let t = traj_of(&out);
     assert_eq!(t["outcome"], "gate_held");
     let at = &t["attempts"][0];
@@ -578,7 +583,12 @@ fn max_steps_ends_the_attempt_and_the_gate_still_judges_it() {
     let mut a = args("2").to_vec();
     a.extend(["--model", model.as_str()]);
     let out = solve(r.path(), out_dir.path(), &a);
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let t = traj_of(&out);
     assert_eq!(t["outcome"], "verified");
     let at = &t["attempts"][0];
