@@ -61,6 +61,18 @@ struct Run {
 }
 
 async fn solve(cwd: &Path, repo: &Path, model: &str, extra: &[&str]) -> Run {
+    solve_env(cwd, repo, model, extra, &[]).await
+}
+
+/// [`solve`] with extra environment variables (set after the API keys of
+/// the caller's environment are removed).
+async fn solve_env(
+    cwd: &Path,
+    repo: &Path,
+    model: &str,
+    extra: &[&str],
+    env: &[(&str, &str)],
+) -> Run {
     let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_airgate"))
         .args(["solve", "--repo"])
         .arg(repo)
@@ -80,6 +92,7 @@ async fn solve(cwd: &Path, repo: &Path, model: &str, extra: &[&str]) -> Run {
         .env("AIRGATE_HOME", cwd.join(".airgate"))
         .env_remove("OPENAI_API_KEY")
         .env_remove("ANTHROPIC_API_KEY")
+        .envs(env.iter().copied())
         .output()
         .await
         .unwrap();
@@ -254,6 +267,51 @@ async fn escalation_records_which_model_verified() {
     // The big model was handed the small one's failure.
     let first = api.messages(&mock.requests()[0].body);
     assert!(first[1].1.contains("previous attempt"), "{}", first[1].1);
+}
+
+/// The API keys come from the environment: a Bearer token for OpenAI-compatible
+/// servers, `x-api-key` for Anthropic; Ollama sends none.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn api_keys_are_taken_from_the_environment() {
+    for api in Api::ALL {
+        let tmp = tempfile::tempdir().unwrap();
+        let repo = calc_repo(tmp.path());
+        let replies = fix_calls()
+            .into_iter()
+            .map(|(id, name, args)| Reply::ok(api.tool_reply(id, name, args)))
+            .collect();
+        let mock = Mock::start(replies).await;
+        let run = solve_env(
+            tmp.path(),
+            &repo,
+            &api.spec(&mock),
+            &["--max-attempts", "1"],
+            &[
+                ("OPENAI_API_KEY", "sk-env-openai"),
+                ("ANTHROPIC_API_KEY", "sk-env-anthropic"),
+            ],
+        )
+        .await;
+        assert_eq!(run.code, 0, "{api:?}: {}\n{}", run.json, run.stderr);
+        let reqs = mock.requests();
+        assert!(!reqs.is_empty());
+        for r in &reqs {
+            let h = |k: &str| r.headers.get(k).and_then(|v| v.to_str().ok());
+            match api {
+                Api::OpenAi => {
+                    assert_eq!(h("authorization"), Some("Bearer sk-env-openai"))
+                }
+                Api::Anthropic => {
+                    assert_eq!(h("x-api-key"), Some("sk-env-anthropic"));
+                    assert_eq!(h("authorization"), None);
+                }
+                Api::Ollama => {
+                    assert_eq!(h("authorization"), None);
+                    assert_eq!(h("x-api-key"), None);
+                }
+            }
+        }
+    }
 }
 
 /// A small model whose patch passes the gate: the big model is never called.
