@@ -596,6 +596,89 @@ fn max_steps_ends_the_attempt_and_the_gate_still_judges_it() {
     assert_eq!(at["submitted"], false);
 }
 
+/// Ctrl-C while `--model local` is still waiting for its server to become
+/// healthy (it can take minutes) stops airgate at once, and the server
+/// process it spawned goes with it.
+#[test]
+fn ctrl_c_while_the_local_model_starts_stops_it_and_the_server() {
+    use std::os::unix::fs::PermissionsExt;
+    let r = repo("grep_config");
+    let before = snapshot(r.path());
+    let home = tempfile::tempdir().unwrap();
+    let dir = home.path().join("local-model");
+    std::fs::create_dir_all(&dir).unwrap();
+    // A "server" that never answers /health.
+    let python = dir.join("fake-python");
+    std::fs::write(&python, "#!/bin/sh\nexec sleep 319.75\n").unwrap();
+    std::fs::set_permissions(&python, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::write(dir.join("serve.py"), "").unwrap();
+    std::fs::write(dir.join("model.gguf"), "").unwrap();
+    let pins: toml::Value = toml::from_str(
+        &std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("configs/local-model.toml"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let install = serde_json::json!({
+        "python": python,
+        "gguf": dir.join("model.gguf"),
+        "sha256": pins["gguf_sha256"].as_str().unwrap(),
+        "serve_py": dir.join("serve.py"),
+    });
+    std::fs::write(dir.join("install.json"), install.to_string()).unwrap();
+    let child = Command::new(env!("CARGO_BIN_EXE_airgate"))
+        .args([
+            "solve",
+            "--task",
+            "t",
+            "--test-cmd",
+            "grep -q GOOD config.toml",
+            "--model",
+            "local",
+        ])
+        .arg("--repo")
+        .arg(r.path())
+        .env("AIRGATE_HOME", home.path())
+        .current_dir(home.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !running("sleep 319.75") {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the fake server never started"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let t0 = std::time::Instant::now();
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGINT);
+    }
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{stderr}");
+    assert!(
+        stderr.contains("interrupted while starting the model"),
+        "{stderr}"
+    );
+    assert!(
+        t0.elapsed() < std::time::Duration::from_secs(60),
+        "Ctrl-C waited for the server start"
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while running("sleep 319.75") {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the server outlived Ctrl-C"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert_eq!(snapshot(r.path()), before);
+}
+
 /// Ctrl-C in the middle of an attempt: every turn made so far is saved.
 #[test]
 fn ctrl_c_mid_attempt_saves_the_partial_trajectory() {

@@ -147,11 +147,33 @@ pub async fn run(args: SolveArgs) -> anyhow::Result<u8> {
         solution_patch: find_solution_patch(&repo),
         config_root: None,
     };
-    let mut stages: Vec<Box<dyn Policy>> =
-        vec![build_policy(&spec, &ctx).await.map_err(policy_error)?];
+    // Starting a model can take minutes (the local server loads its
+    // weights): Ctrl-C must still stop it, and dropping the start stops
+    // any server it spawned.
+    let interrupted_start = || CliError {
+        code: 130,
+        message: "interrupted while starting the model; nothing was run".into(),
+    };
+    let first = tokio::select! {
+        p = build_policy(&spec, &ctx) => p.map_err(policy_error)?,
+        _ = interrupt.recv() => return Err(interrupted_start().into()),
+    };
+    let mut stages: Vec<Box<dyn Policy>> = vec![first];
     if let Some(big) = &args.escalate_to {
         let spec = ModelSpec::parse(big).map_err(|e| CliError::usage(e.to_string()))?;
-        stages.push(build_policy(&spec, &ctx).await.map_err(policy_error)?);
+        let big = tokio::select! {
+            p = build_policy(&spec, &ctx) => p.map_err(policy_error),
+            _ = interrupt.recv() => Err(interrupted_start()),
+        };
+        match big {
+            Ok(p) => stages.push(p),
+            Err(e) => {
+                for p in stages.iter_mut() {
+                    p.shutdown().await;
+                }
+                return Err(e.into());
+            }
+        }
     }
     let protected = if !args.protect.is_empty() {
         args.protect.clone()
