@@ -563,19 +563,25 @@ impl CorpusWriter {
         };
         for seg in w.manifest.segments.clone() {
             for (tid, iid, psha, model, sample) in read_keys(&dir.join(&seg.file))? {
-                w.remember(tid, &iid, psha, &model, sample);
+                let i = w.instance_slot(&iid);
+                w.remember(tid, i, psha, &model, sample);
             }
         }
         Ok(w)
     }
 
-    fn remember(&mut self, tid: String, iid: &str, psha: String, model: &str, sample: i32) {
-        self.ids.insert(tid);
+    /// The dense index of `iid`, with its per-instance slot in place.
+    fn instance_slot(&mut self, iid: &str) -> u32 {
         let i = self.instances.intern(iid);
         if self.per_instance.len() <= i as usize {
             self.per_instance
                 .resize_with(i as usize + 1, Default::default);
         }
+        i
+    }
+
+    fn remember(&mut self, tid: String, i: u32, psha: String, model: &str, sample: i32) {
+        self.ids.insert(tid);
         let slot = &mut self.per_instance[i as usize];
         slot.0 += 1;
         slot.1.insert(psha);
@@ -643,12 +649,8 @@ impl CorpusWriter {
         if self.ids.contains(&row.trajectory_id) {
             return Ok(Insert::Duplicate);
         }
-        let seen_patch = self
-            .instances
-            .get(&row.instance_id)
-            .and_then(|i| self.per_instance.get(i as usize))
-            .is_some_and(|slot| slot.1.contains(&row.patch_sha256));
-        if seen_patch {
+        let i = self.instance_slot(&row.instance_id);
+        if self.per_instance[i as usize].1.contains(&row.patch_sha256) {
             return Ok(Insert::Duplicate);
         }
         if !self.buffer.fits(&row) {
@@ -657,13 +659,12 @@ impl CorpusWriter {
         self.buffer.append(&row);
         let CorpusRow {
             trajectory_id,
-            instance_id,
             patch_sha256,
             model,
             sample,
             ..
         } = row;
-        self.remember(trajectory_id, &instance_id, patch_sha256, &model, sample);
+        self.remember(trajectory_id, i, patch_sha256, &model, sample);
         if self.buffer.len() >= self.batch_limit() {
             self.seal(false)?;
         }

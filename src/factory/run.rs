@@ -327,7 +327,7 @@ pub async fn run(
             n = set.join_next() => n,
             _ = &mut ctrl_c => {
                 set.abort_all();
-                writer.flush()?;
+                crate::sandbox::blocking(|| writer.flush())?;
                 bar.abandon_with_message("interrupted");
                 return Err(FactoryError::Interrupted);
             }
@@ -361,7 +361,9 @@ pub async fn run(
                     if writer.buffered() >= plan.flush_rows.max(1)
                         || last_flush.elapsed() >= plan.flush_every
                     {
-                        writer.flush()?;
+                        // Encoding the tail, fsync and rename: off the
+                        // runtime's threads, so episodes' model I/O goes on.
+                        crate::sandbox::blocking(|| writer.flush())?;
                         last_flush = Instant::now();
                     }
                     continue;
