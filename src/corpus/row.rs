@@ -366,13 +366,6 @@ impl BatchBuilder {
     }
 }
 
-/// Rows → one record batch.
-pub fn to_batch(rows: &[CorpusRow]) -> Result<RecordBatch, CorpusError> {
-    let mut b = BatchBuilder::new();
-    rows.iter().for_each(|r| b.append(r));
-    Ok(b.seal()?.batch)
-}
-
 /// Checks that `actual` has every required column with its exact type.
 /// Returns one line per problem.
 pub fn schema_problems(actual: &Schema) -> Vec<String> {

@@ -1,8 +1,9 @@
 //! Segments and the manifest: the on-disk layout of a corpus and its
 //! crash-safe writer.
 //!
-//! Write protocol, per flush: encode the buffered rows to
-//! `.part-NNNNNN.parquet.tmp` (hashing the bytes as they are written),
+//! Rows are encoded into row groups as they are inserted (see
+//! `GroupEncoder`). Write protocol, per flush: write the encoded row
+//! groups to `.part-NNNNNN.parquet.tmp` (hashing the bytes as they go),
 //! fsync, rename to `part-NNNNNN.parquet`, then write the new manifest to
 //! `.manifest.json.tmp`, fsync and rename it over `manifest.json`. The
 //! manifest is the truth: a segment it does not list (a crash between the
