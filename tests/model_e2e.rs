@@ -53,6 +53,15 @@ fn fix_calls() -> Vec<(&'static str, &'static str, Value)> {
     ]
 }
 
+/// A mock of `api` that replies with [`fix_calls`] as native tool calls.
+async fn fixing_mock(api: Api) -> Mock {
+    let replies = fix_calls()
+        .into_iter()
+        .map(|(id, name, args)| Reply::ok(api.tool_reply(id, name, args)))
+        .collect();
+    Mock::start(replies).await
+}
+
 struct Run {
     code: i32,
     json: Value,
@@ -118,11 +127,7 @@ async fn solve_against_each_mock_ends_verified() {
     for api in Api::ALL {
         let tmp = tempfile::tempdir().unwrap();
         let repo = calc_repo(tmp.path());
-        let replies = fix_calls()
-            .into_iter()
-            .map(|(id, name, args)| Reply::ok(api.tool_reply(id, name, args)))
-            .collect();
-        let mock = Mock::start(replies).await;
+        let mock = fixing_mock(api).await;
         let spec = api.spec(&mock);
         let run = solve(tmp.path(), &repo, &spec, &["--max-attempts", "1"]).await;
         assert_eq!(run.code, 0, "{api:?}: {}\n{}", run.json, run.stderr);
@@ -241,11 +246,7 @@ async fn escalation_records_which_model_verified() {
     let script = tmp.path().join("small.jsonl");
     std::fs::write(&script, "{\"tool\": \"ls\", \"args\": {}}\n").unwrap();
     let api = Api::OpenAi;
-    let replies = fix_calls()
-        .into_iter()
-        .map(|(id, name, args)| Reply::ok(api.tool_reply(id, name, args)))
-        .collect();
-    let mock = Mock::start(replies).await;
+    let mock = fixing_mock(api).await;
     let big = api.spec(&mock);
     let small = format!("script:{}", script.display());
     let run = solve(
@@ -276,11 +277,7 @@ async fn api_keys_are_taken_from_the_environment() {
     for api in Api::ALL {
         let tmp = tempfile::tempdir().unwrap();
         let repo = calc_repo(tmp.path());
-        let replies = fix_calls()
-            .into_iter()
-            .map(|(id, name, args)| Reply::ok(api.tool_reply(id, name, args)))
-            .collect();
-        let mock = Mock::start(replies).await;
+        let mock = fixing_mock(api).await;
         let run = solve_env(
             tmp.path(),
             &repo,

@@ -487,37 +487,24 @@ fn ctrl_c_stops_the_run_kills_the_tests_and_leaves_the_repo_alone() {
     let r = repo("grep_config");
     let before = snapshot(r.path());
     let out_dir = tempfile::tempdir().unwrap();
-    let child = Command::new(env!("CARGO_BIN_EXE_airgate"))
-        .args([
-            "solve",
-            "--task",
-            "t",
-            "--test-cmd",
-            "sleep 317.25",
-            "--model",
-        ])
-        .arg(script("noop.jsonl"))
-        .arg("--repo")
-        .arg(r.path())
-        .arg("--out")
-        .arg(out_dir.path())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    // Wait until the baseline test run is under way.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    while !running("sleep 317.25") {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the test command never started"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
-    unsafe {
-        libc::kill(child.id() as i32, libc::SIGINT);
-    }
-    let out = child.wait_with_output().unwrap();
+    // Ctrl-C lands while the baseline test run is under way.
+    let (out, _) = interrupt_when_running(
+        Command::new(env!("CARGO_BIN_EXE_airgate"))
+            .args([
+                "solve",
+                "--task",
+                "t",
+                "--test-cmd",
+                "sleep 317.25",
+                "--model",
+            ])
+            .arg(script("noop.jsonl"))
+            .arg("--repo")
+            .arg(r.path())
+            .arg("--out")
+            .arg(out_dir.path()),
+        "sleep 317.25",
+    );
     assert_eq!(
         out.status.code(),
         Some(130),
@@ -525,15 +512,6 @@ fn ctrl_c_stops_the_run_kills_the_tests_and_leaves_the_repo_alone() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(String::from_utf8_lossy(&out.stderr).contains("interrupted"));
-    // SIGKILL is asynchronous: give a loaded machine a moment to reap it.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while running("sleep 317.25") {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the test command outlived Ctrl-C"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
     assert_eq!(snapshot(r.path()), before);
 }
 
@@ -627,55 +605,34 @@ fn ctrl_c_while_the_local_model_starts_stops_it_and_the_server() {
         "serve_py": dir.join("serve.py"),
     });
     std::fs::write(dir.join("install.json"), install.to_string()).unwrap();
-    let child = Command::new(env!("CARGO_BIN_EXE_airgate"))
-        .args([
-            "solve",
-            "--task",
-            "t",
-            "--test-cmd",
-            "grep -q GOOD config.toml",
-            "--model",
-            "local",
-        ])
-        .arg("--repo")
-        .arg(r.path())
-        .env("AIRGATE_HOME", home.path())
-        .current_dir(home.path())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    while !running("sleep 319.75") {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the fake server never started"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
-    let t0 = std::time::Instant::now();
-    unsafe {
-        libc::kill(child.id() as i32, libc::SIGINT);
-    }
-    let out = child.wait_with_output().unwrap();
+    let (out, took) = interrupt_when_running(
+        Command::new(env!("CARGO_BIN_EXE_airgate"))
+            .args([
+                "solve",
+                "--task",
+                "t",
+                "--test-cmd",
+                "grep -q GOOD config.toml",
+                "--model",
+                "local",
+            ])
+            .arg("--repo")
+            .arg(r.path())
+            .env("AIRGATE_HOME", home.path())
+            .current_dir(home.path()),
+        "sleep 319.75",
+    );
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(130), "{stderr}");
     assert!(
         stderr.contains("interrupted while starting the model"),
         "{stderr}"
     );
+    // The start would otherwise go on until its 180 s health deadline.
     assert!(
-        t0.elapsed() < std::time::Duration::from_secs(60),
+        took < std::time::Duration::from_secs(60),
         "Ctrl-C waited for the server start"
     );
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while running("sleep 319.75") {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the server outlived Ctrl-C"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
     assert_eq!(snapshot(r.path()), before);
 }
 
@@ -685,36 +642,23 @@ fn ctrl_c_mid_attempt_saves_the_partial_trajectory() {
     let r = repo("grep_config");
     let before = snapshot(r.path());
     let out_dir = tempfile::tempdir().unwrap();
-    let child = Command::new(env!("CARGO_BIN_EXE_airgate"))
-        .args([
-            "solve",
-            "--task",
-            "t",
-            "--test-cmd",
-            "grep -q GOOD config.toml",
-            "--model",
-        ])
-        .arg(script("slow_run.jsonl"))
-        .arg("--repo")
-        .arg(r.path())
-        .arg("--out")
-        .arg(out_dir.path())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    while !running("sleep 318.25") {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the model's command never started"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
-    unsafe {
-        libc::kill(child.id() as i32, libc::SIGINT);
-    }
-    let out = child.wait_with_output().unwrap();
+    let (out, _) = interrupt_when_running(
+        Command::new(env!("CARGO_BIN_EXE_airgate"))
+            .args([
+                "solve",
+                "--task",
+                "t",
+                "--test-cmd",
+                "grep -q GOOD config.toml",
+                "--model",
+            ])
+            .arg(script("slow_run.jsonl"))
+            .arg("--repo")
+            .arg(r.path())
+            .arg("--out")
+            .arg(out_dir.path()),
+        "sleep 318.25",
+    );
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(130), "{stderr}");
     assert!(stderr.contains("partial trajectory"), "{stderr}");
@@ -737,14 +681,6 @@ fn ctrl_c_mid_attempt_saves_the_partial_trajectory() {
         .map(|e| e["call"]["name"].as_str().unwrap())
         .collect();
     assert_eq!(tools, ["ls", "read_file"], "{attempt}");
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while running("sleep 318.25") {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the model's command outlived Ctrl-C"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
     assert_eq!(snapshot(r.path()), before);
 }
 
@@ -754,6 +690,36 @@ fn running(pattern: &str) -> bool {
         .output()
         .map(|o| o.status.success())
         .unwrap_or(false)
+}
+
+/// Spawns `cmd`, waits until a process matching `pattern` (the command it
+/// must start) runs, sends Ctrl-C, and checks that process is gone soon
+/// after. Returns the output and the time from Ctrl-C to exit.
+fn interrupt_when_running(cmd: &mut Command, pattern: &str) -> (Output, std::time::Duration) {
+    use std::time::{Duration, Instant};
+    let child = cmd
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !running(pattern) {
+        assert!(Instant::now() < deadline, "`{pattern}` never started");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let t0 = Instant::now();
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGINT);
+    }
+    let out = child.wait_with_output().unwrap();
+    let took = t0.elapsed();
+    // SIGKILL is asynchronous: give a loaded machine a moment to reap it.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while running(pattern) {
+        assert!(Instant::now() < deadline, "`{pattern}` outlived Ctrl-C");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    (out, took)
 }
 
 #[test]

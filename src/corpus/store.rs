@@ -492,8 +492,8 @@ pub struct CorpusWriter {
     /// Rows sealed into the current row group (encoded or in flight).
     group_rows: usize,
     /// The batch being encoded on the rayon pool while the next one fills
-    /// (at most one), with its row count.
-    in_flight: Option<(std::sync::mpsc::Receiver<JobResult>, usize)>,
+    /// (at most one).
+    in_flight: Option<std::sync::mpsc::Receiver<JobResult>>,
     /// Empty column buffers taken back from an encoded batch, for the next.
     spare: Option<BatchBuilder>,
     /// Set when an encode or a flush failed: the rows in flight are gone,
@@ -718,8 +718,7 @@ impl CorpusWriter {
                 self.poison(g)?
             }
         };
-        let rows = sealed.batch.num_rows();
-        self.group_rows += rows;
+        self.group_rows += sealed.batch.num_rows();
         let close = close_group || self.group_rows >= ROW_GROUP_ROWS;
         let (tx, rx) = std::sync::mpsc::channel();
         let encoder = self.encoder.clone();
@@ -727,14 +726,14 @@ impl CorpusWriter {
             let state = encoder.write(group, &sealed.batch, close);
             let _ = tx.send((state, sealed));
         });
-        self.in_flight = Some((rx, rows));
+        self.in_flight = Some(rx);
         Ok(())
     }
 
     /// Waits for the batch being encoded and takes its buffers back; keeps
     /// the group when it was closed.
     fn wait_in_flight(&mut self) -> Result<(), CorpusError> {
-        let Some((rx, _)) = self.in_flight.take() else {
+        let Some(rx) = self.in_flight.take() else {
             return Ok(());
         };
         let result = rx
@@ -746,12 +745,15 @@ impl CorpusWriter {
         self.spare = Some(spare);
         match self.poison(state)? {
             GroupState::Open(g) => self.group = Some(g),
-            GroupState::Closed(done) => {
-                self.group_rows -= done.rows;
-                self.encoded.push(done);
-            }
+            GroupState::Closed(done) => self.keep(done),
         }
         Ok(())
+    }
+
+    /// Keeps a closed row group for the next flush.
+    fn keep(&mut self, done: EncodedGroup) {
+        self.group_rows -= done.rows;
+        self.encoded.push(done);
     }
 
     /// Writes the buffered rows as one new segment and publishes it in the
@@ -767,8 +769,7 @@ impl CorpusWriter {
             // boundary): close it as it is.
             let done = GroupEncoder::close(g);
             let done = self.poison(done)?;
-            self.group_rows -= done.rows;
-            self.encoded.push(done);
+            self.keep(done);
         }
         if self.encoded.is_empty() {
             return Ok(None);

@@ -87,7 +87,7 @@ impl Progress {
         Self::default()
     }
 
-    fn finished(&self, traj: &Trajectory) {
+    fn checkpoint(&self, traj: &Trajectory) {
         if let Ok(mut g) = self.0.lock() {
             *g = (Some(traj.clone()), None);
         }
@@ -169,14 +169,14 @@ pub async fn run_episode(
     };
 
     if let Some(p) = ep.progress {
-        p.finished(&traj);
+        p.checkpoint(&traj);
     }
     tracing::info!(test_cmd = %traj.test_cmd, "baseline test run");
     let baseline = ep.verifier.check(ep.sandbox, ep.workspace).await?;
     let baseline_passed = baseline.passed;
     traj.baseline = Some(baseline.clone());
     if let Some(p) = ep.progress {
-        p.finished(&traj);
+        p.checkpoint(&traj);
     }
     if baseline_passed {
         traj.outcome = Outcome::AlreadyPassing;
@@ -246,7 +246,7 @@ pub async fn run_episode(
             let model = attempt.model.clone();
             traj.attempts.push(attempt);
             if let Some(p) = ep.progress {
-                p.finished(&traj);
+                p.checkpoint(&traj);
             }
             match gate {
                 Some(g) if g.passed => {

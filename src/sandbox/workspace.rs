@@ -39,10 +39,6 @@ impl Workspace {
             root,
             _temp: Some(temp),
         };
-        // Bytecode copied from the user's tree could mask a same-second edit
-        // in the model's own test runs (`run` sets PYTHONDONTWRITEBYTECODE,
-        // so none is written afterwards; the gate purges again anyway).
-        ws.purge_bytecode()?;
         ws.init_baseline()?;
         Ok(ws)
     }
@@ -227,21 +223,16 @@ impl Workspace {
         let mut it = walkdir::WalkDir::new(&self.root).into_iter();
         while let Some(entry) = it.next() {
             let Ok(entry) = entry else { continue };
-            let name = entry.file_name();
             if entry.file_type().is_dir() {
-                if name == ".git" {
+                if entry.file_name() == ".git" {
                     it.skip_current_dir();
-                } else if name == "__pycache__" {
+                } else if is_bytecode(&entry) {
                     std::fs::remove_dir_all(entry.path())
                         .map_err(|e| SandboxError::io("purging __pycache__", e))?;
                     removed += 1;
                     it.skip_current_dir();
                 }
-            } else if entry
-                .path()
-                .extension()
-                .is_some_and(|e| e == "pyc" || e == "pyo")
-            {
+            } else if is_bytecode(&entry) {
                 std::fs::remove_file(entry.path())
                     .map_err(|e| SandboxError::io("purging *.pyc", e))?;
                 removed += 1;
@@ -290,8 +281,20 @@ pub fn build_globset(globs: &[String]) -> Result<GlobSet, SandboxError> {
         .map_err(|e| SandboxError::Other(format!("bad glob set: {e}")))
 }
 
-/// Copies a directory tree (without the top-level `.git`), preserving
-/// symlinks as symlinks and file permissions.
+/// A `__pycache__` directory or a `*.pyc`/`*.pyo` file.
+fn is_bytecode(entry: &walkdir::DirEntry) -> bool {
+    if entry.file_type().is_dir() {
+        entry.file_name() == "__pycache__"
+    } else {
+        entry
+            .path()
+            .extension()
+            .is_some_and(|e| e == "pyc" || e == "pyo")
+    }
+}
+
+/// Copies a directory tree (without the top-level `.git` and without Python
+/// bytecode), preserving symlinks as symlinks and file permissions.
 pub fn copy_tree(src: &Path, dst: &Path) -> Result<(), SandboxError> {
     std::fs::create_dir_all(dst)
         .map_err(|e| SandboxError::io(format!("creating {}", dst.display()), e))?;
@@ -306,7 +309,10 @@ pub fn copy_tree(src: &Path, dst: &Path) -> Result<(), SandboxError> {
             .path()
             .strip_prefix(src)
             .map_err(|e| SandboxError::Other(e.to_string()))?;
-        if entry.depth() == 1 && rel == Path::new(".git") {
+        // Not the history, and not bytecode: a stale `.pyc` could mask a
+        // same-second edit in the model's own test runs (`run` sets
+        // PYTHONDONTWRITEBYTECODE, so none is written afterwards).
+        if (entry.depth() == 1 && rel == Path::new(".git")) || is_bytecode(&entry) {
             if entry.file_type().is_dir() {
                 it.skip_current_dir();
             }
