@@ -1,8 +1,8 @@
 //! Measurements for docs/models.md (ignored: they print figures, assert
 //! nothing about time). Driven by scripts/bench-model.sh:
-//! - `client_tokens_per_second`: our OpenAI client against a running
-//!   llama.cpp server (`AIRGATE_BENCH_URL`), with the exact request body
-//!   written to `AIRGATE_BENCH_BODY` so the script can `curl` the same bytes;
+//! - `client_tokens_per_second`: our OpenAI client and `curl` of the exact
+//!   same request bytes, alternating, against a running llama.cpp server
+//!   (`AIRGATE_BENCH_URL`);
 //! - `harness_overhead_per_step`: `airgate solve` (the real binary) against a
 //!   0 ms mock server, per-step time outside the model and the tests.
 
