@@ -684,11 +684,18 @@ fn ctrl_c_mid_attempt_saves_the_partial_trajectory() {
     assert_eq!(snapshot(r.path()), before);
 }
 
-fn running(pattern: &str) -> bool {
+/// Whether a process other than `except` runs a command line matching
+/// `pattern`. airgate's own command line may hold the pattern (`--test-cmd
+/// "sleep 317.25"`), so it must not count as the command having started.
+fn running(pattern: &str, except: u32) -> bool {
     Command::new("pgrep")
         .args(["-f", pattern])
         .output()
-        .map(|o| o.status.success())
+        .map(|o| {
+            String::from_utf8_lossy(&o.stdout)
+                .split_whitespace()
+                .any(|pid| pid.parse::<u32>().is_ok_and(|pid| pid != except))
+        })
         .unwrap_or(false)
 }
 
@@ -703,7 +710,8 @@ fn interrupt_when_running(cmd: &mut Command, pattern: &str) -> (Output, std::tim
         .spawn()
         .unwrap();
     let deadline = Instant::now() + Duration::from_secs(30);
-    while !running(pattern) {
+    let pid = child.id();
+    while !running(pattern, pid) {
         assert!(Instant::now() < deadline, "`{pattern}` never started");
         std::thread::sleep(Duration::from_millis(50));
     }
@@ -715,7 +723,7 @@ fn interrupt_when_running(cmd: &mut Command, pattern: &str) -> (Output, std::tim
     let took = t0.elapsed();
     // SIGKILL is asynchronous: give a loaded machine a moment to reap it.
     let deadline = Instant::now() + Duration::from_secs(10);
-    while running(pattern) {
+    while running(pattern, pid) {
         assert!(Instant::now() < deadline, "`{pattern}` outlived Ctrl-C");
         std::thread::sleep(Duration::from_millis(50));
     }
