@@ -9,7 +9,7 @@
 
 use std::path::{Component, Path, PathBuf};
 
-use globset::{Glob, GlobMatcher};
+use globset::{Glob, GlobBuilder, GlobMatcher};
 use serde::Deserialize;
 
 use super::FactoryError;
@@ -39,6 +39,10 @@ struct DatasetEntry {
     path: Option<String>,
     #[serde(default)]
     sha256: Option<String>,
+    /// Match `path` ignoring case: published file names vary in case
+    /// (`SWE-bench_Verified`, `swe-bench_verified`).
+    #[serde(default)]
+    ignore_case: bool,
 }
 
 /// A loaded allowlist.
@@ -106,7 +110,9 @@ impl PublicSources {
                 Some(p) => {
                     let abs = normalise(&base.join(p));
                     Some(
-                        Glob::new(&abs.to_string_lossy())
+                        GlobBuilder::new(&abs.to_string_lossy())
+                            .case_insensitive(d.ignore_case)
+                            .build()
                             .map_err(|e| {
                                 FactoryError::Config(format!(
                                     "{}: bad dataset glob `{p}`: {e}",
@@ -293,5 +299,42 @@ mod tests {
         );
         let mini = root.join("datasets/airgate-mini.jsonl");
         assert_eq!(s.check_dataset(&mini).unwrap().name, "airgate-mini");
+
+        // The SWE-bench family by its published names, wherever it lives.
+        let d = tempfile::tempdir().unwrap();
+        let named = |rel: &str| {
+            let p = d.path().join(rel);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(&p, "{}").unwrap();
+            s.check_dataset(&p).map(|ds| ds.name)
+        };
+        let verified = "princeton-nlp/SWE-bench_Verified";
+        for rel in [
+            "hub/datasets--princeton-nlp--SWE-bench_Verified/snapshots/c104f840/data/test-00000-of-00001.parquet",
+            "hub/datasets--SWE-bench--SWE-bench_Verified/snapshots/1/data/test-00000-of-00001.parquet",
+            "cache/princeton-nlp___swe-bench_verified/default/0.0.0/ab/swe-bench_verified-test.arrow",
+            "exports/swe-bench_verified.jsonl",
+            "exports/SWEBENCH_VERIFIED_test.parquet",
+        ] {
+            assert_eq!(named(rel).unwrap(), verified, "{rel}");
+        }
+        assert_eq!(
+            named("x/datasets--princeton-nlp--SWE-bench_Lite/snapshots/1/data/dev-00000-of-00001.parquet").unwrap(),
+            "princeton-nlp/SWE-bench_Lite"
+        );
+        assert_eq!(
+            named("x/datasets--princeton-nlp--SWE-bench/snapshots/1/data/test-00000-of-00001.parquet").unwrap(),
+            "princeton-nlp/SWE-bench"
+        );
+        assert_eq!(named("y/swebench_test.jsonl").unwrap(), "princeton-nlp/SWE-bench");
+        // Names that merely mention the benchmark are not declarations.
+        for rel in [
+            "bank/customer-tasks.jsonl",
+            "bank/swe-bench/customer.jsonl",
+            "bank/my-swe-bench-verified-copy.jsonl",
+            "bank/not_swebench.jsonl",
+        ] {
+            assert!(named(rel).is_err(), "{rel}");
+        }
     }
 }
