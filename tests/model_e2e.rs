@@ -134,7 +134,12 @@ async fn solve_against_each_mock_ends_verified() {
         assert_eq!(run.json["outcome"], "verified", "{api:?}");
         assert_eq!(run.json["steps"], 4);
         let patch = run.json["patch"].as_str().unwrap();
-        assert!(patch.contains("+    return a + b"), "{patch}");
+        assert!(
+            patch.contains("+    return a + b"),
+            "{api:?} patch={patch:?} json={} traj={}",
+            run.json,
+            run.traj
+        );
         // Dry run: the repo is untouched.
         assert_eq!(
             std::fs::read_to_string(repo.join("calc.py")).unwrap(),
@@ -268,6 +273,78 @@ async fn escalation_records_which_model_verified() {
     // The big model was handed the small one's failure.
     let first = api.messages(&mock.requests()[0].body);
     assert!(first[1].1.contains("previous attempt"), "{}", first[1].1);
+}
+
+/// The small model's server breaks mid-run (its reply no longer decodes):
+/// the big model takes over and its patch is verified.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn escalation_takes_over_when_the_small_model_fails_mid_run() {
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = calc_repo(tmp.path());
+    let api = Api::OpenAi;
+    let small = Mock::start(vec![
+        Reply::ok(api.tool_reply("s1", "ls", json!({}))),
+        Reply::ok(json!({"error": "the model crashed"})),
+    ])
+    .await;
+    let big = fixing_mock(api).await;
+    let run = solve(
+        tmp.path(),
+        &repo,
+        &api.spec(&small),
+        &["--escalate-to", &api.spec(&big), "--max-attempts", "1"],
+    )
+    .await;
+    assert_eq!(run.code, 0, "{}\n{}", run.json, run.stderr);
+    assert_eq!(run.json["outcome"], "verified");
+    assert!(run.traj["aborted"].is_null(), "{}", run.traj["aborted"]);
+    let attempts = run.traj["attempts"].as_array().unwrap();
+    assert_eq!(attempts.len(), 2);
+    let errors: Vec<&serde_json::Value> = attempts[0]["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["type"] == "model_error")
+        .collect();
+    assert_eq!(errors.len(), 1, "{}", attempts[0]);
+    assert_eq!(run.traj["verified_by"], attempts[1]["model"]);
+    assert_eq!(small.requests().len(), 2);
+    assert!(!big.requests().is_empty());
+}
+
+/// A small model that refuses its very first call (wrong key, unknown
+/// model) is a setup error: the run stops and the big model is never paid.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn escalation_does_not_hide_a_misconfigured_small_model() {
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = calc_repo(tmp.path());
+    let api = Api::OpenAi;
+    let small = Mock::start(vec![Reply::status(
+        404,
+        json!({"error": {"message": "model 'tiny' not found"}}),
+    )])
+    .await;
+    let big = fixing_mock(api).await;
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_airgate"))
+        .args(["solve", "--repo"])
+        .arg(&repo)
+        .args(["--task", "t", "--test-cmd", TEST_CMD, "--model"])
+        .arg(api.spec(&small))
+        .arg("--escalate-to")
+        .arg(api.spec(&big))
+        .args(["--max-attempts", "1", "--json", "--out"])
+        .arg(tmp.path().join("run"))
+        .current_dir(tmp.path())
+        .env("AIRGATE_HOME", tmp.path().join(".airgate"))
+        .env_remove("OPENAI_API_KEY")
+        .output()
+        .await
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("not found on server"), "{stderr}");
+    assert!(out.stdout.is_empty(), "no outcome is claimed");
+    assert!(big.requests().is_empty(), "the big model was called");
 }
 
 /// The API keys come from the environment: a Bearer token for OpenAI-compatible

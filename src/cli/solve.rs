@@ -236,7 +236,17 @@ pub async fn run(args: SolveArgs) -> anyhow::Result<u8> {
     };
     let traj = result.map_err(|e| {
         let saved = save_partial(&progress, &format!("engine failure: {e}"), &out_dir);
-        CliError::environment(format!("{e}{saved}"))
+        // A refused first call (wrong key, unknown model) is a configuration
+        // error (2); a dead server or sandbox is a broken environment (3).
+        let config = matches!(
+            e,
+            engine::EngineError::Model(ModelError::Config(_) | ModelError::Rejected(_))
+        );
+        if config {
+            CliError::usage(format!("{e}{saved}"))
+        } else {
+            CliError::environment(format!("{e}{saved}"))
+        }
     })?;
 
     let traj_path = traj.save(&out_dir).map_err(|e| {

@@ -9,7 +9,10 @@
 //!    Only a passing gate yields `verified` with its patch.
 //!
 //! With escalation, a second policy stage gets the task (and the first
-//! stage's last failure) only when the first stage's gate held.
+//! stage's last failure) only when the first stage's gate held, or when the
+//! first model failed for good mid-run (its server died, its replies stopped
+//! decoding). A refused first call (bad key, unknown model) is a setup error
+//! and stops the run instead.
 
 pub mod loop_breaker;
 pub mod prompt;
@@ -195,6 +198,7 @@ pub async fn run_episode(
     };
     let mut previous: Option<(String, GateRun)> = None;
     let mut index = 0;
+    let stage_count = stages.len();
     'stages: for (stage_no, policy) in stages.iter_mut().enumerate() {
         let mut stage_system = system.clone();
         if stage_no > 0 {
@@ -229,12 +233,21 @@ pub async fn run_episode(
                 Err(AttemptAbort { attempt, error }) => {
                     traj.usage.add(&attempt.usage);
                     traj.attempts.push(*attempt);
+                    crate::sandbox::blocking(|| ep.workspace.reset())?;
+                    // A refused first call is a setup problem (bad key, wrong
+                    // model name): say so rather than quietly escalating.
+                    let setup = matches!(error, ModelError::Config(_) | ModelError::Rejected(_))
+                        && index == 1;
+                    if !setup && stage_no + 1 < stage_count {
+                        // The small model's server died or broke its wire
+                        // format: that is exactly when the big one should
+                        // take over. The attempt keeps the error event.
+                        tracing::warn!(%error, "model failed; escalating");
+                        continue 'stages;
+                    }
                     traj.aborted = Some(error.to_string());
                     traj.wall_s = started.elapsed().as_secs_f64();
-                    crate::sandbox::blocking(|| ep.workspace.reset())?;
-                    if matches!(error, ModelError::Config(_) | ModelError::Rejected(_))
-                        && index == 1
-                    {
+                    if setup {
                         return Err(error.into());
                     }
                     break 'stages;

@@ -323,10 +323,16 @@ mod tests {
             "princeton-nlp/SWE-bench_Lite"
         );
         assert_eq!(
-            named("x/datasets--princeton-nlp--SWE-bench/snapshots/1/data/test-00000-of-00001.parquet").unwrap(),
+            named(
+                "x/datasets--princeton-nlp--SWE-bench/snapshots/1/data/test-00000-of-00001.parquet"
+            )
+            .unwrap(),
             "princeton-nlp/SWE-bench"
         );
-        assert_eq!(named("y/swebench_test.jsonl").unwrap(), "princeton-nlp/SWE-bench");
+        assert_eq!(
+            named("y/swebench_test.jsonl").unwrap(),
+            "princeton-nlp/SWE-bench"
+        );
         // Names that merely mention the benchmark are not declarations.
         for rel in [
             "bank/customer-tasks.jsonl",

@@ -147,7 +147,7 @@ impl Workspace {
             std::process::id(),
             SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
         ));
-        if std::fs::copy(git_dir.join("index"), &scratch).is_err() {
+        if copy_index(&git_dir.join("index"), &scratch).is_err() {
             self.git(&["add", "-A"])?;
             let out = self.git(args);
             self.git(&["reset", "-q"])?;
@@ -337,6 +337,20 @@ pub fn copy_tree(src: &Path, dst: &Path) -> Result<(), SandboxError> {
     Ok(())
 }
 
+/// Copies the index with its mtime. Git trusts an entry's stat data only
+/// when the entry is older than the index file itself ("racy git"); a copy
+/// stamped "now" would make a same-size edit made in the same second as the
+/// baseline invisible to `git add`, so a verified fix would have an empty
+/// patch.
+fn copy_index(from: &Path, to: &Path) -> std::io::Result<()> {
+    std::fs::copy(from, to)?;
+    let mtime = std::fs::metadata(from)?.modified()?;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(to)?
+        .set_modified(mtime)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -347,6 +361,46 @@ mod tests {
         std::fs::write(d.path().join("a.py"), "x = 1\n").unwrap();
         std::fs::write(d.path().join("tests/test_a.py"), "def test(): pass\n").unwrap();
         d
+    }
+
+    /// A same-length edit made in the same second as the baseline, diffed in
+    /// a later second, must show in the diff (racy git: the scratch index
+    /// must keep the real index's mtime).
+    #[test]
+    fn same_second_same_length_edit_shows_in_the_diff() {
+        let src = repo();
+        let mtime_s = |p: &Path| {
+            std::fs::metadata(p)
+                .unwrap()
+                .modified()
+                .unwrap()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_secs()
+        };
+        for _ in 0..20 {
+            let ws = Workspace::copy_from(src.path()).unwrap();
+            std::fs::write(ws.root().join("a.py"), "x = 2\n").unwrap();
+            let index = ws.root().join(".git/index");
+            if mtime_s(&ws.root().join("a.py")) != mtime_s(&index) {
+                continue; // crossed a second boundary: not the racy case
+            }
+            // Diff in the next second, as a slower step would.
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap();
+            std::thread::sleep(std::time::Duration::from_nanos(
+                1_000_000_000 - u64::from(now.subsec_nanos()) + 20_000_000,
+            ));
+            let diff = ws.diff().unwrap();
+            assert!(
+                diff.contains("+x = 2"),
+                "edit missing from the diff: {diff:?}"
+            );
+            assert_eq!(ws.changed_paths().unwrap(), ["a.py"]);
+            return;
+        }
+        panic!("never managed a same-second edit");
     }
 
     #[test]
