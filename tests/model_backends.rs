@@ -393,32 +393,40 @@ async fn unreachable_server_fails_fast() {
 #[tokio::test]
 async fn a_reset_connection_is_retried() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let body = Api::OpenAi
-        .tool_reply("call_1", "ls", json!({}))
-        .to_string();
-    let server = tokio::spawn(async move {
-        // First connection: read the request, then close without answering.
-        let (mut s, _) = listener.accept().await.unwrap();
-        let mut buf = vec![0u8; 65536];
-        let _ = s.read(&mut buf).await;
-        drop(s);
-        // Second: a proper answer.
-        let (mut s, _) = listener.accept().await.unwrap();
-        let _ = s.read(&mut buf).await;
-        let resp = format!(
-            "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-            body.len()
-        );
-        s.write_all(resp.as_bytes()).await.unwrap();
-        2
-    });
-    let w = OpenAiWire::with_key("m", format!("http://{addr}/v1"), None);
-    let mut p = RemotePolicy::new("m", Box::new(w), opts(ToolCallMode::Native)).unwrap();
-    let pr = p.propose(&[Message::user("x")], &info()).await.unwrap();
-    assert_eq!(pr.message.unwrap().tool_calls[0].name, "ls");
-    assert_eq!(server.await.unwrap(), 2);
+    for api in Api::ALL {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let body = api.tool_reply("call_1", "ls", json!({})).to_string();
+        let server = tokio::spawn(async move {
+            // First connection: read the request, then close without answering.
+            let (mut s, _) = listener.accept().await.unwrap();
+            let mut buf = vec![0u8; 65536];
+            let _ = s.read(&mut buf).await;
+            drop(s);
+            // Second: a proper answer.
+            let (mut s, _) = listener.accept().await.unwrap();
+            let _ = s.read(&mut buf).await;
+            let resp = format!(
+                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            s.write_all(resp.as_bytes()).await.unwrap();
+            2
+        });
+        let w: Box<dyn Wire> = match api {
+            Api::OpenAi => Box::new(OpenAiWire::with_key("m", format!("http://{addr}/v1"), None)),
+            Api::Ollama => Box::new(OllamaWire::new("m", format!("http://{addr}"))),
+            Api::Anthropic => Box::new(AnthropicWire::with_key(
+                "m",
+                format!("http://{addr}"),
+                Some("k".into()),
+            )),
+        };
+        let mut p = RemotePolicy::new("m", w, opts(ToolCallMode::Native)).unwrap();
+        let pr = p.propose(&[Message::user("x")], &info()).await.unwrap();
+        assert_eq!(pr.message.unwrap().tool_calls[0].name, "ls", "{api:?}");
+        assert_eq!(server.await.unwrap(), 2, "{api:?}");
+    }
 }
 
 #[tokio::test]
@@ -581,4 +589,141 @@ async fn constrained_text_mode_sends_the_action_schema() {
         );
         assert!(body.get("tools").is_none());
     }
+}
+
+/// Servers that cannot do native tool calls say so in their own words; in
+/// `auto` mode the backend switches to the text protocol for the rest of the
+/// run (teaching the format in the system prompt), without retrying a
+/// refusal that will not change.
+#[tokio::test]
+async fn auto_mode_switches_to_text_when_the_server_refuses_tools() {
+    let cases = [
+        // vLLM started without --enable-auto-tool-choice
+        (
+            Api::OpenAi,
+            400,
+            json!({"object": "error", "message": "\"auto\" tool choice requires --enable-auto-tool-choice and --tool-call-parser to be set", "type": "BadRequestError", "code": 400}),
+        ),
+        // llama.cpp's server without --jinja (a 500: must not be retried)
+        (
+            Api::OpenAi,
+            500,
+            json!({"error": {"code": 500, "message": "tools param requires --jinja flag", "type": "server_error"}}),
+        ),
+        // Ollama with a model whose template has no tools
+        (
+            Api::Ollama,
+            400,
+            json!({"error": "registry.ollama.ai/library/gemma:2b does not support tools"}),
+        ),
+    ];
+    for (api, status, body) in cases {
+        let mock = Mock::start(vec![
+            Reply::status(status, body.clone()),
+            Reply::ok(
+                api.text_reply("Let me look.\n```json\n{\"tool\": \"ls\", \"args\": {}}\n```"),
+            ),
+            Reply::ok(api.text_reply("```json\n{\"tool\": \"submit\", \"args\": {}}\n```")),
+        ])
+        .await;
+        let mut p = policy(api, &mock, opts(ToolCallMode::Auto));
+        let mut conv = start_convo(&p);
+        let p1 = p.propose(&conv, &info()).await.unwrap();
+        assert_eq!(p1.message.as_ref().unwrap().tool_calls[0].name, "ls");
+        assert!(
+            p1.notes
+                .iter()
+                .any(|n| n.contains("text tool-call protocol")),
+            "{body}: {:?}",
+            p1.notes
+        );
+        act(&mut conv, &p1, "a.py");
+        let p2 = p.propose(&conv, &info()).await.unwrap();
+        assert_eq!(p2.message.unwrap().tool_calls[0].name, "submit");
+        let reqs = mock.requests();
+        assert_eq!(reqs.len(), 3, "{body}: a refusal is not retried");
+        assert_eq!(api.tool_names(&reqs[0].body).len(), 6);
+        for r in &reqs[1..] {
+            assert!(r.body.get("tools").is_none(), "{body}: tools sent again");
+            let msgs = api.messages(&r.body);
+            assert!(
+                msgs[0].0 == "system" && msgs[0].1.contains("```json"),
+                "{body}: the format is taught: {:?}",
+                msgs[0]
+            );
+            assert!(msgs.iter().all(|m| m.2.is_empty() && m.3.is_none()));
+        }
+        // The tool result went back as text.
+        let last = api.messages(&reqs[2].body);
+        assert!(last.iter().any(|m| m.0 == "user" && m.1.contains("a.py")));
+    }
+}
+
+/// In `native` mode the same refusal is a configuration error that says
+/// how to fix it, not a transient failure.
+#[tokio::test]
+async fn native_mode_refused_tools_says_how_to_fix_it() {
+    let api = Api::Ollama;
+    let mock = Mock::start(vec![Reply::status(
+        400,
+        json!({"error": "registry.ollama.ai/library/gemma:2b does not support tools"}),
+    )])
+    .await;
+    let mut p = policy(api, &mock, opts(ToolCallMode::Native));
+    let conv = start_convo(&p);
+    let e = p.propose(&conv, &info()).await.unwrap_err();
+    assert!(
+        matches!(e, ModelError::Rejected(_)) && !e.is_retryable(),
+        "{e}"
+    );
+    let s = e.to_string();
+    assert!(s.contains("tool_calls = \"auto\""), "{s}");
+    assert_eq!(mock.requests().len(), 1);
+}
+
+/// Optional parameters a server refuses are dropped (or renamed) once, for
+/// the rest of the run, and the call goes through.
+#[tokio::test]
+async fn refused_optional_parameters_are_adapted_once() {
+    let api = Api::OpenAi;
+    let ok = || Reply::ok(api.tool_reply("c", "ls", json!({})));
+    let mock = Mock::start(vec![
+        Reply::status(
+            400,
+            json!({"error": {"message": "Unsupported parameter: 'max_tokens' is not supported with this model. Use 'max_completion_tokens' instead.", "type": "invalid_request_error", "param": "max_tokens"}}),
+        ),
+        Reply::status(
+            400,
+            json!({"error": {"message": "Unsupported value: 'temperature' does not support 0.2 with this model. Only the default (1) value is supported.", "param": "temperature"}}),
+        ),
+        ok(),
+        ok(),
+    ])
+    .await;
+    let mut p = policy(api, &mock, opts(ToolCallMode::Native));
+    let conv = start_convo(&p);
+    let p1 = p.propose(&conv, &info()).await.unwrap();
+    assert_eq!(p1.message.unwrap().tool_calls[0].name, "ls");
+    assert_eq!(p1.notes.len(), 2, "{:?}", p1.notes);
+    let p2 = p.propose(&conv, &info()).await.unwrap();
+    assert!(p2.notes.is_empty(), "{:?}", p2.notes);
+    let reqs = mock.requests();
+    assert_eq!(reqs.len(), 4);
+    assert!(reqs[0].body.get("max_tokens").is_some());
+    for r in &reqs[2..] {
+        assert!(r.body.get("max_tokens").is_none());
+        assert!(r.body["max_completion_tokens"].as_u64().unwrap() > 0);
+        assert!(r.body.get("temperature").is_none());
+        assert_eq!(api.tool_names(&r.body).len(), 6);
+    }
+    // An error that names no optional parameter is returned as it is.
+    let mock = Mock::start(vec![Reply::status(
+        400,
+        json!({"error": {"message": "messages: invalid role 'robot'"}}),
+    )])
+    .await;
+    let mut p = policy(api, &mock, opts(ToolCallMode::Native));
+    let e = p.propose(&conv, &info()).await.unwrap_err();
+    assert!(matches!(e, ModelError::Rejected(_)), "{e}");
+    assert_eq!(mock.requests().len(), 1);
 }

@@ -100,11 +100,29 @@ impl HttpError {
 impl Retryable for HttpError {
     fn is_retryable(&self) -> bool {
         match self {
-            HttpError::Status { status, .. } => *status == 429 || *status >= 500,
+            HttpError::Status { status, body, .. } => {
+                (*status == 429 || *status >= 500) && !is_refusal_body(body)
+            }
             HttpError::Timeout { .. } | HttpError::Reset { .. } => true,
             HttpError::Connect { .. } | HttpError::Decode { .. } | HttpError::Setup(_) => false,
         }
     }
+}
+
+/// True when an error body says the server cannot do what was asked
+/// ("not supported", "requires --jinja"): some servers say so with a 5xx,
+/// and asking again will not change the answer.
+pub fn is_refusal_body(body: &str) -> bool {
+    let b = body.to_ascii_lowercase();
+    [
+        "not supported",
+        "unsupported",
+        "does not support",
+        "requires --",
+        "enable-auto-tool-choice",
+    ]
+    .iter()
+    .any(|p| b.contains(p))
 }
 
 /// A reqwest client with the retry policy baked in.
@@ -153,7 +171,9 @@ impl HttpClient {
                 Err(pair) => pair,
             };
             let retry = match &err {
-                HttpError::Status { status, .. } => *status == 429 || *status >= 500,
+                HttpError::Status { status, body, .. } => {
+                    (*status == 429 || *status >= 500) && !is_refusal_body(body)
+                }
                 HttpError::Reset { .. } => true,
                 _ => false,
             };

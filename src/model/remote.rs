@@ -12,7 +12,7 @@ use serde_json::Value;
 
 use super::config::{BackendOptions, ToolCallMode};
 use super::context::{self, Pressure};
-use super::http::{HttpClient, HttpError};
+use super::http::{HttpClient, HttpError, is_refusal_body};
 use super::text_protocol;
 use super::{EpisodeInfo, Message, ModelError, Policy, Proposal, Role, ToolCall, Usage};
 
@@ -70,6 +70,88 @@ pub struct RemotePolicy {
     http: HttpClient,
     opts: BackendOptions,
     counter: u64,
+    adapt: Adaptations,
+    /// Notes from adaptations made during the current call.
+    pending_notes: Vec<String>,
+}
+
+/// Request changes learnt from a server's refusals, kept for the whole run:
+/// OpenAI-compatible servers differ in what they accept, and a refused
+/// optional parameter should cost one round trip, not the episode.
+#[derive(Debug, Default, Clone, PartialEq)]
+struct Adaptations {
+    /// The server cannot do native tool calls: use the text protocol.
+    text_protocol: bool,
+    /// Top-level request keys the server refused.
+    dropped: Vec<&'static str>,
+    /// Send `max_completion_tokens` instead of `max_tokens`.
+    max_completion_tokens: bool,
+}
+
+impl Adaptations {
+    fn apply(&self, body: &mut Value) {
+        let Some(obj) = body.as_object_mut() else {
+            return;
+        };
+        for k in &self.dropped {
+            obj.remove(*k);
+        }
+        if self.max_completion_tokens
+            && let Some(v) = obj.remove("max_tokens")
+        {
+            obj.insert("max_completion_tokens".into(), v);
+        }
+    }
+}
+
+/// What a server refused in a request, read from its error reply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Refusal {
+    /// Native tools: Ollama's "does not support tools", vLLM without
+    /// `--enable-auto-tool-choice`, llama.cpp without `--jinja`.
+    Tools,
+    /// An optional top-level parameter.
+    Param(&'static str),
+    /// `max_tokens` must be sent as `max_completion_tokens`.
+    MaxCompletionTokens,
+}
+
+/// Reads a refusal out of an HTTP 400/422/500 error body.
+fn refusal(e: &HttpError) -> Option<Refusal> {
+    let HttpError::Status { status, body, .. } = e else {
+        return None;
+    };
+    if !matches!(status, 400 | 422 | 500 | 501) {
+        return None;
+    }
+    let b = body.to_ascii_lowercase();
+    const TOOLS: [&str; 8] = [
+        "does not support tools",
+        "enable-auto-tool-choice",
+        "tools param requires --jinja",
+        "tools are not supported",
+        "tool calling is not supported",
+        "function calling is not supported",
+        "does not support function calling",
+        "does not support tool",
+    ];
+    if TOOLS.iter().any(|p| b.contains(p)) {
+        return Some(Refusal::Tools);
+    }
+    if b.contains("max_completion_tokens") && b.contains("max_tokens") {
+        return Some(Refusal::MaxCompletionTokens);
+    }
+    for key in [
+        "response_format",
+        "parallel_tool_calls",
+        "tool_choice",
+        "temperature",
+    ] {
+        if b.contains(key) {
+            return Some(Refusal::Param(key));
+        }
+    }
+    None
 }
 
 impl RemotePolicy {
@@ -87,7 +169,19 @@ impl RemotePolicy {
             http,
             opts,
             counter: 0,
+            adapt: Adaptations::default(),
+            pending_notes: Vec::new(),
         })
+    }
+
+    /// The tool-call mode in force: the configured one, or the text
+    /// protocol once the server refused native tools in `auto` mode.
+    fn mode(&self) -> ToolCallMode {
+        if self.adapt.text_protocol {
+            ToolCallMode::Text
+        } else {
+            self.opts.mode
+        }
     }
 
     /// The options in force.
@@ -97,7 +191,7 @@ impl RemotePolicy {
 
     /// Token budget for the conversation itself.
     fn budget(&self, info: &EpisodeInfo) -> usize {
-        let tools = if self.opts.mode == ToolCallMode::Text {
+        let tools = if self.mode() == ToolCallMode::Text {
             0
         } else {
             info.tools
@@ -110,12 +204,61 @@ impl RemotePolicy {
         ctx.saturating_sub(reserve).max(1024)
     }
 
+    /// One model call; adapts the request and retries when the server
+    /// refuses an optional part of it (see [`Adaptations`]).
     async fn call(&mut self, msgs: &[Message], info: &EpisodeInfo) -> Result<WireReply, HttpError> {
+        loop {
+            let err = match self.call_once(msgs, info).await {
+                Ok(r) => return Ok(r),
+                Err(e) => e,
+            };
+            let before = self.adapt.clone();
+            match refusal(&err) {
+                Some(Refusal::Tools) if self.mode() == ToolCallMode::Auto => {
+                    self.adapt.text_protocol = true;
+                    self.pending_notes.push(format!(
+                        "the server does not support native tool calls ({}); switched to the text tool-call protocol",
+                        excerpt(&err)
+                    ));
+                }
+                Some(Refusal::Param(key)) if !self.adapt.dropped.contains(&key) => {
+                    self.adapt.dropped.push(key);
+                    self.pending_notes.push(format!(
+                        "the server refused `{key}` ({}); sending requests without it",
+                        excerpt(&err)
+                    ));
+                }
+                Some(Refusal::MaxCompletionTokens) if !self.adapt.max_completion_tokens => {
+                    self.adapt.max_completion_tokens = true;
+                    self.pending_notes.push(
+                        "the server wants `max_completion_tokens` instead of `max_tokens`; sending that".into(),
+                    );
+                }
+                _ => {}
+            }
+            if self.adapt == before {
+                return Err(err);
+            }
+            tracing::warn!(model = %self.name, error = %err, "server refused part of the request; adapting and retrying");
+        }
+    }
+
+    async fn call_once(
+        &mut self,
+        msgs: &[Message],
+        info: &EpisodeInfo,
+    ) -> Result<WireReply, HttpError> {
         let rendered;
-        let schema = (self.opts.mode == ToolCallMode::Text && self.opts.constrain_actions)
+        let mode = self.mode();
+        let schema = (mode == ToolCallMode::Text && self.opts.constrain_actions)
             .then(|| action_schema(&info.tools));
-        let (messages, tools) = if self.opts.mode == ToolCallMode::Text {
-            rendered = render_text_mode(msgs);
+        let (messages, tools) = if mode == ToolCallMode::Text {
+            let mut r = render_text_mode(msgs);
+            if self.opts.mode != ToolCallMode::Text {
+                // Switched mid-run: the system prompt has not taught the format yet.
+                add_text_protocol_to_system(&mut r);
+            }
+            rendered = r;
             (rendered.as_slice(), None)
         } else {
             (msgs, Some(info.tools.as_slice()))
@@ -131,7 +274,8 @@ impl RemotePolicy {
             context_size: self.opts.context_size,
             action_schema: schema.as_ref(),
         };
-        let (url, headers, body) = self.wire.request(&req);
+        let (url, headers, mut body) = self.wire.request(&req);
+        self.adapt.apply(&mut body);
         let value = self.http.post_json(&url, &headers, &body).await?;
         let counter = &mut self.counter;
         let mut next_id = || {
@@ -145,6 +289,18 @@ impl RemotePolicy {
 
     fn map_error(&self, e: HttpError) -> ModelError {
         match &e {
+            HttpError::Status { body, .. } if refusal(&e) == Some(Refusal::Tools) => {
+                ModelError::Rejected(format!(
+                    "{} does not support native tool calls ({body}): set tool_calls = \"auto\" or \"text\" in the model config to use the text protocol, or enable tool calls on the server (vLLM: --enable-auto-tool-choice --tool-call-parser hermes; llama.cpp: --jinja)",
+                    self.wire.label()
+                ))
+            }
+            HttpError::Status { status, body, .. } if *status >= 500 && is_refusal_body(body) => {
+                ModelError::Rejected(format!(
+                    "{} refused the request (HTTP {status}): {body}",
+                    self.wire.label()
+                ))
+            }
             HttpError::Status { status, body, .. } => match *status {
                 401 | 403 => ModelError::Rejected(self.wire.unauthorized(*status, body)),
                 404 => ModelError::Rejected(self.wire.not_found(body)),
@@ -231,6 +387,33 @@ pub fn is_context_overflow(e: &HttpError) -> bool {
     .any(|p| b.contains(p))
 }
 
+/// A short excerpt of an error for notes.
+fn excerpt(e: &HttpError) -> String {
+    let s = match e {
+        HttpError::Status { status, body, .. } => format!("HTTP {status}: {body}"),
+        other => other.to_string(),
+    };
+    match s.char_indices().nth(200) {
+        Some((i, _)) => format!("{}...", &s[..i]),
+        None => s,
+    }
+}
+
+/// Appends the text protocol's instructions to the system message (or adds
+/// one), for a run that switched to the protocol after it started.
+fn add_text_protocol_to_system(msgs: &mut Vec<Message>) {
+    let add = text_protocol::addendum();
+    match msgs.first_mut() {
+        Some(m) if m.role == Role::System => {
+            if !m.content.contains(&add) {
+                m.content.push_str("\n\n");
+                m.content.push_str(&add);
+            }
+        }
+        _ => msgs.insert(0, Message::system(add)),
+    }
+}
+
 /// Renders a conversation for the text protocol: tool calls become their
 /// fenced JSON, tool results become user messages, and consecutive messages
 /// of one role are merged (some chat templates require alternation).
@@ -302,6 +485,7 @@ impl Policy for RemotePolicy {
         info: &EpisodeInfo,
     ) -> Result<Proposal, ModelError> {
         let started = Instant::now();
+        self.pending_notes.clear();
         let budget = self.budget(info);
         let mut notes = Vec::new();
         let fitted = context::fit(conversation, budget, self.opts.keep_turns, Pressure::Normal);
@@ -328,6 +512,7 @@ impl Policy for RemotePolicy {
             }
             Err(e) => return Err(self.map_error(e)),
         };
+        notes.append(&mut self.pending_notes);
         let (prompt_tokens, completion_tokens) = reply.usage.unwrap_or((0, 0));
         let usage = Usage {
             prompt_tokens,
@@ -355,11 +540,11 @@ impl Policy for RemotePolicy {
             latency_ms: started.elapsed().as_millis() as u64,
             ..Proposal::default()
         };
-        if !reply.tool_calls.is_empty() && self.opts.mode != ToolCallMode::Text {
+        if !reply.tool_calls.is_empty() && self.mode() != ToolCallMode::Text {
             proposal.message = Some(Message::assistant(reply.text, reply.tool_calls));
             return Ok(proposal);
         }
-        if self.opts.mode == ToolCallMode::Native {
+        if self.mode() == ToolCallMode::Native {
             proposal.format_error = Some(if reply.text.trim().is_empty() {
                 "the reply was empty and contained no tool call".into()
             } else {
