@@ -49,6 +49,23 @@ pub fn message_json(m: &Message) -> Value {
     v
 }
 
+/// A message's text: a string, or (some servers) a list of content parts
+/// whose text parts are joined.
+fn content_text(content: Option<&Value>) -> String {
+    match content {
+        Some(Value::String(s)) => s.clone(),
+        Some(Value::Array(parts)) => parts
+            .iter()
+            .filter_map(|p| match p {
+                Value::String(s) => Some(s.as_str()),
+                p => p.get("text").and_then(Value::as_str),
+            })
+            .collect::<Vec<_>>()
+            .join(""),
+        _ => String::new(),
+    }
+}
+
 impl Wire for OpenAiWire {
     fn label(&self) -> String {
         format!("openai:{}@{}", self.model, self.base_url)
@@ -96,11 +113,7 @@ impl Wire for OpenAiWire {
         let msg = body
             .pointer("/choices/0/message")
             .ok_or_else(|| "no choices[0].message in the reply".to_string())?;
-        let text = msg
-            .get("content")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_string();
+        let text = content_text(msg.get("content"));
         let mut tool_calls = Vec::new();
         for c in msg
             .get("tool_calls")
@@ -194,6 +207,19 @@ mod tests {
             w.request(&req).1,
             vec![("Authorization".into(), "Bearer k".into())]
         );
+    }
+
+    #[test]
+    fn content_parts_are_joined() {
+        let w = OpenAiWire::with_key("m", "http://h/v1", None);
+        let body = json!({"choices": [{"message": {"role": "assistant", "content": [
+            {"type": "text", "text": "```json\n{\"tool\": \"ls\","},
+            {"type": "text", "text": " \"args\": {}}\n```"}
+        ]}}]});
+        let r = w.parse(&body, &mut || "id".into()).unwrap();
+        assert_eq!(r.text, "```json\n{\"tool\": \"ls\", \"args\": {}}\n```");
+        let body = json!({"choices": [{"message": {"role": "assistant", "content": null}}]});
+        assert_eq!(w.parse(&body, &mut || "id".into()).unwrap().text, "");
     }
 
     #[test]
