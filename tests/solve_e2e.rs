@@ -92,6 +92,64 @@ fn json_of(out: &Output) -> serde_json::Value {
     })
 }
 
+/// Flaky tests: the baseline fails, then the tests pass with nothing
+/// changed. There is no fix to claim: the outcome is `already_passing` with a
+/// note saying why, never `verified` with an empty patch.
+#[test]
+fn a_pass_without_any_change_is_not_a_verified_fix() {
+    let r = repo("grep_config");
+    let before = snapshot(r.path());
+    let out_dir = tempfile::tempdir().unwrap();
+    // Fails the first time it runs, passes afterwards (state kept outside the repo).
+    let mark = out_dir.path().join("ran-once");
+    let flaky = format!(
+        "test -f {m} || {{ touch {m}; exit 1; }}",
+        m = mark.display()
+    );
+    let out = solve(
+        r.path(),
+        out_dir.path(),
+        &[
+            "--task",
+            "t",
+            "--test-cmd",
+            &flaky,
+            "--model",
+            &script("noop.jsonl"),
+            "--max-attempts",
+            "2",
+            "--json",
+        ],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let j = json_of(&out);
+    assert_eq!(j["outcome"], "already_passing");
+    assert_eq!(j["patch"], "");
+    let traj: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(j["trajectory"].as_str().unwrap()).unwrap()).unwrap();
+    assert_eq!(traj["baseline"]["passed"], false);
+    assert!(traj["verified_by"].is_null());
+    let attempts = traj["attempts"].as_array().unwrap();
+    assert_eq!(attempts.len(), 1, "no second attempt after the pass");
+    assert_eq!(attempts[0]["gate"]["passed"], true);
+    assert!(
+        attempts[0]["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["type"] == "note"
+                && e["text"].as_str().unwrap().contains("did not reproduce")),
+        "{}",
+        attempts[0]
+    );
+    assert_eq!(snapshot(r.path()), before);
+}
+
 #[test]
 fn already_passing_runs_nothing_else() {
     let r = repo("py_calc");

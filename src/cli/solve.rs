@@ -289,6 +289,10 @@ pub async fn run(args: SolveArgs) -> anyhow::Result<u8> {
 
 fn print_human(traj: &engine::Trajectory, path: &Path, applied: bool) {
     match traj.outcome {
+        Outcome::AlreadyPassing if !traj.attempts.is_empty() => println!(
+            "already passing: `{}` failed at first, then passed with no change to the repository: the tests look flaky. There is nothing to patch.",
+            traj.test_cmd
+        ),
         Outcome::AlreadyPassing => println!(
             "already passing: `{}` passes as is; nothing to fix.",
             traj.test_cmd

@@ -6,7 +6,10 @@
 //!    of up to `max_steps` tool calls; each attempt starts from the baseline
 //!    and is told how the previous one failed.
 //! 3. The gate: after `submit` (or when steps run out) the verifier runs.
-//!    Only a passing gate yields `verified` with its patch.
+//!    Only a passing gate yields `verified` with its patch. A gate that
+//!    passes on an unchanged repository means the baseline failure did not
+//!    reproduce (flaky tests): the outcome is then `already_passing`, with a
+//!    note, never a `verified` empty patch.
 //!
 //! With escalation, a second policy stage gets the task (and the first
 //! stage's last failure) only when the first stage's gate held, or when the
@@ -254,9 +257,23 @@ pub async fn run_episode(
                 }
             };
             traj.usage.add(&attempt.usage);
+            let mut attempt = attempt;
             let gate = attempt.gate.clone();
             let patch = attempt.patch.clone();
             let model = attempt.model.clone();
+            if gate.as_ref().is_some_and(|g| g.passed) && patch.trim().is_empty() {
+                // Nothing changed, yet the tests now pass: the baseline
+                // failure did not reproduce. There is no fix to claim.
+                attempt.events.push(Event::Note {
+                    step: attempt.steps,
+                    text: NO_CHANGE_PASS.into(),
+                });
+                traj.attempts.push(attempt);
+                crate::sandbox::blocking(|| ep.workspace.reset())?;
+                traj.outcome = Outcome::AlreadyPassing;
+                traj.wall_s = started.elapsed().as_secs_f64();
+                return Ok(traj);
+            }
             traj.attempts.push(attempt);
             if let Some(p) = ep.progress {
                 p.checkpoint(&traj);
@@ -279,6 +296,9 @@ pub async fn run_episode(
     traj.wall_s = started.elapsed().as_secs_f64();
     Ok(traj)
 }
+
+/// The note recorded when the gate passes on an unchanged repository.
+pub const NO_CHANGE_PASS: &str = "the tests passed with no change to the repository (outside ignored files): the baseline failure did not reproduce, so the tests are flaky or depend on the environment; there is no patch to verify, and the outcome is already_passing";
 
 struct AttemptAbort {
     attempt: Box<Attempt>,

@@ -88,6 +88,13 @@ pub enum Event {
         /// The error.
         error: String,
     },
+    /// Something the harness decided that the reader should know about.
+    Note {
+        /// Step number (the last step of the attempt for gate notes).
+        step: u32,
+        /// What happened.
+        text: String,
+    },
 }
 
 /// One attempt: an agentic episode ending in a gate run.

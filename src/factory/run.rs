@@ -537,11 +537,12 @@ async fn judge(
     match traj.outcome {
         Outcome::Verified => {}
         Outcome::AlreadyPassing => {
-            return rejected(
-                "error",
-                "the hidden gate reported a pass at baseline".into(),
-                false,
-            );
+            let why = if traj.attempts.is_empty() {
+                "the hidden gate reported a pass at baseline"
+            } else {
+                "the gate passed with no change to the repository (flaky tests): nothing to keep"
+            };
+            return rejected("error", why.into(), false);
         }
         Outcome::GateHeld => {
             if let Some(abort) = &traj.aborted {

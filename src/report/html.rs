@@ -450,6 +450,10 @@ fn event(ev: &Event) -> String {
             "<li class=\"ev-error\">step {step} · model error: {}</li>",
             escape(error)
         ),
+        Event::Note { step, text } => format!(
+            "<li class=\"ev-note\">step {step} · note: {}</li>",
+            escape(text)
+        ),
     }
 }
 
