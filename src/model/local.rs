@@ -144,6 +144,22 @@ fn pid_alive(pid: u32) -> bool {
     pid > 0 && unsafe { libc::kill(pid, 0) } == 0
 }
 
+/// True when the server exited because its port was taken.
+fn is_port_clash(e: &ModelError) -> bool {
+    let ModelError::Unreachable { detail, .. } = e else {
+        return false;
+    };
+    detail.contains("exited")
+        && [
+            "address already in use",
+            "eaddrinuse",
+            "couldn't bind",
+            "failed to bind",
+        ]
+        .iter()
+        .any(|p| detail.to_ascii_lowercase().contains(p))
+}
+
 async fn healthy(client: &reqwest::Client, port: u16) -> bool {
     let url = format!("http://127.0.0.1:{port}/health");
     match client.get(&url).send().await {
@@ -210,7 +226,19 @@ impl LocalServer {
             let _ = std::fs::remove_file(&record_path);
         }
         let inst = LocalInstall::load(dir, pins)?;
-        Self::start(&inst, pins, record_path, &client).await
+        // The free port is probed, then released for the server to bind: a
+        // process that grabs it in between makes the server exit at once.
+        // That race is retried on a fresh port; any other failure is not.
+        let mut tries = 0;
+        loop {
+            tries += 1;
+            match Self::start(&inst, pins, record_path.clone(), &client).await {
+                Err(e) if tries < 3 && is_port_clash(&e) => {
+                    tracing::warn!(error = %e, "the local model server lost its port; retrying on another");
+                }
+                other => return other,
+            }
+        }
     }
 
     async fn start(
@@ -452,6 +480,59 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("differs from the pinned"), "{err}");
+    }
+
+    /// Copies the fake launcher into a fresh install dir in `mode`.
+    fn fake_install(mode: &str) -> (tempfile::TempDir, LocalPins) {
+        let dir = tempfile::tempdir().unwrap();
+        let pins: LocalPins = toml::from_str(LOCAL_MODEL_TOML).unwrap();
+        let fixture =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/local_model_fake/serve.py");
+        let serve = dir.path().join("serve.py");
+        std::fs::copy(fixture, &serve).unwrap();
+        std::fs::write(dir.path().join("FAKE_MODE"), mode).unwrap();
+        std::fs::write(dir.path().join("model.gguf"), "fake").unwrap();
+        let inst = LocalInstall {
+            python: PathBuf::from("/usr/bin/python3"),
+            gguf: dir.path().join("model.gguf"),
+            sha256: pins.gguf_sha256.clone(),
+            serve_py: serve,
+        };
+        std::fs::write(
+            dir.path().join("install.json"),
+            serde_json::to_string(&inst).unwrap(),
+        )
+        .unwrap();
+        (dir, pins)
+    }
+
+    fn starts(dir: &Path) -> Vec<String> {
+        std::fs::read_to_string(dir.join("starts"))
+            .unwrap_or_default()
+            .split_whitespace()
+            .map(str::to_string)
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn a_lost_port_is_retried_on_another_and_nothing_else_is() {
+        let (dir, pins) = fake_install("clash-once");
+        let mut server = LocalServer::ensure(dir.path(), &pins).await.unwrap();
+        let tried = starts(dir.path());
+        assert_eq!(tried.len(), 2, "{tried:?}");
+        assert_eq!(tried[1], server.record().port.to_string());
+        assert!(dir.path().join("server.json").exists());
+        server.stop().await;
+        assert!(!dir.path().join("server.json").exists());
+
+        let (dir, pins) = fake_install("broken");
+        let err = LocalServer::ensure(dir.path(), &pins).await.unwrap_err();
+        assert!(err.to_string().contains("invalid magic"), "{err}");
+        assert_eq!(
+            starts(dir.path()).len(),
+            1,
+            "a broken install is not retried"
+        );
     }
 
     #[tokio::test]
