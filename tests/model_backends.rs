@@ -1,7 +1,8 @@
 //! The three wire backends against in-process mock servers playing recorded
 //! multi-turn transcripts: native tool calls, text-protocol replies, a
 //! malformed reply, a 500 then a success, a 429 with Retry-After, a hang
-//! past the timeout, a reset connection, 401/404, a context overflow.
+//! past the timeout, a hanging connect, a reset connection, 401/404, a
+//! context overflow, refused tools and refused optional parameters.
 
 mod model_support;
 
@@ -726,4 +727,36 @@ async fn refused_optional_parameters_are_adapted_once() {
     let e = p.propose(&conv, &info()).await.unwrap_err();
     assert!(matches!(e, ModelError::Rejected(_)), "{e}");
     assert_eq!(mock.requests().len(), 1);
+}
+
+/// A server whose accept queue is full drops new connections' SYNs: the
+/// connect hangs and must end at the connect timeout, not the (much longer)
+/// request timeout, as a typed, non-retried timeout.
+#[tokio::test]
+async fn a_hanging_connect_ends_at_the_connect_timeout() {
+    let sock = tokio::net::TcpSocket::new_v4().unwrap();
+    sock.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let listener = sock.listen(0).unwrap(); // never accepts
+    let addr = listener.local_addr().unwrap();
+    let mut held = Vec::new();
+    for _ in 0..16 {
+        match tokio::time::timeout(
+            Duration::from_millis(300),
+            tokio::net::TcpStream::connect(addr),
+        )
+        .await
+        {
+            Ok(Ok(s)) => held.push(s),
+            _ => break,
+        }
+    }
+    let mut o = opts(ToolCallMode::Native);
+    o.http.connect_timeout = Duration::from_secs(1);
+    o.http.request_timeout = Duration::from_secs(30);
+    let w = OpenAiWire::with_key("m", format!("http://{addr}/v1"), None);
+    let mut p = RemotePolicy::new("m", Box::new(w), o).unwrap();
+    let e = p.propose(&[Message::user("x")], &info()).await.unwrap_err();
+    // 1 s is the connect timeout; the request timeout would say 30.
+    assert!(matches!(e, ModelError::Timeout(1)), "{e}");
+    drop(held);
 }
