@@ -547,6 +547,7 @@ async fn usage_is_priced_from_the_table_and_unpriced_is_zero() {
     o.prices = Prices {
         input_per_mtok: 3.0,
         output_per_mtok: 15.0,
+        ..Prices::default()
     };
     let mut p = policy(api, &mock, o);
     let pr = p.propose(&start_convo(&p), &info()).await.unwrap();
@@ -759,4 +760,47 @@ async fn a_hanging_connect_ends_at_the_connect_timeout() {
     // 1 s is the connect timeout; the request timeout would say 30.
     assert!(matches!(e, ModelError::Timeout(1)), "{e}");
     drop(held);
+}
+
+/// Anthropic requests mark prompt-cache breakpoints; a compatible server
+/// that refuses them gets requests without any, for the rest of the run.
+/// Cache reads and writes are reported apart.
+#[tokio::test]
+async fn anthropic_cache_breakpoints_and_a_server_without_them() {
+    let api = Api::Anthropic;
+    let mut cached_reply = api.tool_reply("t2", "ls", json!({}));
+    cached_reply["usage"] = json!({"input_tokens": 10, "cache_read_input_tokens": 800,
+        "cache_creation_input_tokens": 190, "output_tokens": 20});
+    let mock = Mock::start(vec![
+        Reply::status(
+            400,
+            json!({"type": "error", "error": {"type": "invalid_request_error", "message": "system.0.cache_control: Extra inputs are not permitted"}}),
+        ),
+        Reply::ok(api.tool_reply("t1", "ls", json!({}))),
+        Reply::ok(cached_reply),
+    ])
+    .await;
+    let mut p = policy(api, &mock, opts(ToolCallMode::Native));
+    let conv = start_convo(&p);
+    let p1 = p.propose(&conv, &info()).await.unwrap();
+    assert!(
+        p1.notes.iter().any(|n| n.contains("cache_control")),
+        "{:?}",
+        p1.notes
+    );
+    let p2 = p.propose(&conv, &info()).await.unwrap();
+    assert_eq!(
+        (
+            p2.usage.prompt_tokens,
+            p2.usage.cache_read_tokens,
+            p2.usage.cache_write_tokens
+        ),
+        (1000, 800, 190)
+    );
+    let reqs = mock.requests();
+    assert_eq!(reqs.len(), 3);
+    assert!(reqs[0].body.to_string().contains("cache_control"));
+    for r in &reqs[1..] {
+        assert!(!r.body.to_string().contains("cache_control"), "{}", r.body);
+    }
 }

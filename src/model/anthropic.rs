@@ -1,7 +1,9 @@
 //! `anthropic:MODEL[@BASE_URL]`: the Messages API with tool use (the
 //! factory's teacher). The system prompt is the top-level `system` field,
 //! tool calls are `tool_use` blocks and their results `tool_result` blocks
-//! in the next user turn. The key comes from `ANTHROPIC_API_KEY`.
+//! in the next user turn. The key comes from `ANTHROPIC_API_KEY`. Requests
+//! mark two prompt-cache breakpoints (after the system prompt, and on the
+//! newest block), and cache reads and writes are counted apart for pricing.
 
 use serde_json::{Value, json};
 
@@ -124,7 +126,22 @@ impl Wire for AnthropicWire {
             "messages": messages,
         });
         if !system.is_empty() {
-            body["system"] = json!(system);
+            // Prompt caching: an agent resends its whole growing conversation
+            // every step. A breakpoint after the system prompt (tools come
+            // before it) and one on the newest block let each call read the
+            // previous call's prefix from the cache at a tenth of the price.
+            body["system"] =
+                json!([{"type": "text", "text": system, "cache_control": {"type": "ephemeral"}}]);
+        }
+        if let Some(block) = body
+            .pointer_mut("/messages")
+            .and_then(Value::as_array_mut)
+            .and_then(|m| m.last_mut())
+            .and_then(|m| m.get_mut("content"))
+            .and_then(Value::as_array_mut)
+            .and_then(|b| b.last_mut())
+        {
+            block["cache_control"] = json!({"type": "ephemeral"});
         }
         if let Some(tools) = req.tools.filter(|t| !t.is_empty()) {
             body["tools"] = tools
@@ -185,22 +202,24 @@ impl Wire for AnthropicWire {
                 _ => {}
             }
         }
-        let usage = body.get("usage").map(|u| {
-            (
-                u.get("input_tokens").and_then(Value::as_u64).unwrap_or(0)
-                    + u.get("cache_read_input_tokens")
-                        .and_then(Value::as_u64)
-                        .unwrap_or(0)
-                    + u.get("cache_creation_input_tokens")
-                        .and_then(Value::as_u64)
-                        .unwrap_or(0),
-                u.get("output_tokens").and_then(Value::as_u64).unwrap_or(0),
-            )
-        });
+        let count = |k: &str| {
+            body.pointer(&format!("/usage/{k}"))
+                .and_then(Value::as_u64)
+                .unwrap_or(0)
+        };
+        let (read, write) = (
+            count("cache_read_input_tokens"),
+            count("cache_creation_input_tokens"),
+        );
+        // `input_tokens` leaves the cached part out; the prompt count is the whole.
+        let usage = body
+            .get("usage")
+            .map(|_| (count("input_tokens") + read + write, count("output_tokens")));
         Ok(WireReply {
             text,
             tool_calls,
             usage,
+            cached: (read, write),
         })
     }
 
@@ -257,7 +276,8 @@ mod tests {
         assert_eq!(url, "https://api/v1/messages");
         assert!(headers.contains(&("x-api-key".into(), "k".into())));
         assert!(headers.contains(&("anthropic-version".into(), ANTHROPIC_VERSION.into())));
-        assert_eq!(body["system"], "sys");
+        assert_eq!(body["system"][0]["text"], "sys");
+        assert_eq!(body["system"][0]["cache_control"]["type"], "ephemeral");
         let m = body["messages"].as_array().unwrap();
         assert_eq!(m.len(), 3);
         assert_eq!(m[1]["content"][1]["type"], "tool_use");
@@ -265,6 +285,15 @@ mod tests {
         assert_eq!(m[2]["content"][0]["tool_use_id"], "toolu_1");
         assert_eq!(m[2]["content"][0]["is_error"], true);
         assert_eq!(m[2]["content"][1]["text"], "nudge");
+        // One breakpoint on the newest block, none elsewhere in the messages.
+        assert_eq!(m[2]["content"][1]["cache_control"]["type"], "ephemeral");
+        assert_eq!(
+            body["messages"]
+                .to_string()
+                .matches("cache_control")
+                .count(),
+            1
+        );
         assert_eq!(body["tools"][0]["input_schema"]["type"], "object");
     }
 
@@ -280,5 +309,14 @@ mod tests {
         assert_eq!(r.text, "ok");
         assert_eq!(r.tool_calls[0].id, "toolu_9");
         assert_eq!(r.usage, Some((5, 2)));
+        assert_eq!(r.cached, (0, 0));
+        let body = json!({"content": [{"type": "text", "text": "ok"}],
+            "usage": {"input_tokens": 5, "cache_read_input_tokens": 900,
+                      "cache_creation_input_tokens": 95, "output_tokens": 2}});
+        let r = AnthropicWire::with_key("c", "u", None)
+            .parse(&body, &mut || "x".into())
+            .unwrap();
+        assert_eq!(r.usage, Some((1000, 2)));
+        assert_eq!(r.cached, (900, 95));
     }
 }

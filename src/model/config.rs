@@ -47,12 +47,35 @@ pub struct Prices {
     /// Per million completion (output) tokens.
     #[serde(default)]
     pub output_per_mtok: f64,
+    /// Per million prompt tokens read from the prompt cache (default: the
+    /// input price, which over- rather than under-states the cost).
+    #[serde(default)]
+    pub cache_read_per_mtok: Option<f64>,
+    /// Per million prompt tokens written to the prompt cache (default: the
+    /// input price).
+    #[serde(default)]
+    pub cache_write_per_mtok: Option<f64>,
 }
 
 impl Prices {
     /// Cost of one call in USD.
     pub fn cost(&self, prompt_tokens: u64, completion_tokens: u64) -> f64 {
-        (prompt_tokens as f64 * self.input_per_mtok
+        self.cost_cached(prompt_tokens, completion_tokens, 0, 0)
+    }
+
+    /// Cost of one call in USD when `read` and `write` of the prompt tokens
+    /// went through the prompt cache.
+    pub fn cost_cached(
+        &self,
+        prompt_tokens: u64,
+        completion_tokens: u64,
+        read: u64,
+        write: u64,
+    ) -> f64 {
+        let plain = prompt_tokens.saturating_sub(read + write);
+        (plain as f64 * self.input_per_mtok
+            + read as f64 * self.cache_read_per_mtok.unwrap_or(self.input_per_mtok)
+            + write as f64 * self.cache_write_per_mtok.unwrap_or(self.input_per_mtok)
             + completion_tokens as f64 * self.output_per_mtok)
             / 1_000_000.0
     }
@@ -261,6 +284,25 @@ max_retries = 2
         assert_eq!(o.http.request_timeout, Duration::from_millis(1500));
         let c = o.prices.cost(1_000_000, 100_000);
         assert!((c - 4.5).abs() < 1e-9, "{c}");
+    }
+
+    #[test]
+    fn cached_prompt_tokens_are_priced_apart() {
+        let p: Prices = toml::from_str(
+            "input_per_mtok = 3.0\noutput_per_mtok = 15.0\ncache_read_per_mtok = 0.3\ncache_write_per_mtok = 3.75\n",
+        )
+        .unwrap();
+        // 1000 prompt tokens: 900 read from the cache, 95 written, 5 plain.
+        let want = (5.0 * 3.0 + 900.0 * 0.3 + 95.0 * 3.75 + 2.0 * 15.0) / 1e6;
+        assert!((p.cost_cached(1000, 2, 900, 95) - want).abs() < 1e-15);
+        // Without cache prices, cached tokens cost what input costs.
+        let plain = Prices {
+            input_per_mtok: 3.0,
+            output_per_mtok: 15.0,
+            ..Prices::default()
+        };
+        assert_eq!(plain.cost_cached(1000, 2, 900, 95), plain.cost(1000, 2));
+        assert_eq!(Prices::default().cost_cached(1000, 2, 900, 95), 0.0);
     }
 
     #[test]

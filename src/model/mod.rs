@@ -136,9 +136,19 @@ pub struct Usage {
     pub prompt_tokens: u64,
     /// Completion (output) tokens.
     pub completion_tokens: u64,
+    /// Of the prompt tokens, those read from the server's prompt cache.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub cache_read_tokens: u64,
+    /// Of the prompt tokens, those written to the server's prompt cache.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub cache_write_tokens: u64,
     /// Cost in USD from the price table; 0 when the model is unpriced.
     #[serde(default)]
     pub cost_usd: f64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 impl Usage {
@@ -146,6 +156,8 @@ impl Usage {
     pub fn add(&mut self, other: &Usage) {
         self.prompt_tokens += other.prompt_tokens;
         self.completion_tokens += other.completion_tokens;
+        self.cache_read_tokens += other.cache_read_tokens;
+        self.cache_write_tokens += other.cache_write_tokens;
         self.cost_usd += other.cost_usd;
     }
 }

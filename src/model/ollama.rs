@@ -138,6 +138,7 @@ impl Wire for OllamaWire {
             text,
             tool_calls,
             usage,
+            cached: (0, 0),
         })
     }
 

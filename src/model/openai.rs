@@ -153,10 +153,16 @@ impl Wire for OpenAiWire {
                     .unwrap_or(0),
             )
         });
+        // OpenAI and vLLM report cache hits inside the prompt count.
+        let cache_read = body
+            .pointer("/usage/prompt_tokens_details/cached_tokens")
+            .and_then(Value::as_u64)
+            .unwrap_or(0);
         Ok(WireReply {
             text,
             tool_calls,
             usage,
+            cached: (cache_read, 0),
         })
     }
 

@@ -40,8 +40,12 @@ pub struct WireReply {
     pub text: String,
     /// Native tool calls (ids generated when the API has none).
     pub tool_calls: Vec<ToolCall>,
-    /// Prompt and completion tokens, when the server reported them.
+    /// Prompt and completion tokens, when the server reported them. The
+    /// prompt count includes cached tokens.
     pub usage: Option<(u64, u64)>,
+    /// Prompt tokens read from the server's prompt cache, and written to it
+    /// (Anthropic bills the two differently from plain input).
+    pub cached: (u64, u64),
 }
 
 /// One wire API.
@@ -96,11 +100,29 @@ impl Adaptations {
         for k in &self.dropped {
             obj.remove(*k);
         }
+        if self.dropped.contains(&"cache_control") {
+            strip_key(body, "cache_control");
+        }
+        let Some(obj) = body.as_object_mut() else {
+            return;
+        };
         if self.max_completion_tokens
             && let Some(v) = obj.remove("max_tokens")
         {
             obj.insert("max_completion_tokens".into(), v);
         }
+    }
+}
+
+/// Removes `key` from every object inside `v`.
+fn strip_key(v: &mut Value, key: &str) {
+    match v {
+        Value::Object(o) => {
+            o.remove(key);
+            o.values_mut().for_each(|x| strip_key(x, key));
+        }
+        Value::Array(a) => a.iter_mut().for_each(|x| strip_key(x, key)),
+        _ => {}
     }
 }
 
@@ -142,6 +164,7 @@ fn refusal(e: &HttpError) -> Option<Refusal> {
         return Some(Refusal::MaxCompletionTokens);
     }
     for key in [
+        "cache_control",
         "response_format",
         "parallel_tool_calls",
         "tool_choice",
@@ -514,10 +537,18 @@ impl Policy for RemotePolicy {
         };
         notes.append(&mut self.pending_notes);
         let (prompt_tokens, completion_tokens) = reply.usage.unwrap_or((0, 0));
+        let (cache_read_tokens, cache_write_tokens) = reply.cached;
         let usage = Usage {
             prompt_tokens,
             completion_tokens,
-            cost_usd: self.opts.prices.cost(prompt_tokens, completion_tokens),
+            cache_read_tokens,
+            cache_write_tokens,
+            cost_usd: self.opts.prices.cost_cached(
+                prompt_tokens,
+                completion_tokens,
+                cache_read_tokens,
+                cache_write_tokens,
+            ),
         };
         let raw = if reply.tool_calls.is_empty() {
             reply.text.clone()

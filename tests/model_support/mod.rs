@@ -241,8 +241,14 @@ impl Api {
     pub fn messages(self, body: &Value) -> Vec<(String, String, Vec<String>, Option<String>)> {
         let mut out = vec![];
         if self == Api::Anthropic {
-            if let Some(s) = body.get("system").and_then(Value::as_str) {
-                out.push(("system".into(), s.to_string(), vec![], None));
+            match body.get("system") {
+                Some(Value::String(s)) => out.push(("system".into(), s.clone(), vec![], None)),
+                Some(Value::Array(blocks)) => {
+                    let text: Vec<&str> =
+                        blocks.iter().filter_map(|b| b["text"].as_str()).collect();
+                    out.push(("system".into(), text.join("\n\n"), vec![], None));
+                }
+                _ => {}
             }
             for m in body["messages"].as_array().unwrap() {
                 let role = m["role"].as_str().unwrap().to_string();
