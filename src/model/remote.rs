@@ -146,6 +146,11 @@ fn refusal(e: &HttpError) -> Option<Refusal> {
     if !matches!(status, 400 | 422 | 500 | 501) {
         return None;
     }
+    // A prompt that is too long is handled by eliding, never by dropping
+    // parameters (vLLM's overflow message names `max_completion_tokens`).
+    if is_context_overflow(e) {
+        return None;
+    }
     let b = body.to_ascii_lowercase();
     const TOOLS: [&str; 8] = [
         "does not support tools",
@@ -159,6 +164,22 @@ fn refusal(e: &HttpError) -> Option<Refusal> {
     ];
     if TOOLS.iter().any(|p| b.contains(p)) {
         return Some(Refusal::Tools);
+    }
+    // Only an error that says the parameter is refused drops it.
+    const REFUSED: [&str; 10] = [
+        "unsupported",
+        "not supported",
+        "does not support",
+        "not permitted",
+        "not allowed",
+        "extra inputs",
+        "unknown",
+        "unrecognized",
+        "input should be",
+        "instead",
+    ];
+    if !REFUSED.iter().any(|w| b.contains(w)) {
+        return None;
     }
     if b.contains("max_completion_tokens") && b.contains("max_tokens") {
         return Some(Refusal::MaxCompletionTokens);
@@ -632,6 +653,54 @@ mod tests {
             r.iter()
                 .all(|m| m.tool_calls.is_empty() && m.tool_call_id.is_none())
         );
+    }
+
+    #[test]
+    fn refusals_are_read_only_from_refusing_errors() {
+        let s = |status, body: &str| HttpError::Status {
+            status,
+            url: "u".into(),
+            body: body.into(),
+        };
+        assert_eq!(
+            refusal(&s(
+                400,
+                "Unsupported parameter: 'max_tokens' is not supported with this model. Use 'max_completion_tokens' instead."
+            )),
+            Some(Refusal::MaxCompletionTokens)
+        );
+        assert_eq!(
+            refusal(&s(
+                400,
+                "system.0.cache_control: Extra inputs are not permitted"
+            )),
+            Some(Refusal::Param("cache_control"))
+        );
+        assert_eq!(
+            refusal(&s(
+                422,
+                "response_format.type: Input should be 'text' or 'json_object'"
+            )),
+            Some(Refusal::Param("response_format"))
+        );
+        assert_eq!(
+            refusal(&s(500, "tools param requires --jinja flag")),
+            Some(Refusal::Tools)
+        );
+        // vLLM's overflow names both token parameters: it is an overflow.
+        assert_eq!(
+            refusal(&s(
+                400,
+                "'max_tokens' or 'max_completion_tokens' is too large: 4096. This model's maximum context length is 8192 tokens and your request has 5000 input tokens"
+            )),
+            None
+        );
+        // A value error about a parameter is not a refusal of the parameter.
+        assert_eq!(
+            refusal(&s(400, "temperature must be between 0 and 2")),
+            None
+        );
+        assert_eq!(refusal(&s(404, "model does not support tools")), None);
     }
 
     #[test]
