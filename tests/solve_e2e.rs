@@ -82,6 +82,21 @@ fn solve(repo: &Path, out: &Path, extra: &[&str]) -> Output {
         .unwrap()
 }
 
+/// Asserts the exit code, showing stderr when it differs.
+fn assert_exit(out: &Output, code: i32) {
+    assert_eq!(
+        out.status.code(),
+        Some(code),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The trajectory a `solve --json` output points to.
+fn trajectory_of(j: &serde_json::Value) -> serde_json::Value {
+    serde_json::from_slice(&std::fs::read(j["trajectory"].as_str().unwrap()).unwrap()).unwrap()
+}
+
 fn json_of(out: &Output) -> serde_json::Value {
     let stdout = String::from_utf8_lossy(&out.stdout);
     serde_json::from_str(stdout.trim()).unwrap_or_else(|e| {
@@ -121,17 +136,11 @@ fn a_pass_without_any_change_is_not_a_verified_fix() {
             "--json",
         ],
     );
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_exit(&out, 0);
     let j = json_of(&out);
     assert_eq!(j["outcome"], "already_passing");
     assert_eq!(j["patch"], "");
-    let traj: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(j["trajectory"].as_str().unwrap()).unwrap()).unwrap();
+    let traj = trajectory_of(&j);
     assert_eq!(traj["baseline"]["passed"], false);
     assert!(traj["verified_by"].is_null());
     let attempts = traj["attempts"].as_array().unwrap();
@@ -170,12 +179,7 @@ fn already_passing_runs_nothing_else() {
             "--json",
         ],
     );
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_exit(&out, 0);
     let j = json_of(&out);
     assert_eq!(j["outcome"], "already_passing");
     assert_eq!(j["attempts"], 0);
@@ -201,12 +205,7 @@ fn python_fix_is_verified_and_repo_untouched() {
             "--json",
         ],
     );
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_exit(&out, 0);
     let j = json_of(&out);
     assert_eq!(j["outcome"], "verified");
     assert_eq!(j["attempts"], 1);
@@ -219,8 +218,7 @@ fn python_fix_is_verified_and_repo_untouched() {
     assert_eq!(snapshot(r.path()), before, "a dry run changed the repo");
 
     // The trajectory records every tool call and both gate runs.
-    let traj: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(j["trajectory"].as_str().unwrap()).unwrap()).unwrap();
+    let traj = trajectory_of(&j);
     assert_eq!(traj["outcome"], "verified");
     assert_eq!(traj["baseline"]["passed"], false);
     assert_eq!(traj["attempts"][0]["gate"]["passed"], true);
@@ -252,12 +250,7 @@ fn apply_writes_the_verified_patch() {
             "--apply",
         ],
     );
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_exit(&out, 0);
     let text = std::fs::read_to_string(r.path().join("calc.py")).unwrap();
     assert!(text.contains("return x > 0"));
     // Only the fixed file changed: no test caches or bytecode were copied back.
@@ -294,8 +287,7 @@ fn gate_holds_when_nothing_is_fixed() {
     assert_eq!(j["patch"], "");
     assert_eq!(snapshot(r.path()), before);
     // The second attempt was told how the first failed.
-    let traj: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(j["trajectory"].as_str().unwrap()).unwrap()).unwrap();
+    let traj = trajectory_of(&j);
     let first_msg = traj["attempts"][1]["messages"][1]["content"]
         .as_str()
         .unwrap();
@@ -319,16 +311,10 @@ fn editing_a_protected_test_cannot_pass_the_gate() {
             "--json",
         ],
     );
-    assert_eq!(
-        out.status.code(),
-        Some(1),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_exit(&out, 1);
     let j = json_of(&out);
     assert_eq!(j["outcome"], "gate_held");
-    let traj: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(j["trajectory"].as_str().unwrap()).unwrap()).unwrap();
+    let traj = trajectory_of(&j);
     // The agent's own run passed with the weakened test; the gate restored it.
     let run_result = traj["attempts"][0]["events"]
         .as_array()
@@ -361,12 +347,7 @@ fn multi_file_transfer_bug_is_fixed_in_accounts() {
             "--json",
         ],
     );
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_exit(&out, 0);
     let j = json_of(&out);
     assert_eq!(j["outcome"], "verified");
     let patch = j["patch"].as_str().unwrap();
@@ -393,12 +374,7 @@ fn grep_verifier_works_for_a_plain_config_repo() {
             "--json",
         ],
     );
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_exit(&out, 0);
     assert_eq!(json_of(&out)["outcome"], "verified");
 }
 
@@ -417,12 +393,7 @@ fn rust_project_is_detected_and_verified() {
             "--json",
         ],
     );
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_exit(&out, 0);
     let j = json_of(&out);
     assert_eq!(j["test_cmd"], "cargo test");
     assert_eq!(j["outcome"], "verified");
@@ -510,8 +481,7 @@ fn test_commands_that_hang_or_flood_are_failures() {
     assert_eq!(out.status.code(), Some(1));
     let j = json_of(&out);
     assert_eq!(j["outcome"], "gate_held");
-    let traj: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(j["trajectory"].as_str().unwrap()).unwrap()).unwrap();
+    let traj = trajectory_of(&j);
     assert_eq!(traj["baseline"]["timed_out"], true);
 
     // Megabytes of output: the gate keeps a bounded head + tail.
@@ -532,8 +502,7 @@ fn test_commands_that_hang_or_flood_are_failures() {
     );
     assert_eq!(out.status.code(), Some(1));
     let j = json_of(&out);
-    let traj: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(j["trajectory"].as_str().unwrap()).unwrap()).unwrap();
+    let traj = trajectory_of(&j);
     let shown = traj["baseline"]["output"].as_str().unwrap();
     assert!(shown.len() < 20_000, "{}", shown.len());
     assert!(shown.starts_with("1\n2\n") && shown.trim_end().ends_with("2000000"));
@@ -563,12 +532,7 @@ fn ctrl_c_stops_the_run_kills_the_tests_and_leaves_the_repo_alone() {
             .arg(out_dir.path()),
         "sleep 317.25",
     );
-    assert_eq!(
-        out.status.code(),
-        Some(130),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_exit(&out, 130);
     assert!(String::from_utf8_lossy(&out.stderr).contains("interrupted"));
     assert_eq!(snapshot(r.path()), before);
 }
@@ -577,10 +541,7 @@ fn ctrl_c_stops_the_run_kills_the_tests_and_leaves_the_repo_alone() {
 /// did, submitted or not.
 #[test]
 fn max_steps_ends_the_attempt_and_the_gate_still_judges_it() {
-    let traj_of = |out: &Output| -> serde_json::Value {
-        let j = json_of(out);
-        serde_json::from_slice(&std::fs::read(j["trajectory"].as_str().unwrap()).unwrap()).unwrap()
-    };
+    let traj_of = |out: &Output| trajectory_of(&json_of(out));
     // One step: the script only gets to read the file; the gate holds.
     let r = repo("grep_config");
     let out_dir = tempfile::tempdir().unwrap();
@@ -601,12 +562,7 @@ fn max_steps_ends_the_attempt_and_the_gate_still_judges_it() {
     let mut a = args("1").to_vec();
     a.extend(["--model", model.as_str()]);
     let out = solve(r.path(), out_dir.path(), &a);
-    assert_eq!(
-        out.status.code(),
-        Some(1),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_exit(&out, 1);
     let t = traj_of(&out);
     assert_eq!(t["outcome"], "gate_held");
     let at = &t["attempts"][0];
@@ -619,12 +575,7 @@ fn max_steps_ends_the_attempt_and_the_gate_still_judges_it() {
     let mut a = args("2").to_vec();
     a.extend(["--model", model.as_str()]);
     let out = solve(r.path(), out_dir.path(), &a);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_exit(&out, 0);
     let t = traj_of(&out);
     assert_eq!(t["outcome"], "verified");
     let at = &t["attempts"][0];
@@ -805,15 +756,9 @@ fn repeated_calls_are_nudged_and_recorded() {
             "--json",
         ],
     );
-    assert_eq!(
-        out.status.code(),
-        Some(1),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_exit(&out, 1);
     let j = json_of(&out);
-    let traj: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(j["trajectory"].as_str().unwrap()).unwrap()).unwrap();
+    let traj = trajectory_of(&j);
     let attempt = &traj["attempts"][0];
     let kinds: Vec<&str> = attempt["events"]
         .as_array()
