@@ -347,6 +347,40 @@ async fn escalation_does_not_hide_a_misconfigured_small_model() {
     assert!(big.requests().is_empty(), "the big model was called");
 }
 
+/// A model server that never answers is a broken environment (exit 3), not
+/// a model whose gate held (1); the trajectory is still saved.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_model_that_never_answers_is_a_broken_environment() {
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = calc_repo(tmp.path());
+    // A port that was free a moment ago: nothing listens there.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let run = solve(
+        tmp.path(),
+        &repo,
+        &format!("openai:m@http://127.0.0.1:{port}/v1"),
+        &["--max-attempts", "1"],
+    )
+    .await;
+    assert_eq!(run.code, 3, "{}\n{}", run.json, run.stderr);
+    assert!(
+        run.stderr.contains("never answered") && run.stderr.contains(&port.to_string()),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(run.json["outcome"], "gate_held");
+    assert!(
+        run.traj["aborted"]
+            .as_str()
+            .unwrap()
+            .contains("unreachable")
+    );
+}
+
 /// The API keys come from the environment: a Bearer token for OpenAI-compatible
 /// servers, `x-api-key` for Anthropic; Ollama sends none.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -278,7 +278,19 @@ pub async fn run(args: SolveArgs) -> anyhow::Result<u8> {
     } else {
         print_human(&traj, &traj_path, args.apply);
     }
+    // The model never answered (its server is down or unreachable): the
+    // gate held only because nothing was tried, which is a broken
+    // environment (3), not a model that failed (1).
+    let never_answered = traj.attempts.iter().all(|a| {
+        !a.events
+            .iter()
+            .any(|e| matches!(e, engine::Event::ModelCall { .. }))
+    });
     if let Some(reason) = &traj.aborted {
+        if never_answered && traj.outcome == Outcome::GateHeld {
+            eprintln!("error: the model never answered, so nothing was tried: {reason}");
+            return Ok(exit::ENVIRONMENT);
+        }
         eprintln!("warning: the episode was cut short: {reason}");
     }
     Ok(match traj.outcome {

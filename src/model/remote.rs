@@ -367,7 +367,7 @@ impl RemotePolicy {
             HttpError::Connect { detail, .. } => ModelError::Unreachable {
                 endpoint: self.wire.base_url().to_string(),
                 detail: format!(
-                    "{detail} (is the server running? check with `airgate` probe or curl {})",
+                    "{detail} (is the server running and is the URL right? check with curl {})",
                     self.wire.base_url()
                 ),
             },
