@@ -243,24 +243,33 @@ async fn text_protocol_through_a_named_config_ends_verified() {
     );
 }
 
+/// A script model that looks around once and fixes nothing.
+const LS_ONLY: &str = "{\"tool\": \"ls\", \"args\": {}}\n";
+
+/// `solve` with a `script:` small model (its JSONL `lines`) escalating to
+/// `big`; returns the small model's spec and the run.
+async fn escalate(tmp: &Path, repo: &Path, lines: &str, big: &str) -> (String, Run) {
+    let script = tmp.join("small.jsonl");
+    std::fs::write(&script, lines).unwrap();
+    let small = format!("script:{}", script.display());
+    let run = solve(
+        tmp,
+        repo,
+        &small,
+        &["--escalate-to", big, "--max-attempts", "1"],
+    )
+    .await;
+    (small, run)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn escalation_records_which_model_verified() {
     let tmp = tempfile::tempdir().unwrap();
     let repo = calc_repo(tmp.path());
     // The small "model" looks around and submits without fixing anything.
-    let script = tmp.path().join("small.jsonl");
-    std::fs::write(&script, "{\"tool\": \"ls\", \"args\": {}}\n").unwrap();
     let api = Api::OpenAi;
     let mock = fixing_mock(api).await;
-    let big = api.spec(&mock);
-    let small = format!("script:{}", script.display());
-    let run = solve(
-        tmp.path(),
-        &repo,
-        &small,
-        &["--escalate-to", &big, "--max-attempts", "1"],
-    )
-    .await;
+    let (small, run) = escalate(tmp.path(), &repo, LS_ONLY, &api.spec(&mock)).await;
     assert_eq!(run.code, 0, "{}\n{}", run.json, run.stderr);
     assert_eq!(run.json["outcome"], "verified");
     let attempts = run.traj["attempts"].as_array().unwrap();
@@ -427,22 +436,13 @@ async fn api_keys_are_taken_from_the_environment() {
 async fn escalation_is_not_used_when_the_small_model_verifies() {
     let tmp = tempfile::tempdir().unwrap();
     let repo = calc_repo(tmp.path());
-    let script = tmp.path().join("small.jsonl");
     let lines: String = fix_calls()
         .into_iter()
         .map(|(_, name, args)| format!("{}\n", json!({"tool": name, "args": args})))
         .collect();
-    std::fs::write(&script, lines).unwrap();
     let api = Api::OpenAi;
     let mock = Mock::start(vec![Reply::ok(api.tool_reply("c", "submit", json!({})))]).await;
-    let small = format!("script:{}", script.display());
-    let run = solve(
-        tmp.path(),
-        &repo,
-        &small,
-        &["--escalate-to", &api.spec(&mock), "--max-attempts", "1"],
-    )
-    .await;
+    let (small, run) = escalate(tmp.path(), &repo, &lines, &api.spec(&mock)).await;
     assert_eq!(run.code, 0, "{}\n{}", run.json, run.stderr);
     assert_eq!(run.json["outcome"], "verified");
     assert_eq!(run.traj["verified_by"], small.as_str());
@@ -460,22 +460,13 @@ async fn escalation_is_not_used_when_the_small_model_verifies() {
 async fn escalation_where_both_models_fail_holds_the_gate() {
     let tmp = tempfile::tempdir().unwrap();
     let repo = calc_repo(tmp.path());
-    let script = tmp.path().join("small.jsonl");
-    std::fs::write(&script, "{\"tool\": \"ls\", \"args\": {}}\n").unwrap();
     let api = Api::OpenAi;
     let mock = Mock::start(vec![
         Reply::ok(api.tool_reply("c1", "read_file", json!({"path": "calc.py"}))),
         Reply::ok(api.tool_reply("c2", "submit", json!({}))),
     ])
     .await;
-    let small = format!("script:{}", script.display());
-    let run = solve(
-        tmp.path(),
-        &repo,
-        &small,
-        &["--escalate-to", &api.spec(&mock), "--max-attempts", "1"],
-    )
-    .await;
+    let (small, run) = escalate(tmp.path(), &repo, LS_ONLY, &api.spec(&mock)).await;
     assert_eq!(run.code, 1, "{}\n{}", run.json, run.stderr);
     assert_eq!(run.json["outcome"], "gate_held");
     assert!(run.json["patch"].as_str().unwrap_or("").is_empty());

@@ -82,6 +82,18 @@ fn solve(repo: &Path, out: &Path, extra: &[&str]) -> Output {
         .unwrap()
 }
 
+/// `airgate solve` on `repo` with a task, a test command and a fixture script.
+fn solve_command(repo: &Path, out: &Path, test_cmd: &str, script_name: &str) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_airgate"));
+    cmd.args(["solve", "--task", "t", "--test-cmd", test_cmd, "--model"])
+        .arg(script(script_name))
+        .arg("--repo")
+        .arg(repo)
+        .arg("--out")
+        .arg(out);
+    cmd
+}
+
 /// Asserts the exit code, showing stderr when it differs.
 fn assert_exit(out: &Output, code: i32) {
     assert_eq!(
@@ -516,20 +528,7 @@ fn ctrl_c_stops_the_run_kills_the_tests_and_leaves_the_repo_alone() {
     let out_dir = tempfile::tempdir().unwrap();
     // Ctrl-C lands while the baseline test run is under way.
     let (out, _) = interrupt_when_running(
-        Command::new(env!("CARGO_BIN_EXE_airgate"))
-            .args([
-                "solve",
-                "--task",
-                "t",
-                "--test-cmd",
-                "sleep 317.25",
-                "--model",
-            ])
-            .arg(script("noop.jsonl"))
-            .arg("--repo")
-            .arg(r.path())
-            .arg("--out")
-            .arg(out_dir.path()),
+        &mut solve_command(r.path(), out_dir.path(), "sleep 317.25", "noop.jsonl"),
         "sleep 317.25",
     );
     assert_exit(&out, 130);
@@ -652,20 +651,12 @@ fn ctrl_c_mid_attempt_saves_the_partial_trajectory() {
     let before = snapshot(r.path());
     let out_dir = tempfile::tempdir().unwrap();
     let (out, _) = interrupt_when_running(
-        Command::new(env!("CARGO_BIN_EXE_airgate"))
-            .args([
-                "solve",
-                "--task",
-                "t",
-                "--test-cmd",
-                "grep -q GOOD config.toml",
-                "--model",
-            ])
-            .arg(script("slow_run.jsonl"))
-            .arg("--repo")
-            .arg(r.path())
-            .arg("--out")
-            .arg(out_dir.path()),
+        &mut solve_command(
+            r.path(),
+            out_dir.path(),
+            "grep -q GOOD config.toml",
+            "slow_run.jsonl",
+        ),
         "sleep 318.25",
     );
     let stderr = String::from_utf8_lossy(&out.stderr);
