@@ -231,7 +231,7 @@ pub async fn run_episode(
                 first,
             )
             .await?;
-            let attempt = match result {
+            let mut attempt = match result {
                 Ok(a) => a,
                 Err(AttemptAbort { attempt, error }) => {
                     traj.usage.add(&attempt.usage);
@@ -257,7 +257,6 @@ pub async fn run_episode(
                 }
             };
             traj.usage.add(&attempt.usage);
-            let mut attempt = attempt;
             let gate = attempt.gate.clone();
             let patch = attempt.patch.clone();
             let model = attempt.model.clone();

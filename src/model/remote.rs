@@ -94,19 +94,16 @@ struct Adaptations {
 
 impl Adaptations {
     fn apply(&self, body: &mut Value) {
-        let Some(obj) = body.as_object_mut() else {
-            return;
-        };
-        for k in &self.dropped {
-            obj.remove(*k);
+        for key in &self.dropped {
+            if *key == "cache_control" {
+                // Set on content blocks, not at the top level.
+                strip_key(body, key);
+            } else if let Some(obj) = body.as_object_mut() {
+                obj.remove(*key);
+            }
         }
-        if self.dropped.contains(&"cache_control") {
-            strip_key(body, "cache_control");
-        }
-        let Some(obj) = body.as_object_mut() else {
-            return;
-        };
         if self.max_completion_tokens
+            && let Some(obj) = body.as_object_mut()
             && let Some(v) = obj.remove("max_tokens")
         {
             obj.insert("max_completion_tokens".into(), v);
@@ -165,11 +162,9 @@ fn refusal(e: &HttpError) -> Option<Refusal> {
     if TOOLS.iter().any(|p| b.contains(p)) {
         return Some(Refusal::Tools);
     }
-    // Only an error that says the parameter is refused drops it.
-    const REFUSED: [&str; 10] = [
-        "unsupported",
-        "not supported",
-        "does not support",
+    // Only an error that says the parameter is refused drops it: the 5xx
+    // refusal wording, plus what validators say of a field they reject.
+    const REJECTED_FIELD: [&str; 7] = [
         "not permitted",
         "not allowed",
         "extra inputs",
@@ -178,7 +173,7 @@ fn refusal(e: &HttpError) -> Option<Refusal> {
         "input should be",
         "instead",
     ];
-    if !REFUSED.iter().any(|w| b.contains(w)) {
+    if !is_refusal_body(body) && !REJECTED_FIELD.iter().any(|w| b.contains(w)) {
         return None;
     }
     if b.contains("max_completion_tokens") && b.contains("max_tokens") {
