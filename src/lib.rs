@@ -4,6 +4,7 @@
 //! trajectory → corpus/report. Each module below is one room of that house.
 
 pub mod cli;
+pub mod config;
 pub mod corpus;
 pub mod engine;
 pub mod error;

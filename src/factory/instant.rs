@@ -32,6 +32,15 @@ impl Sandbox for InstantSandbox {
     fn workspace(&self) -> &Path {
         &self.root
     }
+    async fn fresh(
+        &self,
+        root: &Path,
+        _report_dir: Option<&Path>,
+    ) -> Result<Box<dyn Sandbox>, SandboxError> {
+        Ok(Box::new(InstantSandbox {
+            root: root.to_path_buf(),
+        }))
+    }
     async fn exec(&self, _req: &ExecRequest) -> Result<ExecOutput, SandboxError> {
         Ok(ExecOutput {
             exit_code: Some(0),

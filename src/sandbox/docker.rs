@@ -713,12 +713,28 @@ fn tar_dir(src: &Path) -> Result<Vec<u8>, SandboxError> {
 pub struct DockerSandbox {
     workspace: PathBuf,
     container: Container,
+    image: String,
+    config: DockerConfig,
+    keep: bool,
+    report: Option<String>,
 }
 
 impl DockerSandbox {
     /// Starts a container from `image` with `workspace` mounted at `/testbed`.
     pub async fn start(
         workspace: &Path,
+        image: &str,
+        config: DockerConfig,
+        keep: bool,
+    ) -> Result<Self, SandboxError> {
+        Self::start_with(workspace, None, image, config, keep).await
+    }
+
+    /// [`DockerSandbox::start`], with `report_dir` (a harness-owned host
+    /// directory) bind-mounted writable at [`super::REPORT_MOUNT`].
+    pub async fn start_with(
+        workspace: &Path,
+        report_dir: Option<&Path>,
         image: &str,
         config: DockerConfig,
         keep: bool,
@@ -732,8 +748,15 @@ impl DockerSandbox {
             std::process::id(),
             EXEC_SEQ.fetch_add(1, Ordering::Relaxed)
         );
-        let mut spec = ContainerSpec::new(image, name, config);
+        let mut spec = ContainerSpec::new(image, name, config.clone());
         spec.binds = vec![format!("{}:{}", host.display(), spec.config.workdir)];
+        if let Some(report) = report_dir {
+            let report = report
+                .canonicalize()
+                .map_err(|e| SandboxError::io(format!("resolving {}", report.display()), e))?;
+            spec.binds
+                .push(format!("{}:{}", report.display(), super::REPORT_MOUNT));
+        }
         spec.keep = keep;
         spec.labels.insert("airgate.kind".into(), "solve".into());
         // The workspace belongs to the host user; let git inside agree,
@@ -747,6 +770,10 @@ impl DockerSandbox {
         Ok(Self {
             workspace: workspace.to_path_buf(),
             container,
+            image: image.to_string(),
+            config,
+            keep,
+            report: None,
         })
     }
 
@@ -768,6 +795,22 @@ impl Sandbox for DockerSandbox {
 
     async fn exec(&self, req: &ExecRequest) -> Result<ExecOutput, SandboxError> {
         self.container.exec(req).await
+    }
+
+    async fn fresh(
+        &self,
+        root: &Path,
+        report_dir: Option<&Path>,
+    ) -> Result<Box<dyn Sandbox>, SandboxError> {
+        let mut sb =
+            DockerSandbox::start_with(root, report_dir, &self.image, self.config.clone(), self.keep)
+                .await?;
+        sb.report = report_dir.map(|_| super::REPORT_MOUNT.to_string());
+        Ok(Box::new(sb))
+    }
+
+    fn report_dir(&self) -> Option<String> {
+        self.report.clone()
     }
 
     async fn close(&self) -> Result<(), SandboxError> {

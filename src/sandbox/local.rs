@@ -17,12 +17,16 @@ use super::{BoundedCapture, ExecOutput, ExecRequest, Sandbox, SandboxError, time
 #[derive(Debug, Clone)]
 pub struct LocalSandbox {
     root: PathBuf,
+    report: Option<PathBuf>,
 }
 
 impl LocalSandbox {
     /// A sandbox whose commands run in `root`.
     pub fn new(root: impl Into<PathBuf>) -> Self {
-        Self { root: root.into() }
+        Self {
+            root: root.into(),
+            report: None,
+        }
     }
 
     /// The directory commands run in (also available through [`Sandbox`]).
@@ -39,6 +43,21 @@ impl Sandbox for LocalSandbox {
 
     fn workspace(&self) -> &Path {
         &self.root
+    }
+
+    async fn fresh(
+        &self,
+        root: &Path,
+        report_dir: Option<&Path>,
+    ) -> Result<Box<dyn Sandbox>, SandboxError> {
+        Ok(Box::new(LocalSandbox {
+            root: root.to_path_buf(),
+            report: report_dir.map(Path::to_path_buf),
+        }))
+    }
+
+    fn report_dir(&self) -> Option<String> {
+        self.report.as_ref().map(|p| p.display().to_string())
     }
 
     async fn exec(&self, req: &ExecRequest) -> Result<ExecOutput, SandboxError> {

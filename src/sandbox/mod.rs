@@ -134,6 +134,10 @@ impl Retryable for SandboxError {
     }
 }
 
+/// Where a gate sandbox's report directory is mounted inside confined
+/// sandboxes (bubblewrap, Docker).
+pub const REPORT_MOUNT: &str = "/airgate-report";
+
 /// Where commands run. File tools use [`Sandbox::workspace`] directly.
 #[async_trait]
 pub trait Sandbox: Send + Sync {
@@ -143,6 +147,23 @@ pub trait Sandbox: Send + Sync {
     fn workspace(&self) -> &Path;
     /// Runs a command from the repo root; killing it on timeout.
     async fn exec(&self, req: &ExecRequest) -> Result<ExecOutput, SandboxError>;
+    /// A new sandbox of the same kind and settings whose commands run in
+    /// `root`, sharing no process and no writable state with this one. The
+    /// gate judges a patch in one of these, on a fresh pristine copy, so
+    /// nothing the agent left running or wrote outside its diff can reach
+    /// the verdict. `report_dir` is a harness-owned host directory, outside
+    /// `root`, made writable to the new sandbox's commands at
+    /// [`Sandbox::report_dir`] (where test runners write structured results).
+    async fn fresh(
+        &self,
+        root: &Path,
+        report_dir: Option<&Path>,
+    ) -> Result<Box<dyn Sandbox>, SandboxError>;
+    /// Where commands see the `report_dir` this sandbox was made with
+    /// ([`REPORT_MOUNT`] in confined sandboxes, the host path otherwise).
+    fn report_dir(&self) -> Option<String> {
+        None
+    }
     /// Releases the sandbox (removes the container). Idempotent.
     async fn close(&self) -> Result<(), SandboxError> {
         Ok(())
