@@ -10,6 +10,7 @@ pub mod engine;
 pub mod error;
 pub mod factory;
 pub mod gate;
+pub mod git;
 pub mod images;
 pub mod model;
 pub mod report;

@@ -2,8 +2,9 @@
 //!
 //! CPython's pyc check compares the source's mtime (whole seconds) and size.
 //! A same-length edit (`>=` → `> `) made within the same second as the
-//! previous run therefore looks unchanged to a cached `.pyc`. The gate purges
-//! bytecode and sets PYTHONDONTWRITEBYTECODE=1, so the edit still counts.
+//! previous run therefore looks unchanged to a cached `.pyc`. The gate runs
+//! on a fresh pristine copy with only the diff applied (no bytecode is ever
+//! copied) and sets PYTHONDONTWRITEBYTECODE=1, so the edit still counts.
 
 use std::path::Path;
 use std::process::Command;
@@ -41,6 +42,7 @@ async fn same_second_same_length_edit_changes_the_verdict() {
         test_cmd: "python3 check.py".into(),
         timeout: Duration::from_secs(60),
         protected: vec![],
+        runs: 1,
     };
     let module = ws.root().join("mod_under_test.py");
     let pinned = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
@@ -60,7 +62,7 @@ async fn same_second_same_length_edit_changes_the_verdict() {
         "python did not write bytecode"
     );
 
-    let first = gate.check(&sandbox, &ws).await.unwrap();
+    let first = gate.check(&sandbox, &ws, "", None).await.unwrap();
     assert!(first.passed, "ok(0) with >= must pass: {}", first.output);
 
     // Same length, same mtime second: `>=` becomes `> `.
@@ -91,14 +93,17 @@ async fn same_second_same_length_edit_changes_the_verdict() {
         "precondition: the stale pyc fools a naive run"
     );
 
-    let second = gate.check(&sandbox, &ws).await.unwrap();
+    // The gate judges the diff on a fresh pristine copy: the agent's
+    // bytecode never reaches it.
+    let patch = ws.diff().unwrap();
+    assert!(!patch.contains("__pycache__"), "{patch}");
+    let second = gate
+        .check(&sandbox, &ws, &patch, Some(&first))
+        .await
+        .unwrap();
     assert!(
         !second.passed,
         "the gate ran stale bytecode: {}",
         second.output
-    );
-    assert!(
-        !ws.root().join("__pycache__").exists(),
-        "the gate wrote bytecode"
     );
 }

@@ -189,6 +189,7 @@ pub async fn run(args: SolveArgs) -> anyhow::Result<u8> {
         test_cmd: test_cmd.clone(),
         timeout: Duration::from_secs(task.timeout_s.unwrap_or(args.test_timeout).max(1)),
         protected,
+        runs: 1,
     };
     let cfg = EngineConfig {
         max_steps: args.max_steps,
@@ -257,7 +258,7 @@ pub async fn run(args: SolveArgs) -> anyhow::Result<u8> {
     })?;
 
     if args.apply && traj.outcome == Outcome::Verified {
-        workspace.apply_to(&repo).map_err(|e| {
+        workspace.apply_to(&repo, &traj.patch).map_err(|e| {
             CliError::failure(format!(
                 "applying the verified patch to {}: {e}",
                 repo.display()

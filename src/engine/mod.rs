@@ -178,7 +178,10 @@ pub async fn run_episode(
         p.checkpoint(&traj);
     }
     tracing::info!(test_cmd = %traj.test_cmd, "baseline test run");
-    let baseline = ep.verifier.check(ep.sandbox, ep.workspace).await?;
+    let baseline = ep
+        .verifier
+        .check(ep.sandbox, ep.workspace, "", None)
+        .await?;
     let baseline_passed = baseline.passed;
     traj.baseline = Some(baseline.clone());
     if let Some(p) = ep.progress {
@@ -229,6 +232,7 @@ pub async fn run_episode(
                 index,
                 &stage_system,
                 first,
+                &baseline,
             )
             .await?;
             let mut attempt = match result {
@@ -330,6 +334,7 @@ async fn run_attempt(
     index: u32,
     system: &str,
     first: String,
+    baseline: &GateRun,
 ) -> Result<Result<Attempt, AttemptAbort>, SandboxError> {
     let started = Instant::now();
     let mut a = empty_attempt(index, policy.name());
@@ -457,11 +462,12 @@ async fn run_attempt(
     }
     a.repeated_calls = breaker.repeated_calls();
     a.patch = crate::sandbox::blocking(|| ep.workspace.diff())?;
-    let gate = ep.verifier.check(ep.sandbox, ep.workspace).await?;
-    // The gate may have restored protected files: the patch is what it judged.
-    if !gate.restored.is_empty() {
-        a.patch = crate::sandbox::blocking(|| ep.workspace.diff())?;
-    }
+    // The gate judges exactly this patch on a fresh pristine copy; the
+    // same text is what the trajectory, --json, --apply and the corpus get.
+    let gate = ep
+        .verifier
+        .check(ep.sandbox, ep.workspace, &a.patch, Some(baseline))
+        .await?;
     a.gate = Some(gate);
     a.wall_ms = started.elapsed().as_millis() as u64;
     Ok(Ok(a))

@@ -148,6 +148,7 @@ fn gate_run(passed: bool, output: String) -> GateRun {
         output,
         duration_ms: 0,
         restored: vec![],
+        runs: 1,
     }
 }
 
@@ -160,7 +161,9 @@ impl Verifier for HiddenEvalGate<'_> {
     async fn check(
         &self,
         _sandbox: &dyn Sandbox,
-        workspace: &Workspace,
+        _workspace: &Workspace,
+        patch: &str,
+        _baseline: Option<&GateRun>,
     ) -> Result<GateRun, SandboxError> {
         let first = {
             let mut n = self
@@ -173,15 +176,14 @@ impl Verifier for HiddenEvalGate<'_> {
         if first {
             return Ok(gate_run(false, BASELINE_NOTICE.to_string()));
         }
-        let patch = crate::sandbox::blocking(|| workspace.diff())?;
-        if crate::corpus::normalise_patch(&patch).is_empty() {
+        if crate::corpus::normalise_patch(patch).is_empty() {
             return Ok(gate_run(
                 false,
                 "No changes were made: the hidden evaluation was not run.".into(),
             ));
         }
-        let tampered = tampered_paths(self.instance, &patch)
-            .map_err(|e| SandboxError::Other(e.to_string()))?;
+        let tampered =
+            tampered_paths(self.instance, patch).map_err(|e| SandboxError::Other(e.to_string()))?;
         if !tampered.is_empty() {
             return Ok(gate_run(
                 false,
@@ -193,7 +195,7 @@ impl Verifier for HiddenEvalGate<'_> {
         }
         let verdict = self
             .verifier
-            .verify(self.instance, &patch)
+            .verify(self.instance, patch)
             .await
             .map_err(|e| match e {
                 FactoryError::Sandbox(s) => s,

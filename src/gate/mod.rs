@@ -1,9 +1,11 @@
 //! The gate: the only way out with a patch is a passing run of the real
-//! test command. Its exit code is the verdict, whatever the language.
+//! test command on that patch.
 //!
-//! Before every run the gate restores protected files (so edited tests
-//! cannot pass) and purges Python bytecode (so a same-size edit in the same
-//! second is never masked by a stale `.pyc`).
+//! The gate never runs where the agent worked. Each run takes a fresh copy
+//! of the pristine tree, applies the candidate patch with the harness's own
+//! git, and runs the tests in a fresh sandbox: no agent process is alive
+//! and no file the agent wrote outside its diff exists there. The verdict
+//! belongs to that patch and nothing else.
 
 use std::path::Path;
 use std::time::Duration;
@@ -51,9 +53,18 @@ pub struct GateRun {
     pub output: String,
     /// Wall time in milliseconds.
     pub duration_ms: u64,
-    /// Protected paths restored before this run.
+    /// Protected paths restored before this run (older trajectories; the
+    /// patch policy now drops such changes before the gate).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub restored: Vec<String>,
+    /// Passing runs on fresh copies behind this verdict (`--gate-runs`); a
+    /// failing run ends the series.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub runs: u32,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 /// Anything that can decide whether the workspace is fixed. The standard
@@ -63,11 +74,16 @@ pub struct GateRun {
 pub trait Verifier: Send + Sync {
     /// The command shown to users and recorded as `test_cmd`.
     fn describe(&self) -> String;
-    /// Runs the check on the current state of the workspace.
+    /// Judges `patch` (the policy-filtered diff against the baseline; `""`
+    /// for the baseline run). `baseline` is the baseline's run, `None` when
+    /// this is the baseline. `sandbox` is the agent's sandbox: gates that
+    /// run commands use [`Sandbox::fresh`] from it, never it.
     async fn check(
         &self,
         sandbox: &dyn Sandbox,
         workspace: &Workspace,
+        patch: &str,
+        baseline: Option<&GateRun>,
     ) -> Result<GateRun, SandboxError>;
 }
 
@@ -78,8 +94,41 @@ pub struct TestCommandGate {
     pub test_cmd: String,
     /// Per-run timeout; the process group is killed past it.
     pub timeout: Duration,
-    /// Globs restored from the baseline before each run.
+    /// Globs a patch may not touch (added to the policy's defaults).
     pub protected: Vec<String>,
+    /// Runs on fresh copies a pass needs (`--gate-runs`, at least 1).
+    pub runs: u32,
+}
+
+impl TestCommandGate {
+    /// One run of the test command on a fresh pristine copy with `patch`,
+    /// in a fresh sandbox made from `sandbox`.
+    async fn run_once(
+        &self,
+        sandbox: &dyn Sandbox,
+        workspace: &Workspace,
+        patch: &str,
+    ) -> Result<GateRun, SandboxError> {
+        let fresh = crate::sandbox::blocking(|| workspace.fresh_tree(patch))?;
+        let sb = sandbox
+            .fresh(fresh.root(), Some(fresh.report_dir()))
+            .await?;
+        let mut req = ExecRequest::new(self.test_cmd.clone(), self.timeout);
+        req.env.push(("PYTHONDONTWRITEBYTECODE".into(), "1".into()));
+        req.env.push(("CI".into(), "true".into()));
+        let out = sb.exec(&req).await;
+        let _ = sb.close().await;
+        let out = out?;
+        Ok(GateRun {
+            passed: out.success(),
+            exit_code: out.exit_code,
+            timed_out: out.timed_out,
+            output: head_tail(&out.output, GATE_OUTPUT_LIMIT),
+            duration_ms: out.duration_ms,
+            restored: vec![],
+            runs: 1,
+        })
+    }
 }
 
 #[async_trait]
@@ -92,21 +141,28 @@ impl Verifier for TestCommandGate {
         &self,
         sandbox: &dyn Sandbox,
         workspace: &Workspace,
+        patch: &str,
+        baseline: Option<&GateRun>,
     ) -> Result<GateRun, SandboxError> {
-        let restored = crate::sandbox::blocking(|| workspace.restore_matching(&self.protected))?;
-        crate::sandbox::blocking(|| workspace.purge_bytecode())?;
-        let mut req = ExecRequest::new(self.test_cmd.clone(), self.timeout);
-        req.env.push(("PYTHONDONTWRITEBYTECODE".into(), "1".into()));
-        req.env.push(("CI".into(), "true".into()));
-        let out = sandbox.exec(&req).await?;
-        Ok(GateRun {
-            passed: out.success(),
-            exit_code: out.exit_code,
-            timed_out: out.timed_out,
-            output: head_tail(&out.output, GATE_OUTPUT_LIMIT),
-            duration_ms: out.duration_ms,
-            restored,
-        })
+        let mut run = self.run_once(sandbox, workspace, patch).await?;
+        // A pass must repeat on fresh copies, so a flaky pass is never
+        // kept; the baseline runs once.
+        let wanted = if baseline.is_some() {
+            self.runs.max(1)
+        } else {
+            1
+        };
+        while run.passed && run.runs < wanted {
+            let again = self.run_once(sandbox, workspace, patch).await?;
+            let runs = run.runs + 1;
+            let duration_ms = run.duration_ms + again.duration_ms;
+            if !again.passed {
+                run = again;
+            }
+            run.runs = runs;
+            run.duration_ms = duration_ms;
+        }
+        Ok(run)
     }
 }
 

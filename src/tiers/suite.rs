@@ -124,6 +124,7 @@ impl Task {
             test_cmd,
             timeout: self.timeout(),
             protected: self.protected(),
+            runs: 1,
         })
     }
 }

@@ -177,6 +177,7 @@ async fn run_checks(task: &Task, check: &mut TaskCheck) -> Result<(), TiersError
     };
     let would = gate_run(&unprotected, &ws, check).await?;
     check.tamper_would_pass_unprotected = Some(would.passed);
+    crate::sandbox::blocking(|| ws.restore_matching(&gate.protected))?;
     let run = gate_run(&gate, &ws, check).await?;
     if run.passed {
         check.problems.push(format!(
@@ -193,7 +194,10 @@ async fn gate_run(
     check: &mut TaskCheck,
 ) -> Result<GateRun, TiersError> {
     let sandbox = LocalSandbox::new(ws.root());
-    let run = gate.check(&sandbox as &dyn Sandbox, ws).await?;
+    let patch = crate::sandbox::blocking(|| ws.diff())?;
+    let run = gate
+        .check(&sandbox as &dyn Sandbox, ws, &patch, None)
+        .await?;
     check.test_ms += run.duration_ms;
     Ok(run)
 }
