@@ -22,6 +22,9 @@ pub mod exit {
     pub const USAGE: u8 = 2;
     /// Broken environment (no test command, sandbox failure). `solve` only.
     pub const ENVIRONMENT: u8 = 3;
+    /// The tests passed but a cheat detector fired: `suspicious`, never
+    /// verified. `solve` only.
+    pub const SUSPICIOUS: u8 = 4;
 }
 
 /// An error that the CLI edge maps to a specific exit code.

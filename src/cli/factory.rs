@@ -92,6 +92,10 @@ pub struct FactoryRunArgs {
     /// Override `max_steps` from the config.
     #[arg(long)]
     pub max_steps: Option<u32>,
+    /// Keep trajectories a cheat detector flagged (`suspicious`) as rows
+    /// carrying their flags; by default they go to `rejected/`.
+    #[arg(long)]
+    pub accept_flagged: bool,
     /// Print the summary as one JSON object.
     #[arg(long)]
     pub json: bool,
@@ -207,6 +211,7 @@ async fn run_factory(a: FactoryRunArgs) -> anyhow::Result<u8> {
         flush_rows: a.flush_rows.unwrap_or(cfg.flush_rows),
         flush_every: Duration::from_secs(cfg.flush_secs),
         progress: !a.json && std::io::IsTerminal::is_terminal(&std::io::stderr()),
+        accept_flagged: a.accept_flagged,
     };
     let summary = crate::factory::run::run(plan, env, verifier)
         .await

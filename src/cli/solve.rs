@@ -297,6 +297,7 @@ pub async fn run(args: SolveArgs) -> anyhow::Result<u8> {
     Ok(match traj.outcome {
         Outcome::AlreadyPassing | Outcome::Verified => exit::OK,
         Outcome::GateHeld => exit::FAILURE,
+        Outcome::Suspicious => exit::SUSPICIOUS,
     })
 }
 
@@ -332,6 +333,11 @@ fn print_human(traj: &engine::Trajectory, path: &Path, applied: bool) {
             traj.test_cmd,
             traj.attempts.len(),
             traj.steps()
+        ),
+        Outcome::Suspicious => println!(
+            "suspicious: `{}` passed, but the run looks like it cheated, so nothing is verified and the repository is unchanged. Flags: {}",
+            traj.test_cmd,
+            traj.flags.join("; ")
         ),
     }
     println!("trajectory: {}", path.display());

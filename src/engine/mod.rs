@@ -172,6 +172,8 @@ pub async fn run_episode(
         usage: Usage::default(),
         wall_s: 0.0,
         aborted: None,
+        flags: vec![],
+        masked: ep.workspace.masked().to_vec(),
     };
 
     if let Some(p) = ep.progress {
@@ -319,6 +321,8 @@ fn empty_attempt(index: u32, model: String) -> Attempt {
         gate: None,
         patch: String::new(),
         repeated_calls: 0,
+        dropped: vec![],
+        flags: vec![],
         usage: Usage::default(),
         wall_ms: 0,
     }

@@ -11,7 +11,7 @@ use super::loop_breaker::NudgeKind;
 use crate::gate::GateRun;
 use crate::model::{Message, ToolCall, Usage};
 
-/// The three outcomes of the engine.
+/// The outcomes of the engine.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Outcome {
@@ -21,6 +21,9 @@ pub enum Outcome {
     Verified,
     /// No attempt passed the gate.
     GateHeld,
+    /// The tests passed, but a cheat detector fired (see `flags`): never
+    /// verified, never applied, never a corpus row by default.
+    Suspicious,
 }
 
 impl Outcome {
@@ -30,6 +33,7 @@ impl Outcome {
             Outcome::AlreadyPassing => "already_passing",
             Outcome::Verified => "verified",
             Outcome::GateHeld => "gate_held",
+            Outcome::Suspicious => "suspicious",
         }
     }
 }
@@ -118,6 +122,13 @@ pub struct Attempt {
     pub patch: String,
     /// Calls repeating an earlier identical call.
     pub repeated_calls: u32,
+    /// Changes the patch policy dropped before the gate (`path: reason`):
+    /// they slipped in through `run` and were never judged or shipped.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dropped: Vec<String>,
+    /// Cheat detector findings on this attempt (`code: detail`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub flags: Vec<String>,
     /// Usage summed over the attempt.
     pub usage: Usage,
     /// Wall time.
@@ -162,6 +173,12 @@ pub struct Trajectory {
     /// Set when the episode was cut short (Ctrl-C, a model that could not be reached).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub aborted: Option<String>,
+    /// Why the outcome is `suspicious` (cheat detector findings).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub flags: Vec<String>,
+    /// Secret-looking files masked from the agent's copy.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub masked: Vec<String>,
 }
 
 impl Trajectory {

@@ -62,6 +62,9 @@ pub struct RunPlan {
     pub flush_every: Duration,
     /// Draw a progress bar.
     pub progress: bool,
+    /// Keep `suspicious` trajectories (a cheat detector fired) as rows,
+    /// with their flags (`--accept-flagged`).
+    pub accept_flagged: bool,
 }
 
 /// Counts of one run.
@@ -221,6 +224,7 @@ struct Shared {
     policy_ctx: PolicyContext,
     engine: EngineConfig,
     dataset_name: String,
+    accept_flagged: bool,
 }
 
 /// Parses `I/N` (0 ≤ I < N).
@@ -281,6 +285,7 @@ pub async fn run(
         policy_ctx: plan.policy_ctx.clone(),
         engine: plan.engine.clone(),
         dataset_name: plan.dataset_name.clone(),
+        accept_flagged: plan.accept_flagged,
     });
     let instances: Vec<Arc<(Instance, String)>> =
         plan.instances.iter().cloned().map(Arc::new).collect();
@@ -536,6 +541,10 @@ async fn judge(
 ) -> JobOutcome {
     match traj.outcome {
         Outcome::Verified => {}
+        Outcome::Suspicious if shared.accept_flagged => {}
+        Outcome::Suspicious => {
+            return rejected("flagged", traj.flags.join("; "), false);
+        }
         Outcome::AlreadyPassing => {
             let why = if traj.attempts.is_empty() {
                 "the hidden gate reported a pass at baseline"
