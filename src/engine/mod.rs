@@ -224,6 +224,7 @@ pub async fn run_episode(
                 &traj.test_cmd,
                 &baseline,
                 previous.as_ref().map(|(d, r)| (d.as_str(), r)),
+                ep.workspace.masked(),
             );
             let result = run_attempt(
                 ep,

@@ -20,6 +20,7 @@ pub fn task_message(
     test_cmd: &str,
     failure: &GateRun,
     previous: Option<(&str, &GateRun)>,
+    masked: &[String],
 ) -> String {
     let mut s = format!(
         "<task>\n{}\n</task>\n\nThe test command is `{}`. It currently fails (exit code {}):\n<test_output>\n{}\n</test_output>\n",
@@ -34,6 +35,12 @@ pub fn task_message(
             if diff.trim().is_empty() { "(no change)" } else { diff.trim_end() },
             exit_label(run),
             run.output.trim_end()
+        ));
+    }
+    if !masked.is_empty() {
+        s.push_str(&format!(
+            "\nThese files look like secrets and are masked: they exist in the user's repository but not in your copy, you cannot read them, and a patch may not change them: {}\n",
+            masked.join(", ")
         ));
     }
     s.push_str("\nStart by exploring the repository.");

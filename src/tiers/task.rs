@@ -20,9 +20,18 @@ pub struct TaskToml {
     /// Per-run timeout in seconds.
     #[serde(default)]
     pub timeout_s: Option<u64>,
-    /// Globs restored before the gate; default: the language's test-file conventions.
+    /// Globs a patch may not touch, added to the patch policy's defaults.
     #[serde(default)]
     pub protected: Option<Vec<String>>,
+    /// Globs the patch policy lets a patch change although its defaults
+    /// refuse them (a task whose real fix is a config change); the same as
+    /// `--allow-path`. Never lifts VCS metadata, secrets or `protected`.
+    #[serde(default)]
+    pub allow_paths: Vec<String>,
+    /// Test ids that must pass after the fix (in the runner's report), in
+    /// addition to every test that failed at baseline.
+    #[serde(default)]
+    pub targets: Vec<String>,
 }
 
 impl TaskToml {
