@@ -10,16 +10,39 @@ use crate::error::{CliError, exit};
 use crate::gate::{self, TestCommandGate};
 use crate::model::spec::{PolicyContext, build_policy, find_solution_patch};
 use crate::model::{ModelError, ModelSpec, Policy};
-use crate::sandbox::local::LocalSandbox;
 use crate::sandbox::{Sandbox, Workspace};
 
 /// Where commands run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum SandboxKind {
-    /// On this machine, in a scratch copy of the repo.
+    /// On this machine, in a scratch copy of the repo, inside bubblewrap:
+    /// read-only system, no network, private HOME and /tmp, no secrets.
     Local,
+    /// On this machine with no confinement at all (prints a warning).
+    None,
     /// In a Docker container with the scratch copy at /testbed.
     Docker,
+}
+
+impl SandboxKind {
+    /// The flag value, for messages.
+    pub fn label(self) -> &'static str {
+        match self {
+            SandboxKind::Local => "local",
+            SandboxKind::None => "none",
+            SandboxKind::Docker => "docker",
+        }
+    }
+
+    /// The library's choice for this flag value.
+    pub fn choice(self, image: Option<String>) -> crate::sandbox::SandboxChoice {
+        use crate::sandbox::SandboxChoice;
+        match self {
+            SandboxKind::Local => SandboxChoice::Local,
+            SandboxKind::None => SandboxChoice::None,
+            SandboxKind::Docker => SandboxChoice::Docker(image),
+        }
+    }
 }
 
 /// Arguments of `airgate solve`.
@@ -56,9 +79,19 @@ pub struct SolveArgs {
     /// Seconds before a test run is killed (counts as a failure).
     #[arg(long, default_value_t = 300)]
     pub test_timeout: u64,
-    /// Glob of files restored before the gate (repeatable; default: test-file conventions).
+    /// Glob of files a patch may not change, added to the patch policy's
+    /// defaults (repeatable).
     #[arg(long = "protect")]
     pub protect: Vec<String>,
+    /// Glob of files a patch may change although the patch policy refuses
+    /// them by default, for tasks whose real fix is a config change
+    /// (repeatable; never VCS metadata, secrets or --protect).
+    #[arg(long = "allow-path", value_name = "GLOB")]
+    pub allow_path: Vec<String>,
+    /// Passing gate runs, each on a fresh copy, a patch needs before it is
+    /// verified (a flaky pass is not kept).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=20))]
+    pub gate_runs: u32,
     /// Write the verified patch into the repo.
     #[arg(long)]
     pub apply: bool,
@@ -131,6 +164,14 @@ pub async fn run(args: SolveArgs) -> anyhow::Result<u8> {
     })?;
     let repo = validate_repo(&args.repo)?;
     let task = read_task(&args)?;
+    // The sandbox must work before any model starts or anything is copied.
+    let choice = args.sandbox.choice(args.image.clone());
+    choice
+        .preflight()
+        .map_err(|e| CliError::environment(e.to_string()))?;
+    if let Some(w) = choice.warning() {
+        eprintln!("{w}");
+    }
     let test_cmd = args
         .test_cmd
         .clone()
@@ -189,7 +230,7 @@ pub async fn run(args: SolveArgs) -> anyhow::Result<u8> {
         test_cmd: test_cmd.clone(),
         timeout: Duration::from_secs(task.timeout_s.unwrap_or(args.test_timeout).max(1)),
         protected,
-        runs: 1,
+        runs: args.gate_runs,
     };
     let cfg = EngineConfig {
         max_steps: args.max_steps,
@@ -199,14 +240,10 @@ pub async fn run(args: SolveArgs) -> anyhow::Result<u8> {
 
     let workspace = Workspace::copy_from(&repo)
         .map_err(|e| CliError::environment(format!("cannot create the scratch workspace: {e}")))?;
-    let sandbox: Box<dyn Sandbox> = match args.sandbox {
-        SandboxKind::Local => Box::new(LocalSandbox::new(workspace.root())),
-        SandboxKind::Docker => {
-            crate::sandbox::docker::for_solve(workspace.root(), args.image.as_deref())
-                .await
-                .map_err(|e| CliError::environment(format!("docker sandbox: {e}")))?
-        }
-    };
+    let sandbox: Box<dyn Sandbox> = choice
+        .open(&workspace)
+        .await
+        .map_err(|e| CliError::environment(format!("{} sandbox: {e}", args.sandbox.label())))?;
     let progress = engine::Progress::new();
     let episode = Episode {
         task: task.statement.clone(),

@@ -8,7 +8,7 @@ use super::solve::SandboxKind;
 use crate::engine::EngineConfig;
 use crate::error::{CliError, exit};
 use crate::tiers::TiersError;
-use crate::tiers::run::{RunConfig, RunStop, SandboxChoice};
+use crate::tiers::run::{RunConfig, RunStop};
 use crate::tiers::{scores, suite, validate};
 
 /// Arguments of `airgate tiers`.
@@ -149,6 +149,13 @@ async fn run_cmd(a: TierRun) -> anyhow::Result<u8> {
         return Err(CliError::usage("--samples must be at least 1").into());
     }
     let tasks = suite::discover(&a.common.tasks, a.common.tier.as_deref()).map_err(to_cli)?;
+    let choice = a.sandbox.choice(a.image.clone());
+    choice
+        .preflight()
+        .map_err(|e| CliError::failure(e.to_string()))?;
+    if let Some(w) = choice.warning() {
+        eprintln!("{w}");
+    }
     let out = a.out.clone().unwrap_or_else(super::solve::default_run_dir);
     let cfg = RunConfig {
         tasks,
@@ -156,10 +163,7 @@ async fn run_cmd(a: TierRun) -> anyhow::Result<u8> {
         samples: a.samples,
         out: out.clone(),
         jobs: a.jobs.unwrap_or_else(default_jobs).max(1),
-        sandbox: match a.sandbox {
-            SandboxKind::Local => SandboxChoice::Local,
-            SandboxKind::Docker => SandboxChoice::Docker(a.image.clone()),
-        },
+        sandbox: choice,
         engine: EngineConfig {
             max_steps: a.max_steps,
             max_attempts: a.max_attempts,

@@ -134,6 +134,46 @@ impl Retryable for SandboxError {
     }
 }
 
+/// Which sandbox an episode's commands run in (`--sandbox`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SandboxChoice {
+    /// The OS sandbox on this machine (bubblewrap): the default.
+    Local,
+    /// No confinement at all: commands run as airgate's own user, with its
+    /// environment, on the host. For people who know what they do.
+    None,
+    /// A Docker container from this image (the default image when `None`).
+    Docker(Option<String>),
+}
+
+impl SandboxChoice {
+    /// Checks, before anything else starts, that this choice can work here
+    /// (bubblewrap installed and usable for `Local`).
+    pub fn preflight(&self) -> Result<(), SandboxError> {
+        Ok(())
+    }
+
+    /// The warning printed when the user chose no confinement.
+    pub fn warning(&self) -> Option<&'static str> {
+        match self {
+            SandboxChoice::None => Some(
+                "warning: --sandbox none: the agent's commands run unconfined on this machine, as your user, with your environment and network; use it only for a repository and a model you trust",
+            ),
+            _ => None,
+        }
+    }
+
+    /// Opens the sandbox for `ws`: the agent's commands run in its tree.
+    pub async fn open(&self, ws: &Workspace) -> Result<Box<dyn Sandbox>, SandboxError> {
+        Ok(match self {
+            SandboxChoice::Local | SandboxChoice::None => {
+                Box::new(local::LocalSandbox::new(ws.root()))
+            }
+            SandboxChoice::Docker(image) => docker::for_solve(ws.root(), image.as_deref()).await?,
+        })
+    }
+}
+
 /// Where a gate sandbox's report directory is mounted inside confined
 /// sandboxes (bubblewrap, Docker).
 pub const REPORT_MOUNT: &str = "/airgate-report";

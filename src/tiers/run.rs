@@ -24,20 +24,12 @@ use crate::engine::{self, EngineConfig, Episode, Outcome, Trajectory};
 use crate::model::build;
 use crate::model::spec::{PolicyContext, build_policy};
 use crate::model::{ModelSpec, Policy};
-use crate::sandbox::local::LocalSandbox;
 use crate::sandbox::{Sandbox, Workspace};
 
 /// Consecutive cut-short episodes after which a model's remaining tasks are skipped.
 pub const MAX_CONSECUTIVE_ABORTS: u32 = 3;
 
-/// Where episode commands run.
-#[derive(Debug, Clone)]
-pub enum SandboxChoice {
-    /// On this machine, in the scratch workspace.
-    Local,
-    /// In a container from this image (default image when `None`).
-    Docker(Option<String>),
-}
+pub use crate::sandbox::SandboxChoice;
 
 /// Everything a run needs.
 #[derive(Debug, Clone)]
@@ -397,12 +389,7 @@ async fn run_episode(
     let ws = tokio::task::spawn_blocking(move || Workspace::copy_from(&repo))
         .await
         .map_err(|e| TiersError::Usage(format!("workspace task failed: {e}")))??;
-    let sb: Box<dyn Sandbox> = match sandbox {
-        SandboxChoice::Local => Box::new(LocalSandbox::new(ws.root())),
-        SandboxChoice::Docker(image) => {
-            crate::sandbox::docker::for_solve(ws.root(), image.as_deref()).await?
-        }
-    };
+    let sb: Box<dyn Sandbox> = sandbox.open(&ws).await?;
     let policy = if probe::is_offline(&plan.resolved) {
         let ctx = PolicyContext {
             solution_patch: Some(task.solution_patch()),
