@@ -5,6 +5,8 @@
 //! cannot pass) and purges Python bytecode (so a same-size edit in the same
 //! second is never masked by a stale `.pyc`).
 
+pub mod policy;
+
 use std::path::Path;
 use std::time::Duration;
 
