@@ -6,6 +6,7 @@
 //! second is never masked by a stale `.pyc`).
 
 pub mod policy;
+pub mod results;
 
 use std::path::Path;
 use std::time::Duration;
