@@ -43,6 +43,7 @@ async fn same_second_same_length_edit_changes_the_verdict() {
         timeout: Duration::from_secs(60),
         protected: vec![],
         runs: 1,
+        targets: vec![],
     };
     let module = ws.root().join("mod_under_test.py");
     let pinned = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);

@@ -115,6 +115,8 @@ struct TaskSpec {
     test_cmd: Option<String>,
     protected: Option<Vec<String>>,
     timeout_s: Option<u64>,
+    allow_paths: Vec<String>,
+    targets: Vec<String>,
 }
 
 fn read_task(args: &SolveArgs) -> Result<TaskSpec, CliError> {
@@ -124,6 +126,8 @@ fn read_task(args: &SolveArgs) -> Result<TaskSpec, CliError> {
             test_cmd: None,
             protected: None,
             timeout_s: None,
+            allow_paths: vec![],
+            targets: vec![],
         });
     }
     let Some(path) = &args.task_file else {
@@ -143,6 +147,8 @@ fn read_task(args: &SolveArgs) -> Result<TaskSpec, CliError> {
         test_cmd: None,
         protected: None,
         timeout_s: None,
+        allow_paths: vec![],
+        targets: vec![],
     })
 }
 
@@ -152,6 +158,8 @@ fn task_from_toml(t: crate::tiers::task::TaskToml) -> TaskSpec {
         test_cmd: t.test_cmd,
         protected: t.protected,
         timeout_s: t.timeout_s,
+        allow_paths: t.allow_paths,
+        targets: t.targets,
     }
 }
 
@@ -216,21 +224,23 @@ pub async fn run(args: SolveArgs) -> anyhow::Result<u8> {
             }
         }
     }
-    let protected = if !args.protect.is_empty() {
-        args.protect.clone()
-    } else {
-        task.protected.clone().unwrap_or_else(|| {
-            gate::DEFAULT_PROTECTED
-                .iter()
-                .map(|s| s.to_string())
-                .collect()
-        })
-    };
+    // The patch policy: the installation's defaults, plus the task's and
+    // the flags' protected globs; --allow-path and the task's allow_paths
+    // lift default denials for tasks whose fix is a config change.
+    let mut protected = args.protect.clone();
+    protected.extend(task.protected.clone().unwrap_or_default());
+    let mut allowed = args.allow_path.clone();
+    allowed.extend(task.allow_paths.clone());
+    let patch_policy = gate::policy::PatchPolicy::load(None)
+        .and_then(|p| p.with_protected(&protected))
+        .and_then(|p| p.with_allowed(&allowed))
+        .map_err(|e| CliError::usage(e.to_string()))?;
     let verifier = TestCommandGate {
         test_cmd: test_cmd.clone(),
         timeout: Duration::from_secs(task.timeout_s.unwrap_or(args.test_timeout).max(1)),
         protected,
         runs: args.gate_runs,
+        targets: task.targets.clone(),
     };
     let cfg = EngineConfig {
         max_steps: args.max_steps,
@@ -251,6 +261,7 @@ pub async fn run(args: SolveArgs) -> anyhow::Result<u8> {
         sandbox: sandbox.as_ref(),
         workspace: &workspace,
         verifier: &verifier,
+        policy: Some(&patch_policy),
         progress: Some(&progress),
     };
 

@@ -135,6 +135,11 @@ pub struct Episode<'a> {
     pub workspace: &'a Workspace,
     /// The gate.
     pub verifier: &'a dyn Verifier,
+    /// The patch policy: what a patch may change. Refused changes are
+    /// dropped from the patch before the gate (and `str_replace` refuses
+    /// them when they are made). `None` keeps every change (the factory's
+    /// hidden evaluation applies its own rules).
+    pub policy: Option<&'a crate::gate::policy::PatchPolicy>,
     /// Where to mirror the trajectory as it grows (for saving partial runs).
     pub progress: Option<&'a Progress>,
 }
@@ -466,7 +471,18 @@ async fn run_attempt(
         }
     }
     a.repeated_calls = breaker.repeated_calls();
-    a.patch = crate::sandbox::blocking(|| ep.workspace.diff())?;
+    let raw = crate::sandbox::blocking(|| ep.workspace.diff())?;
+    a.patch = match ep.policy {
+        Some(policy) => {
+            let filtered = policy.filter_patch(&raw);
+            a.dropped = filtered.dropped.iter().map(|d| d.to_string()).collect();
+            for d in &filtered.dropped {
+                tracing::info!(path = %d.path, category = %d.category, "patch policy dropped a change");
+            }
+            filtered.kept
+        }
+        None => raw,
+    };
     // The gate judges exactly this patch on a fresh pristine copy; the
     // same text is what the trajectory, --json, --apply and the corpus get.
     let gate = ep

@@ -149,6 +149,8 @@ fn gate_run(passed: bool, output: String) -> GateRun {
         duration_ms: 0,
         restored: vec![],
         runs: 1,
+        tests: None,
+        judgement: None,
     }
 }
 

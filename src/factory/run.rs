@@ -502,12 +502,25 @@ async fn run_job(shared: &Shared, item: &(Instance, String), sample: u32) -> Job
         }
     };
     let gate = HiddenEvalGate::new(inst, shared.verifier.as_ref());
+    // The instance's test files (from its test patch) are protected beside
+    // the policy's defaults.
+    let patch_policy = match crate::gate::policy::PatchPolicy::load(None)
+        .and_then(|p| p.with_protected(&crate::factory::env::protected_globs(inst)))
+    {
+        Ok(p) => p,
+        Err(e) => {
+            result.outcome = rejected("error", format!("loading the patch policy: {e}"), false);
+            policy.shutdown().await;
+            return result;
+        }
+    };
     let episode = Episode {
         task: inst.problem_statement.clone(),
         repo_label: inst.instance_id.clone(),
         sandbox: prepared.sandbox.as_ref(),
         workspace: &prepared.workspace,
         verifier: &gate,
+        policy: Some(&patch_policy),
         progress: None,
     };
     let outcome = run_episode(&episode, &shared.engine, std::slice::from_mut(&mut policy)).await;
@@ -560,6 +573,17 @@ async fn judge(
             // Any attempt that edited tests marks the episode: later attempts
             // (often an empty resubmit) must not hide it.
             for a in &traj.attempts {
+                if !a.dropped.is_empty() {
+                    return rejected(
+                        "tampered_tests",
+                        format!(
+                            "attempt {} changed files the patch policy refuses (dropped before the gate): {}",
+                            a.index,
+                            a.dropped.join("; ")
+                        ),
+                        false,
+                    );
+                }
                 if let Ok(t) = tampered_paths(inst, &a.patch)
                     && !t.is_empty()
                 {

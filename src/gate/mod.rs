@@ -64,6 +64,13 @@ pub struct GateRun {
     /// failing run ends the series.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub runs: u32,
+    /// The per-test table the runner reported (structured runners only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tests: Option<results::TestTable>,
+    /// The test-by-test verdict against the baseline (not for the
+    /// baseline run itself). `passed` is its `verified`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub judgement: Option<results::Judgement>,
 }
 
 fn is_zero(n: &u32) -> bool {
@@ -101,6 +108,9 @@ pub struct TestCommandGate {
     pub protected: Vec<String>,
     /// Runs on fresh copies a pass needs (`--gate-runs`, at least 1).
     pub runs: u32,
+    /// Tests the task names as targets: they must pass (beside every test
+    /// that failed at baseline).
+    pub targets: Vec<String>,
 }
 
 impl TestCommandGate {
@@ -111,25 +121,66 @@ impl TestCommandGate {
         sandbox: &dyn Sandbox,
         workspace: &Workspace,
         patch: &str,
+        baseline: Option<&GateRun>,
     ) -> Result<GateRun, SandboxError> {
         let fresh = crate::sandbox::blocking(|| workspace.fresh_tree(patch))?;
         let sb = sandbox
             .fresh(fresh.root(), Some(fresh.report_dir()))
             .await?;
-        let mut req = ExecRequest::new(self.test_cmd.clone(), self.timeout);
+        let runner = results::detect_runner(&self.test_cmd, fresh.root());
+        let report_dir = sb
+            .report_dir()
+            .unwrap_or_else(|| fresh.report_dir().display().to_string());
+        let inst = results::instrument(runner, &self.test_cmd, &report_dir);
+        let mut req = ExecRequest::new(inst.command, self.timeout);
         req.env.push(("PYTHONDONTWRITEBYTECODE".into(), "1".into()));
         req.env.push(("CI".into(), "true".into()));
+        req.env.extend(inst.env);
         let out = sb.exec(&req).await;
         let _ = sb.close().await;
         let out = out?;
+        // A report that exists but cannot be trusted is an anomaly: never
+        // verified, and said why.
+        let table = match results::collect(runner, fresh.report_dir(), &out.output) {
+            Ok(t) => t,
+            Err(e) => {
+                let mut t = results::TestTable::new(runner);
+                t.anomalies.push(e.to_string());
+                Some(t)
+            }
+        };
+        let judgement = baseline.map(|b| {
+            results::judge(
+                out.success(),
+                runner,
+                b.tests.as_ref(),
+                table.as_ref(),
+                &self.targets,
+            )
+        });
+        let mut output = head_tail(&out.output, GATE_OUTPUT_LIMIT);
+        let passed = match &judgement {
+            Some(j) => {
+                if out.success() && !j.verified {
+                    output.push_str(&format!(
+                        "\n\n[airgate gate] the command exited 0, but the test-by-test check failed: {}",
+                        j.reasons.join("; ")
+                    ));
+                }
+                j.verified
+            }
+            None => out.success(),
+        };
         Ok(GateRun {
-            passed: out.success(),
+            passed,
             exit_code: out.exit_code,
             timed_out: out.timed_out,
-            output: head_tail(&out.output, GATE_OUTPUT_LIMIT),
+            output,
             duration_ms: out.duration_ms,
             restored: vec![],
             runs: 1,
+            tests: table,
+            judgement,
         })
     }
 }
@@ -147,7 +198,7 @@ impl Verifier for TestCommandGate {
         patch: &str,
         baseline: Option<&GateRun>,
     ) -> Result<GateRun, SandboxError> {
-        let mut run = self.run_once(sandbox, workspace, patch).await?;
+        let mut run = self.run_once(sandbox, workspace, patch, baseline).await?;
         // A pass must repeat on fresh copies, so a flaky pass is never
         // kept; the baseline runs once.
         let wanted = if baseline.is_some() {
@@ -156,7 +207,7 @@ impl Verifier for TestCommandGate {
             1
         };
         while run.passed && run.runs < wanted {
-            let again = self.run_once(sandbox, workspace, patch).await?;
+            let again = self.run_once(sandbox, workspace, patch, baseline).await?;
             let runs = run.runs + 1;
             let duration_ms = run.duration_ms + again.duration_ms;
             if !again.passed {

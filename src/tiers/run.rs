@@ -385,6 +385,7 @@ async fn run_episode(
     config_root: &Path,
 ) -> Result<Trajectory, TiersError> {
     let gate = task.gate()?;
+    let patch_policy = task.patch_policy()?;
     let repo = task.repo();
     let ws = tokio::task::spawn_blocking(move || Workspace::copy_from(&repo))
         .await
@@ -415,6 +416,7 @@ async fn run_episode(
         sandbox: sb.as_ref(),
         workspace: &ws,
         verifier: &gate,
+        policy: Some(&patch_policy),
         progress: None,
     };
     let result = engine::run_episode(&ep, engine_cfg, &mut stages).await;

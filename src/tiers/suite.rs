@@ -114,6 +114,21 @@ impl Task {
             .unwrap_or(DEFAULT_TASK_TIMEOUT)
     }
 
+    /// The patch policy for this task: the installation's defaults, plus
+    /// the task's `protected` globs, minus what `allow_paths` lifts.
+    pub fn patch_policy(&self) -> Result<crate::gate::policy::PatchPolicy, TiersError> {
+        let bad = |e: crate::gate::policy::PolicyError| TiersError::Task {
+            task: self.id().to_string(),
+            reason: e.to_string(),
+        };
+        crate::gate::policy::PatchPolicy::load(None)
+            .map_err(bad)?
+            .with_protected(self.toml.protected.as_deref().unwrap_or_default())
+            .map_err(bad)?
+            .with_allowed(&self.toml.allow_paths)
+            .map_err(bad)
+    }
+
     /// The gate the engine uses for this task.
     pub fn gate(&self) -> Result<TestCommandGate, TiersError> {
         let test_cmd = self.test_cmd().ok_or_else(|| TiersError::Task {
@@ -125,6 +140,7 @@ impl Task {
             timeout: self.timeout(),
             protected: self.protected(),
             runs: 1,
+            targets: self.toml.targets.clone(),
         })
     }
 }
