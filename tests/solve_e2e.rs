@@ -338,10 +338,12 @@ fn editing_a_protected_test_cannot_pass_the_gate() {
         .unwrap()
         .to_string();
     assert!(run_result.contains("passed"), "{run_result}");
-    assert_eq!(
-        traj["attempts"][0]["gate"]["restored"][0],
-        "tests/test_calc.py"
-    );
+    // The patch policy dropped the test edit before the gate: it was never
+    // judged, and it is not in the attempt's patch.
+    let dropped = traj["attempts"][0]["dropped"][0].as_str().unwrap();
+    assert!(dropped.contains("tests/test_calc.py"), "{dropped}");
+    let patch = traj["attempts"][0]["patch"].as_str().unwrap();
+    assert!(!patch.contains("tests/test_calc.py"), "{patch}");
 }
 
 #[test]

@@ -158,7 +158,7 @@ fn reference_scores_100_resumes_and_reports() {
     );
     assert_eq!(rows(&run).len(), 3);
 
-    // A tampering script scores 0: the gate restores the tests it stubbed.
+    // A tampering script scores 0: the patch policy drops the tests it stubbed.
     let tamper_run = dir.path().join("tamper");
     let spec = format!("script:{}", fixture("tiers_tamper/tamper.jsonl").display());
     let out = airgate(&[
@@ -183,14 +183,14 @@ fn reference_scores_100_resumes_and_reports() {
         &std::fs::read_to_string(tamper_run.join(py["trajectory"].as_str().unwrap())).unwrap(),
     )
     .unwrap();
-    let restored = &traj["attempts"][0]["gate"]["restored"];
+    let dropped = &traj["attempts"][0]["dropped"];
     assert!(
-        restored
+        dropped
             .as_array()
             .unwrap()
             .iter()
-            .any(|p| p == "tests/test_stats.py"),
-        "the tamper must really have happened: {restored}"
+            .any(|p| p.as_str().unwrap().contains("tests/test_stats.py")),
+        "the tamper must really have happened: {dropped}"
     );
 
     // The report over both runs.
