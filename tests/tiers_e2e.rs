@@ -211,9 +211,9 @@ fn reference_scores_100_resumes_and_reports() {
     }
     // Every task separates the reference from the tamper script.
     assert!(page.contains("3 task(s) where the models"), "{page}");
-    // The viewer shows the tamper's tool call and the restoring gate run.
+    // The viewer shows the tamper's tool call and what the policy dropped.
     assert!(page.contains("stubbed ./tests/test_stats.py"));
-    assert!(page.contains("protected files restored"));
+    assert!(page.contains("dropped by the patch policy before the gate"));
     let md = std::fs::read_to_string(dir.path().join("out/cmp.md")).unwrap();
     assert!(
         md.contains("| pass@1 overall | 100.0% (3/3) | 0.0% (0/3) |"),

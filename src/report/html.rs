@@ -279,7 +279,7 @@ fn task_table(data: &ReportData, lines: &[&TaskLine]) -> String {
 fn badge(outcome: &str) -> String {
     let class = match outcome {
         "verified" => "pass",
-        "gate_held" => "fail",
+        "gate_held" | "suspicious" => "fail",
         _ => "other",
     };
     format!("<span class=\"badge {class}\">{}</span>", escape(outcome))
@@ -377,6 +377,20 @@ fn trajectory(t: &Trajectory) -> String {
             h.push_str(&event(ev));
         }
         h.push_str("</ol>");
+        if !a.dropped.is_empty() {
+            let _ = write!(
+                h,
+                "<div class=\"gate\">dropped by the patch policy before the gate: <code>{}</code></div>",
+                escape(&a.dropped.join("; "))
+            );
+        }
+        if !a.flags.is_empty() {
+            let _ = write!(
+                h,
+                "<div class=\"gate\">flags: <code>{}</code></div>",
+                escape(&a.flags.join("; "))
+            );
+        }
         if let Some(g) = &a.gate {
             h.push_str(&gate_html(g, "gate"));
         }
