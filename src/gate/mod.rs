@@ -5,6 +5,7 @@
 //! cannot pass) and purges Python bytecode (so a same-size edit in the same
 //! second is never masked by a stale `.pyc`).
 
+pub mod detect;
 pub mod policy;
 pub mod results;
 
