@@ -546,7 +546,7 @@ fn normalize(path: &str) -> Option<String> {
 
 /// Splits at lines starting with `diff --git `: the text before the first
 /// one, and each section (with its trailing newline).
-fn split_sections(patch: &str) -> (&str, Vec<&str>) {
+pub(crate) fn split_sections(patch: &str) -> (&str, Vec<&str>) {
     let mut starts = vec![];
     let mut off = 0;
     for line in patch.split_inclusive('\n') {
@@ -566,21 +566,22 @@ fn split_sections(patch: &str) -> (&str, Vec<&str>) {
     (&patch[..first], sections)
 }
 
+/// The names and modes of one `diff --git` section.
 #[derive(Debug, Default)]
-struct Header {
-    old: Option<String>,
-    new: Option<String>,
-    old_mode: Option<String>,
-    new_mode: Option<String>,
-    index_mode: Option<String>,
-    rename: bool,
-    copy: bool,
+pub(crate) struct Header {
+    pub(crate) old: Option<String>,
+    pub(crate) new: Option<String>,
+    pub(crate) old_mode: Option<String>,
+    pub(crate) new_mode: Option<String>,
+    pub(crate) index_mode: Option<String>,
+    pub(crate) rename: bool,
+    pub(crate) copy: bool,
 }
 
 /// Parses a section's `diff --git` line and extended headers, the way
 /// `git apply` finds names: `rename`/`copy` lines, then `---`/`+++`, then
 /// the `diff --git` line itself (two equal halves when unquoted).
-fn parse_header(section: &str) -> Option<Header> {
+pub(crate) fn parse_header(section: &str) -> Option<Header> {
     let mut lines = section.lines();
     let first = lines.next()?.strip_prefix("diff --git ")?;
     let (hdr_a, hdr_b) = split_git_names(first)?;

@@ -183,12 +183,12 @@ fn detect_in(cmd: &str, repo: &Path, depth: usize) -> Runner {
     Runner::Shell
 }
 
-fn basename(w: &str) -> &str {
+pub(crate) fn basename(w: &str) -> &str {
     w.rsplit('/').next().unwrap_or(w)
 }
 
 /// Skips `VAR=x` assignments and wrappers (`env`, `exec`, `timeout 60`...).
-fn command_words(words: &[String]) -> &[String] {
+pub(crate) fn command_words(words: &[String]) -> &[String] {
     let mut i = 0;
     while i < words.len() {
         let w = words[i].as_str();
@@ -401,7 +401,7 @@ fn make_recipe(repo: &Path, target: &str) -> Vec<String> {
 
 /// Byte ranges of the simple commands in `cmd`, split at unquoted `&&`,
 /// `||`, `;`, `|`, `&` and newlines.
-fn segments(cmd: &str) -> Vec<(usize, usize)> {
+pub(crate) fn segments(cmd: &str) -> Vec<(usize, usize)> {
     let b = cmd.as_bytes();
     let mut out = vec![];
     let (mut start, mut i) = (0, 0);
@@ -444,7 +444,7 @@ fn words_loose(seg: &str) -> Vec<String> {
 
 /// Words, and whether the segment is "plain": no expansions, globs or
 /// redirections, so it can be rebuilt from its words.
-fn words(seg: &str) -> (Vec<String>, bool) {
+pub(crate) fn words(seg: &str) -> (Vec<String>, bool) {
     let mut out = vec![];
     let mut cur = String::new();
     let mut have = false;
