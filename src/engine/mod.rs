@@ -291,10 +291,19 @@ pub async fn run_episode(
             }
             match gate {
                 Some(g) if g.passed => {
-                    traj.outcome = Outcome::Verified;
+                    // A pass with any cheat finding, in this attempt's
+                    // patch or in any attempt's commands, is suspicious:
+                    // never verified, whatever the tests said.
+                    let flags = episode_flags(&traj);
                     traj.patch = patch;
                     traj.verified_by = Some(model);
                     traj.wall_s = started.elapsed().as_secs_f64();
+                    if flags.is_empty() {
+                        traj.outcome = Outcome::Verified;
+                    } else {
+                        traj.outcome = Outcome::Suspicious;
+                        traj.flags = flags;
+                    }
                     return Ok(traj);
                 }
                 Some(g) => previous = Some((patch, g)),
@@ -306,6 +315,63 @@ pub async fn run_episode(
     traj.outcome = Outcome::GateHeld;
     traj.wall_s = started.elapsed().as_secs_f64();
     Ok(traj)
+}
+
+/// Cheat findings of the episode so far: the last attempt's patch, and
+/// the commands and reads of every attempt (history mining in attempt 1
+/// taints a pass in attempt 2).
+fn episode_flags(traj: &Trajectory) -> Vec<String> {
+    use crate::gate::detect::{GIT_HISTORY, HIDDEN_TEST_READ, NETWORK};
+    let n = traj.attempts.len();
+    let mut flags = traj
+        .attempts
+        .iter()
+        .enumerate()
+        .flat_map(|(i, a)| {
+            a.flags.iter().filter(move |f| {
+                // Patch findings of a rejected earlier attempt died with
+                // its patch; command findings never do.
+                i + 1 == n
+                    || [GIT_HISTORY, HIDDEN_TEST_READ, NETWORK]
+                        .iter()
+                        .any(|c| f.starts_with(&format!("{c}:")))
+            })
+        })
+        .cloned()
+        .collect::<Vec<_>>();
+    flags.sort();
+    flags.dedup();
+    flags
+}
+
+/// Runs the cheat detectors over one finished attempt: its patch and its
+/// `run` commands and `read_file` paths.
+fn attempt_flags(a: &Attempt) -> Vec<String> {
+    let mut cmds = vec![];
+    let mut reads = vec![];
+    for ev in &a.events {
+        if let Event::ToolCall { call, .. } = ev {
+            let arg = |k: &str| {
+                call.arguments
+                    .get(k)
+                    .and_then(|v| v.as_str())
+                    .map(str::to_string)
+            };
+            match call.name.as_str() {
+                "run" => cmds.extend(arg("command")),
+                "read_file" | "ls" => reads.extend(arg("path")),
+                _ => {}
+            }
+        }
+    }
+    let mut flags: Vec<String> = crate::gate::detect::detect_patch(&a.patch)
+        .into_iter()
+        .chain(crate::gate::detect::detect_commands(&cmds, &reads, &[]))
+        .map(|f| f.to_string())
+        .collect();
+    flags.sort();
+    flags.dedup();
+    flags
 }
 
 /// The note recorded when the gate passes on an unchanged repository.
@@ -490,6 +556,7 @@ async fn run_attempt(
         .check(ep.sandbox, ep.workspace, &a.patch, Some(baseline))
         .await?;
     a.gate = Some(gate);
+    a.flags = attempt_flags(&a);
     a.wall_ms = started.elapsed().as_millis() as u64;
     Ok(Ok(a))
 }
