@@ -10,7 +10,8 @@ use airgate::sandbox::docker::DockerConfig;
 
 #[test]
 fn a_repo_shipping_configs_docker_toml_does_not_choose_its_isolation() {
-    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/hostile_docker_config");
+    let fixture =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/hostile_docker_config");
     let hostile = fixture.join("configs/docker.toml");
     // Control: the file is a valid config that would change everything.
     let evil = DockerConfig::from_file(&hostile).unwrap();

@@ -1,8 +1,10 @@
 //! The Docker sandbox, on `bollard`.
 //!
 //! One [`Container`] per instance or episode: created from a local image
-//! (nothing is ever pulled), isolated (`--network none`, CPU/memory/pids
-//! limits from `configs/docker.toml`), named and labelled like the official
+//! (nothing is ever pulled), hardened (all capabilities dropped but a
+//! justified few, `no-new-privileges`, private cgroup namespace, no network,
+//! CPU/memory/pids limits from the installation's `docker.toml`; see
+//! [`host_config`]), named and labelled like the official
 //! harness (`sweb.eval.<id>.<run_id>`), and removed on every exit path: an
 //! explicit [`Container::remove`], the `Drop` guard, or
 //! [`remove_all_live`] from a Ctrl-C handler.
@@ -40,27 +42,35 @@ pub const DEFAULT_IMAGE: &str = "airgate/base:latest";
 /// Label put on every container airgate creates (for `docker ps --filter`).
 pub const LABEL: &str = "airgate";
 
-/// Capabilities added back after `CapDrop: ["ALL"]` when the config does
-/// not name its own list. Each one is here for a test run as root on an
-/// official instance image, where grading must match the official harness:
+/// Capabilities a grading container gets back after `CapDrop: ["ALL"]`
+/// (the default of [`DockerConfig::eval_cap_add`]). Agent sandboxes and the
+/// factory's copy-out get none: every Docker test passes without any. Grading
+/// runs the official eval script as root on an official image, where the
+/// official harness has Docker's default set, so the verdicts keep these:
 /// - `CHOWN`: install steps and test suites running as root set file owners
-///   (tar and wheel extraction, `shutil.chown`, `chown` in install scripts);
+///   (tar extraction, `shutil.chown`, `chown` in install scripts);
 /// - `DAC_OVERRIDE`: root-run suites expect root to read and write files
-///   whatever their mode (read-only fixtures, 0444 git objects rewritten by
-///   `git gc`); the official harness has it, so verdicts stay the same;
+///   whatever their mode (read-only fixtures; permission tests skip by
+///   checking for uid 0, not for the capability);
 /// - `FOWNER`: `chmod`/`utime` on files of another uid (image layers keep
 ///   the uids they were built with);
 /// - `SETUID`, `SETGID`: a root process dropping to another user (`su`,
 ///   `runuser`, suites that test as an unprivileged user); with
 ///   `no-new-privileges` they only ever lower privileges;
-/// - `KILL`: signalling processes that changed uid (the timeout reaper).
+/// - `KILL`: signalling processes that changed uid.
 ///
-/// Dropped: `NET_RAW` (raw sockets, `ping`, spoofing), `MKNOD` (device
-/// nodes), `SYS_CHROOT`, `SETFCAP`/`SETPCAP` (file capabilities),
+/// Never given back: `NET_RAW` (raw sockets, `ping`, spoofing), `MKNOD`
+/// (device nodes), `SYS_CHROOT`, `SETFCAP`/`SETPCAP` (file capabilities),
 /// `FSETID`, `AUDIT_WRITE` and `NET_BIND_SERVICE` (Docker already lets any
-/// user bind low ports inside the container's network namespace). A non-root
-/// user (the agent sandboxes' default) has none of them in its effective set.
-pub const DEFAULT_CAP_ADD: [&str; 6] = ["CHOWN", "DAC_OVERRIDE", "FOWNER", "SETUID", "SETGID", "KILL"];
+/// user bind low ports inside the container's network namespace).
+pub const GRADING_CAP_ADD: [&str; 6] = [
+    "CHOWN",
+    "DAC_OVERRIDE",
+    "FOWNER",
+    "SETUID",
+    "SETGID",
+    "KILL",
+];
 
 /// [`DockerConfig::sandbox_user`] value meaning "the uid:gid that owns the
 /// mounted workspace on the host".
@@ -94,9 +104,12 @@ pub struct DockerConfig {
     /// host user is root; or a user name, `uid[:gid]`, or empty for the
     /// image default.
     pub sandbox_user: String,
-    /// Capabilities added back after dropping all of them (see
-    /// [`DEFAULT_CAP_ADD`] for why each default is there).
+    /// Capabilities added back after dropping all of them, for agent
+    /// sandboxes and the factory's copy-out; none by default.
     pub cap_add: Vec<String>,
+    /// Capabilities added back in grading containers (see
+    /// [`GRADING_CAP_ADD`] for why each default is there).
+    pub eval_cap_add: Vec<String>,
     /// Repository root inside the container.
     pub workdir: String,
 }
@@ -111,7 +124,8 @@ impl Default for DockerConfig {
             pids_limit: 4096,
             user: "root".into(),
             sandbox_user: WORKSPACE_OWNER.into(),
-            cap_add: DEFAULT_CAP_ADD.iter().map(|c| c.to_string()).collect(),
+            cap_add: vec![],
+            eval_cap_add: GRADING_CAP_ADD.iter().map(|c| c.to_string()).collect(),
             workdir: "/testbed".into(),
         }
     }
@@ -137,12 +151,17 @@ impl DockerConfig {
     }
 
     fn validate(&self) -> Result<(), String> {
-        for cap in &self.cap_add {
+        for cap in self.cap_add.iter().chain(&self.eval_cap_add) {
             let bare = cap.strip_prefix("CAP_").unwrap_or(cap);
             if bare.is_empty() || !bare.chars().all(|c| c.is_ascii_uppercase() || c == '_') {
-                return Err(format!("cap_add: `{cap}` is not a capability name (like CHOWN)"));
+                return Err(format!(
+                    "cap_add: `{cap}` is not a capability name (like CHOWN)"
+                ));
             }
-            if matches!(bare, "ALL" | "SYS_ADMIN" | "SYS_PTRACE" | "SYS_MODULE" | "NET_ADMIN") {
+            if matches!(
+                bare,
+                "ALL" | "SYS_ADMIN" | "SYS_PTRACE" | "SYS_MODULE" | "NET_ADMIN"
+            ) {
                 return Err(format!(
                     "cap_add: `{cap}` would undo the container's confinement; remove it"
                 ));
@@ -177,10 +196,12 @@ impl DockerConfig {
     }
 
     /// This config for a grading container: the CPU quota is
-    /// [`DockerConfig::eval_cpus`] (none by default, as officially).
+    /// [`DockerConfig::eval_cpus`] (none by default, as officially) and the
+    /// capabilities [`DockerConfig::eval_cap_add`].
     pub fn for_grading(&self) -> Self {
         Self {
             cpus: self.eval_cpus,
+            cap_add: self.eval_cap_add.clone(),
             ..self.clone()
         }
     }
@@ -332,6 +353,18 @@ impl ContainerSpec {
     }
 }
 
+/// PID 1 of every container: bash idling in a loop. Orphans are re-parented
+/// to it and bash reaps any child that exits, so processes killed by a
+/// timeout do not linger as zombies (`tail -f /dev/null`, the official
+/// harness's PID 1, never reaps). Docker's `Init: true` would do the same
+/// but bind-mounts `/usr/sbin/docker-init` into the container's filesystem
+/// and needs an init binary on the host (Podman).
+const REAPER: [&str; 3] = [
+    "bash",
+    "-c",
+    "trap 'exit 0' TERM; while :; do sleep 3600 & wait $!; done",
+];
+
 /// The hardened host config of every container airgate creates:
 /// - `CapDrop: ALL`, then only [`DockerConfig::cap_add`];
 /// - `no-new-privileges`: a setuid binary (even one the agent made in the
@@ -342,7 +375,6 @@ impl ContainerSpec {
 ///   for them inside the container;
 /// - a private cgroup, IPC and PID namespace; no network (`none`);
 /// - pids, memory (swap included) and CPU limits;
-/// - `Init: true`: a real init as PID 1 reaps what a timeout kill leaves;
 /// - bind mounts as `Mounts` (a missing host path is an error, never
 ///   created; submounts of the host path are not carried in).
 fn host_config(spec: &ContainerSpec) -> Result<HostConfig, SandboxError> {
@@ -367,7 +399,6 @@ fn host_config(spec: &ContainerSpec) -> Result<HostConfig, SandboxError> {
         cgroupns_mode: Some(HostConfigCgroupnsModeEnum::PRIVATE),
         ipc_mode: Some("private".into()),
         privileged: Some(false),
-        init: Some(true),
         ..Default::default()
     })
 }
@@ -436,7 +467,7 @@ impl Container {
         let cfg = &spec.config;
         let body = ContainerCreateBody {
             image: Some(spec.image.clone()),
-            cmd: Some(vec!["tail".into(), "-f".into(), "/dev/null".into()]),
+            cmd: Some(REAPER.iter().map(|s| s.to_string()).collect()),
             labels: Some(labels),
             env: (!spec.env.is_empty()).then(|| spec.env.clone()),
             working_dir: Some(cfg.workdir.clone()),
@@ -965,9 +996,14 @@ impl Sandbox for DockerSandbox {
         root: &Path,
         report_dir: Option<&Path>,
     ) -> Result<Box<dyn Sandbox>, SandboxError> {
-        let mut sb =
-            DockerSandbox::start_with(root, report_dir, &self.image, self.config.clone(), self.keep)
-                .await?;
+        let mut sb = DockerSandbox::start_with(
+            root,
+            report_dir,
+            &self.image,
+            self.config.clone(),
+            self.keep,
+        )
+        .await?;
         sb.report = report_dir.map(|_| super::REPORT_MOUNT.to_string());
         Ok(Box::new(sb))
     }
@@ -988,8 +1024,9 @@ fn sandbox_user(setting: &str, workspace: &Path) -> Result<String, SandboxError>
         return Ok(setting.to_string());
     }
     use std::os::unix::fs::MetadataExt;
-    let meta = std::fs::metadata(workspace)
-        .map_err(|e| SandboxError::io(format!("reading the owner of {}", workspace.display()), e))?;
+    let meta = std::fs::metadata(workspace).map_err(|e| {
+        SandboxError::io(format!("reading the owner of {}", workspace.display()), e)
+    })?;
     Ok(format!("{}:{}", meta.uid(), meta.gid()))
 }
 
@@ -1050,18 +1087,20 @@ mod tests {
         spec.binds = vec!["/host/a:b/ws:/testbed".into(), "/r:/report:ro".into()];
         let host = host_config(&spec).unwrap();
         assert_eq!(host.cap_drop, Some(vec!["ALL".to_string()]));
-        assert_eq!(
-            host.cap_add.unwrap(),
-            ["CHOWN", "DAC_OVERRIDE", "FOWNER", "SETUID", "SETGID", "KILL"]
-        );
+        assert_eq!(host.cap_add, None, "agent sandboxes get no capability back");
         assert_eq!(host.security_opt, Some(vec!["no-new-privileges".into()]));
-        assert_eq!(host.cgroupns_mode, Some(HostConfigCgroupnsModeEnum::PRIVATE));
-        assert_eq!(host.init, Some(true));
+        assert_eq!(
+            host.cgroupns_mode,
+            Some(HostConfigCgroupnsModeEnum::PRIVATE)
+        );
         assert_eq!(host.privileged, Some(false));
         assert_eq!(host.network_mode.as_deref(), Some("none"));
         assert_eq!(host.nano_cpus, Some(2_000_000_000));
         assert_eq!(host.pids_limit, Some(4096));
-        assert!(host.binds.is_none(), "binds would create missing host paths");
+        assert!(
+            host.binds.is_none(),
+            "binds would create missing host paths"
+        );
         let mounts = host.mounts.unwrap();
         assert_eq!(mounts[0].source.as_deref(), Some("/host/a:b/ws"));
         assert_eq!(mounts[0].target.as_deref(), Some("/testbed"));
@@ -1077,7 +1116,10 @@ mod tests {
     fn grading_containers_have_no_cpu_quota() {
         let cfg = DockerConfig::default();
         let spec = ContainerSpec::new("i", "n", cfg.for_grading());
-        assert_eq!(host_config(&spec).unwrap().nano_cpus, None);
+        let host = host_config(&spec).unwrap();
+        assert_eq!(host.nano_cpus, None);
+        assert_eq!(host.cap_add.unwrap(), GRADING_CAP_ADD);
+        assert_eq!(host.cap_drop, Some(vec!["ALL".to_string()]));
         assert_eq!(cfg.for_grading().memory_mb, cfg.memory_mb);
         let spec = ContainerSpec::new("i", "n", cfg);
         assert_eq!(host_config(&spec).unwrap().nano_cpus, Some(2_000_000_000));
@@ -1086,14 +1128,25 @@ mod tests {
     /// A config cannot hand back the capabilities that undo confinement.
     #[test]
     fn dangerous_capabilities_are_refused() {
-        for bad in ["SYS_ADMIN", "CAP_SYS_ADMIN", "ALL", "NET_ADMIN", "chown", ""] {
-            let text = format!("cap_add = [\"{bad}\"]");
-            assert!(DockerConfig::parse(&text, "t").is_err(), "{bad} accepted");
+        for bad in [
+            "SYS_ADMIN",
+            "CAP_SYS_ADMIN",
+            "ALL",
+            "NET_ADMIN",
+            "chown",
+            "",
+        ] {
+            for key in ["cap_add", "eval_cap_add"] {
+                let text = format!("{key} = [\"{bad}\"]");
+                assert!(
+                    DockerConfig::parse(&text, "t").is_err(),
+                    "{key} {bad} accepted"
+                );
+            }
         }
-        let ok = DockerConfig::parse("cap_add = []", "t").unwrap();
-        assert!(ok.cap_add.is_empty());
+        let ok = DockerConfig::parse("cap_add = [\"CAP_KILL\"]", "t").unwrap();
         let spec = ContainerSpec::new("i", "n", ok);
-        assert_eq!(host_config(&spec).unwrap().cap_add, None);
+        assert_eq!(host_config(&spec).unwrap().cap_add.unwrap(), ["CAP_KILL"]);
         assert!(DockerConfig::parse("cpus = -1.0", "t").is_err());
     }
 
