@@ -74,13 +74,20 @@ async fn timeout_kills_the_whole_process_group_in_the_container() {
         out.output
             .ends_with("\n\nTimeout error: 2 seconds exceeded.")
     );
-    // PID 1 (tail) does not reap: killed sleepers linger as zombies.
+    // PID 1's own idle `sleep 3600` aside, no sleeper is left, and PID 1
+    // (a reaping bash loop) leaves no zombie behind either.
     let left = sh(
         &c,
-        "ps -eo stat=,comm= | awk '$1 !~ /^Z/ && $2 == \"sleep\"' | wc -l",
+        "ps -eo stat=,args= | awk '$2 == \"sleep\" && $3 != \"3600\"' | wc -l",
     )
     .await;
     assert_eq!(left.output.trim(), "0", "sleepers survived the timeout");
+    let zombies = sh(&c, "ps -eo stat= | grep -c '^Z'").await;
+    assert_eq!(
+        zombies.output.trim(),
+        "0",
+        "killed processes were not reaped"
+    );
     c.remove().await.unwrap();
 }
 

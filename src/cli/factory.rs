@@ -163,7 +163,7 @@ async fn run_factory(a: FactoryRunArgs) -> anyhow::Result<u8> {
 
     let (env, verifier): (Arc<dyn InstanceEnv>, Arc<dyn PatchVerifier>) = match a.sandbox {
         FactorySandbox::Docker => {
-            let config = crate::sandbox::docker::DockerConfig::load()
+            let config = crate::sandbox::docker::DockerConfig::load(None)
                 .map_err(|e| CliError::usage(e.to_string()))?;
             let b = Arc::new(DockerBackend {
                 config,

@@ -37,7 +37,7 @@ async fn run_eval_cmd(args: EvalArgs) -> anyhow::Result<u8> {
         ))
         .into());
     }
-    let docker = DockerConfig::load().map_err(|e| CliError::usage(e.to_string()))?;
+    let docker = DockerConfig::load(None).map_err(|e| CliError::usage(e.to_string()))?;
     let root = std::env::current_dir()
         .map_err(|e| CliError::failure(format!("cannot read the current directory: {e}")))?;
     let opts = EvalOptions {

@@ -17,6 +17,7 @@
 //! decoding). A refused first call (bad key, unknown model) is a setup error
 //! and stops the run instead.
 
+pub mod audit;
 pub mod loop_breaker;
 pub mod prompt;
 pub mod trajectory;

@@ -1,8 +1,10 @@
 //! The Docker sandbox, on `bollard`.
 //!
 //! One [`Container`] per instance or episode: created from a local image
-//! (nothing is ever pulled), isolated (`--network none`, CPU/memory/pids
-//! limits from `configs/docker.toml`), named and labelled like the official
+//! (nothing is ever pulled), hardened (all capabilities dropped but a
+//! justified few, `no-new-privileges`, private cgroup namespace, no network,
+//! CPU/memory/pids limits from the installation's `docker.toml`; see
+//! [`host_config`]), named and labelled like the official
 //! harness (`sweb.eval.<id>.<run_id>`), and removed on every exit path: an
 //! explicit [`Container::remove`], the `Drop` guard, or
 //! [`remove_all_live`] from a Ctrl-C handler.
@@ -21,7 +23,10 @@ use async_trait::async_trait;
 use bollard::Docker;
 use bollard::errors::Error as BollardError;
 use bollard::exec::{CreateExecOptions, StartExecResults};
-use bollard::models::{ContainerCreateBody, HostConfig};
+use bollard::models::{
+    ContainerCreateBody, HostConfig, HostConfigCgroupnsModeEnum, Mount, MountBindOptions,
+    MountBindOptionsPropagationEnum, MountType,
+};
 use bollard::query_parameters::{
     CreateContainerOptionsBuilder, DownloadFromContainerOptionsBuilder,
     RemoveContainerOptionsBuilder, UploadToContainerOptionsBuilder,
@@ -37,20 +42,74 @@ pub const DEFAULT_IMAGE: &str = "airgate/base:latest";
 /// Label put on every container airgate creates (for `docker ps --filter`).
 pub const LABEL: &str = "airgate";
 
+/// Capabilities a grading container gets back after `CapDrop: ["ALL"]`
+/// (the default of [`DockerConfig::eval_cap_add`]). Agent sandboxes and the
+/// factory's copy-out get none: every Docker test passes without any. Grading
+/// runs the official eval script as root on an official image, where the
+/// official harness has Docker's default set, so the verdicts keep these:
+/// - `CHOWN`: install steps and test suites running as root set file owners
+///   (tar extraction, `shutil.chown`, `chown` in install scripts);
+/// - `DAC_OVERRIDE`: root-run suites expect root to read and write files
+///   whatever their mode (read-only fixtures; permission tests skip by
+///   checking for uid 0, not for the capability);
+/// - `FOWNER`: `chmod`/`utime` on files of another uid (image layers keep
+///   the uids they were built with);
+/// - `SETUID`, `SETGID`: a root process dropping to another user (`su`,
+///   `runuser`, suites that test as an unprivileged user); with
+///   `no-new-privileges` they only ever lower privileges;
+/// - `KILL`: signalling processes that changed uid.
+///
+/// Never given back: `NET_RAW` (raw sockets, `ping`, spoofing), `MKNOD`
+/// (device nodes), `SYS_CHROOT`, `SETFCAP`/`SETPCAP` (file capabilities),
+/// `FSETID`, `AUDIT_WRITE` and `NET_BIND_SERVICE` (Docker already lets any
+/// user bind low ports inside the container's network namespace).
+pub const GRADING_CAP_ADD: [&str; 6] = [
+    "CHOWN",
+    "DAC_OVERRIDE",
+    "FOWNER",
+    "SETUID",
+    "SETGID",
+    "KILL",
+];
+
+/// [`DockerConfig::sandbox_user`] value meaning "the uid:gid that owns the
+/// mounted workspace on the host".
+pub const WORKSPACE_OWNER: &str = "workspace";
+
 /// Isolation and limits for every container (`configs/docker.toml`).
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct DockerConfig {
     /// Docker network mode; `"none"` keeps the container off the network.
     pub network: String,
-    /// CPUs per container; 0 means no limit.
+    /// CPUs per agent container; 0 means no limit.
     pub cpus: f64,
+    /// CPUs per grading container (`swebench eval`, factory verification);
+    /// 0 (the default) sets no quota, as the official harness does, so
+    /// verdicts that depend on the CPU count match it.
+    pub eval_cpus: f64,
     /// Memory limit in MiB; 0 means no limit.
     pub memory_mb: u64,
     /// Max processes per container; 0 means no limit.
     pub pids_limit: i64,
-    /// User running commands; empty means the image default.
+    /// User of containers that work on the image's own tree (grading, the
+    /// factory's copy-out); empty means the image default. Official
+    /// instance images need root: conda lives in root-owned `/opt`, and the
+    /// eval scripts `git checkout` and `pip install` into root-owned paths.
     pub user: String,
+    /// User of agent sandboxes (`solve`/`tiers --sandbox docker`, factory
+    /// episodes), whose tree is the host workspace bind-mounted in:
+    /// [`WORKSPACE_OWNER`] (the default) runs as the uid:gid owning that
+    /// workspace, so nothing the agent writes belongs to root unless the
+    /// host user is root; or a user name, `uid[:gid]`, or empty for the
+    /// image default.
+    pub sandbox_user: String,
+    /// Capabilities added back after dropping all of them, for agent
+    /// sandboxes and the factory's copy-out; none by default.
+    pub cap_add: Vec<String>,
+    /// Capabilities added back in grading containers (see
+    /// [`GRADING_CAP_ADD`] for why each default is there).
+    pub eval_cap_add: Vec<String>,
     /// Repository root inside the container.
     pub workdir: String,
 }
@@ -60,35 +119,91 @@ impl Default for DockerConfig {
         Self {
             network: "none".into(),
             cpus: 2.0,
+            eval_cpus: 0.0,
             memory_mb: 8192,
             pids_limit: 4096,
             user: "root".into(),
+            sandbox_user: WORKSPACE_OWNER.into(),
+            cap_add: vec![],
+            eval_cap_add: GRADING_CAP_ADD.iter().map(|c| c.to_string()).collect(),
             workdir: "/testbed".into(),
         }
     }
 }
+
+/// Deprecated alias of an explicit Docker config path (use `--config`).
+pub const DOCKER_CONFIG_ENV: &str = "AIRGATE_DOCKER_CONFIG";
 
 impl DockerConfig {
     /// Reads a config file.
     pub fn from_file(path: &Path) -> Result<Self, SandboxError> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| SandboxError::io(format!("reading {}", path.display()), e))?;
-        toml::from_str(&text).map_err(|e| {
-            SandboxError::Other(format!("invalid docker config {}: {e}", path.display()))
-        })
+        Self::parse(&text, &path.display().to_string())
     }
 
-    /// The config from `AIRGATE_DOCKER_CONFIG`, else `configs/docker.toml`
-    /// in the current directory, else the built-in defaults (same values).
-    pub fn load() -> Result<Self, SandboxError> {
-        if let Ok(p) = std::env::var("AIRGATE_DOCKER_CONFIG") {
-            return Self::from_file(Path::new(&p));
+    fn parse(text: &str, origin: &str) -> Result<Self, SandboxError> {
+        let cfg: Self = toml::from_str(text)
+            .map_err(|e| SandboxError::Other(format!("invalid docker config {origin}: {e}")))?;
+        cfg.validate()
+            .map_err(|e| SandboxError::Other(format!("invalid docker config {origin}: {e}")))?;
+        Ok(cfg)
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        for cap in self.cap_add.iter().chain(&self.eval_cap_add) {
+            let bare = cap.strip_prefix("CAP_").unwrap_or(cap);
+            if bare.is_empty() || !bare.chars().all(|c| c.is_ascii_uppercase() || c == '_') {
+                return Err(format!(
+                    "cap_add: `{cap}` is not a capability name (like CHOWN)"
+                ));
+            }
+            if matches!(
+                bare,
+                "ALL" | "SYS_ADMIN" | "SYS_PTRACE" | "SYS_MODULE" | "NET_ADMIN"
+            ) {
+                return Err(format!(
+                    "cap_add: `{cap}` would undo the container's confinement; remove it"
+                ));
+            }
         }
-        let local = Path::new("configs/docker.toml");
-        if local.is_file() {
-            return Self::from_file(local);
+        if self.cpus < 0.0 || self.eval_cpus < 0.0 {
+            return Err("cpus and eval_cpus must be 0 (no limit) or positive".into());
         }
-        Ok(Self::default())
+        Ok(())
+    }
+
+    /// The installation's config: `explicit` (a `--config` flag) if given,
+    /// else `$AIRGATE_DOCKER_CONFIG` (deprecated alias of an explicit path),
+    /// else `$AIRGATE_CONFIG_DIR/docker.toml`, else the built-in copy of
+    /// `configs/docker.toml`. Never the current directory: a repository
+    /// fixed from its own root must not choose its own isolation.
+    pub fn load(explicit: Option<&Path>) -> Result<Self, SandboxError> {
+        let alias = std::env::var_os(DOCKER_CONFIG_ENV)
+            .filter(|p| !p.is_empty())
+            .map(PathBuf::from);
+        if explicit.is_none() && alias.is_some() {
+            tracing::warn!("{DOCKER_CONFIG_ENV} is deprecated; pass the file with --config");
+        }
+        let explicit = explicit.or(alias.as_deref());
+        let loaded = crate::config::load(
+            "docker.toml",
+            explicit,
+            include_str!("../../configs/docker.toml"),
+        )
+        .map_err(|e| SandboxError::Other(e.to_string()))?;
+        Self::parse(&loaded.text, &loaded.origin)
+    }
+
+    /// This config for a grading container: the CPU quota is
+    /// [`DockerConfig::eval_cpus`] (none by default, as officially) and the
+    /// capabilities [`DockerConfig::eval_cap_add`].
+    pub fn for_grading(&self) -> Self {
+        Self {
+            cpus: self.eval_cpus,
+            cap_add: self.eval_cap_add.clone(),
+            ..self.clone()
+        }
     }
 }
 
@@ -238,6 +353,88 @@ impl ContainerSpec {
     }
 }
 
+/// PID 1 of every container: bash idling in a loop. Orphans are re-parented
+/// to it and bash reaps any child that exits, so processes killed by a
+/// timeout do not linger as zombies (`tail -f /dev/null`, the official
+/// harness's PID 1, never reaps). Docker's `Init: true` would do the same
+/// but bind-mounts `/usr/sbin/docker-init` into the container's filesystem
+/// and needs an init binary on the host (Podman).
+const REAPER: [&str; 3] = [
+    "bash",
+    "-c",
+    "trap 'exit 0' TERM; while :; do sleep 3600 & wait $!; done",
+];
+
+/// The hardened host config of every container airgate creates:
+/// - `CapDrop: ALL`, then only [`DockerConfig::cap_add`];
+/// - `no-new-privileges`: a setuid binary (even one the agent made in the
+///   workspace) runs without gaining its owner's rights, and file
+///   capabilities are ignored. Docker's API offers no `nosuid`/`nodev` for
+///   bind mounts (the local volume driver drops them on `bind`), so this,
+///   with `MKNOD` dropped (no device nodes can be made), is what stands in
+///   for them inside the container;
+/// - a private cgroup, IPC and PID namespace; no network (`none`);
+/// - pids, memory (swap included) and CPU limits;
+/// - bind mounts as `Mounts` (a missing host path is an error, never
+///   created; submounts of the host path are not carried in).
+fn host_config(spec: &ContainerSpec) -> Result<HostConfig, SandboxError> {
+    let cfg = &spec.config;
+    cfg.validate()
+        .map_err(|e| SandboxError::Other(format!("invalid docker config: {e}")))?;
+    let mounts = spec
+        .binds
+        .iter()
+        .map(|b| bind_mount(b))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(HostConfig {
+        network_mode: Some(cfg.network.clone()),
+        nano_cpus: (cfg.cpus > 0.0).then_some((cfg.cpus * 1e9) as i64),
+        memory: (cfg.memory_mb > 0).then(|| (cfg.memory_mb * 1024 * 1024) as i64),
+        memory_swap: (cfg.memory_mb > 0).then(|| (cfg.memory_mb * 1024 * 1024) as i64),
+        pids_limit: (cfg.pids_limit > 0).then_some(cfg.pids_limit),
+        mounts: (!mounts.is_empty()).then_some(mounts),
+        cap_drop: Some(vec!["ALL".into()]),
+        cap_add: (!cfg.cap_add.is_empty()).then(|| cfg.cap_add.clone()),
+        security_opt: Some(vec!["no-new-privileges".into()]),
+        cgroupns_mode: Some(HostConfigCgroupnsModeEnum::PRIVATE),
+        ipc_mode: Some("private".into()),
+        privileged: Some(false),
+        ..Default::default()
+    })
+}
+
+/// `host:container[:ro|:rw]` as a bind `Mount`. The last `:` before the
+/// container path splits the two, so host paths may hold a `:`.
+fn bind_mount(bind: &str) -> Result<Mount, SandboxError> {
+    let (rest, read_only) = match bind.rsplit_once(':') {
+        Some((rest, "ro")) => (rest, true),
+        Some((rest, "rw")) => (rest, false),
+        _ => (bind, false),
+    };
+    let Some((source, target)) = rest.rsplit_once(':') else {
+        return Err(SandboxError::Other(format!(
+            "bind mount `{bind}` is not host:container[:ro]"
+        )));
+    };
+    if !source.starts_with('/') || !target.starts_with('/') {
+        return Err(SandboxError::Other(format!(
+            "bind mount `{bind}`: both paths must be absolute"
+        )));
+    }
+    Ok(Mount {
+        typ: Some(MountType::BIND),
+        source: Some(source.to_string()),
+        target: Some(target.to_string()),
+        read_only: Some(read_only),
+        bind_options: Some(MountBindOptions {
+            propagation: Some(MountBindOptionsPropagationEnum::RPRIVATE),
+            non_recursive: Some(true),
+            ..Default::default()
+        }),
+        ..Default::default()
+    })
+}
+
 /// A running container, removed when dropped unless `keep` was asked for.
 pub struct Container {
     docker: Docker,
@@ -266,19 +463,11 @@ impl Container {
     pub async fn start(docker: &Docker, spec: &ContainerSpec) -> Result<Self, SandboxError> {
         let mut labels = spec.labels.clone();
         labels.insert(LABEL.into(), "1".into());
+        let host = host_config(spec)?;
         let cfg = &spec.config;
-        let host = HostConfig {
-            network_mode: Some(cfg.network.clone()),
-            nano_cpus: (cfg.cpus > 0.0).then_some((cfg.cpus * 1e9) as i64),
-            memory: (cfg.memory_mb > 0).then(|| (cfg.memory_mb * 1024 * 1024) as i64),
-            memory_swap: (cfg.memory_mb > 0).then(|| (cfg.memory_mb * 1024 * 1024) as i64),
-            pids_limit: (cfg.pids_limit > 0).then_some(cfg.pids_limit),
-            binds: (!spec.binds.is_empty()).then(|| spec.binds.clone()),
-            ..Default::default()
-        };
         let body = ContainerCreateBody {
             image: Some(spec.image.clone()),
-            cmd: Some(vec!["tail".into(), "-f".into(), "/dev/null".into()]),
+            cmd: Some(REAPER.iter().map(|s| s.to_string()).collect()),
             labels: Some(labels),
             env: (!spec.env.is_empty()).then(|| spec.env.clone()),
             working_dir: Some(cfg.workdir.clone()),
@@ -372,6 +561,7 @@ impl Container {
                     env: Some(env),
                     working_dir: Some(self.config.workdir.clone()),
                     user: (!self.config.user.is_empty()).then(|| self.config.user.clone()),
+                    privileged: Some(false),
                     ..Default::default()
                 },
             )
@@ -468,7 +658,10 @@ impl Container {
                     attach_stdout: Some(true),
                     attach_stderr: Some(true),
                     cmd: Some(vec!["bash".into(), "-c".into(), cmd]),
-                    user: Some("root".into()),
+                    // The command's own user: no capability is needed to
+                    // signal one's own processes.
+                    user: (!self.config.user.is_empty()).then(|| self.config.user.clone()),
+                    privileged: Some(false),
                     ..Default::default()
                 },
             )
@@ -749,6 +942,7 @@ impl DockerSandbox {
             EXEC_SEQ.fetch_add(1, Ordering::Relaxed)
         );
         let mut spec = ContainerSpec::new(image, name, config.clone());
+        spec.config.user = sandbox_user(&config.sandbox_user, &host)?;
         spec.binds = vec![format!("{}:{}", host.display(), spec.config.workdir)];
         if let Some(report) = report_dir {
             let report = report
@@ -823,13 +1017,35 @@ impl Sandbox for DockerSandbox {
     }
 }
 
+/// The user an agent sandbox runs as: [`WORKSPACE_OWNER`] resolves to the
+/// `uid:gid` owning `workspace` on the host; anything else is used as given.
+fn sandbox_user(setting: &str, workspace: &Path) -> Result<String, SandboxError> {
+    if setting != WORKSPACE_OWNER {
+        return Ok(setting.to_string());
+    }
+    use std::os::unix::fs::MetadataExt;
+    let meta = std::fs::metadata(workspace).map_err(|e| {
+        SandboxError::io(format!("reading the owner of {}", workspace.display()), e)
+    })?;
+    Ok(format!("{}:{}", meta.uid(), meta.gid()))
+}
+
 /// Builds the sandbox `solve --sandbox docker` uses: a container from
-/// `image` with the workspace bind-mounted at `/testbed`.
+/// `image` with the workspace bind-mounted at `/testbed`, configured by the
+/// installation's `docker.toml` (see [`DockerConfig::load`]).
 pub async fn for_solve(
     workspace: &Path,
     image: Option<&str>,
 ) -> Result<Box<dyn Sandbox>, SandboxError> {
-    let config = DockerConfig::load()?;
+    for_solve_with(workspace, image, DockerConfig::load(None)?).await
+}
+
+/// [`for_solve`] with a config the caller loaded (from `--config`).
+pub async fn for_solve_with(
+    workspace: &Path,
+    image: Option<&str>,
+    config: DockerConfig,
+) -> Result<Box<dyn Sandbox>, SandboxError> {
     let keep = std::env::var("AIRGATE_KEEP_CONTAINERS").is_ok_and(|v| v == "1");
     let sandbox =
         DockerSandbox::start(workspace, image.unwrap_or(DEFAULT_IMAGE), config, keep).await?;
@@ -863,6 +1079,89 @@ mod tests {
         let cfg = DockerConfig::from_file(&path).unwrap();
         assert_eq!(cfg, DockerConfig::default());
         assert!(toml::from_str::<DockerConfig>("netwrok = \"host\"").is_err());
+    }
+
+    #[test]
+    fn every_container_is_hardened() {
+        let mut spec = ContainerSpec::new("img", "n", DockerConfig::default());
+        spec.binds = vec!["/host/a:b/ws:/testbed".into(), "/r:/report:ro".into()];
+        let host = host_config(&spec).unwrap();
+        assert_eq!(host.cap_drop, Some(vec!["ALL".to_string()]));
+        assert_eq!(host.cap_add, None, "agent sandboxes get no capability back");
+        assert_eq!(host.security_opt, Some(vec!["no-new-privileges".into()]));
+        assert_eq!(
+            host.cgroupns_mode,
+            Some(HostConfigCgroupnsModeEnum::PRIVATE)
+        );
+        assert_eq!(host.privileged, Some(false));
+        assert_eq!(host.network_mode.as_deref(), Some("none"));
+        assert_eq!(host.nano_cpus, Some(2_000_000_000));
+        assert_eq!(host.pids_limit, Some(4096));
+        assert!(
+            host.binds.is_none(),
+            "binds would create missing host paths"
+        );
+        let mounts = host.mounts.unwrap();
+        assert_eq!(mounts[0].source.as_deref(), Some("/host/a:b/ws"));
+        assert_eq!(mounts[0].target.as_deref(), Some("/testbed"));
+        assert_eq!(mounts[0].read_only, Some(false));
+        assert_eq!(mounts[1].read_only, Some(true));
+        assert!(bind_mount("relative:/x").is_err());
+        assert!(bind_mount("/only-one-path").is_err());
+    }
+
+    /// Grading keeps the official harness's limits (no CPU quota) while the
+    /// agent sandboxes keep theirs.
+    #[test]
+    fn grading_containers_have_no_cpu_quota() {
+        let cfg = DockerConfig::default();
+        let spec = ContainerSpec::new("i", "n", cfg.for_grading());
+        let host = host_config(&spec).unwrap();
+        assert_eq!(host.nano_cpus, None);
+        assert_eq!(host.cap_add.unwrap(), GRADING_CAP_ADD);
+        assert_eq!(host.cap_drop, Some(vec!["ALL".to_string()]));
+        assert_eq!(cfg.for_grading().memory_mb, cfg.memory_mb);
+        let spec = ContainerSpec::new("i", "n", cfg);
+        assert_eq!(host_config(&spec).unwrap().nano_cpus, Some(2_000_000_000));
+    }
+
+    /// A config cannot hand back the capabilities that undo confinement.
+    #[test]
+    fn dangerous_capabilities_are_refused() {
+        for bad in [
+            "SYS_ADMIN",
+            "CAP_SYS_ADMIN",
+            "ALL",
+            "NET_ADMIN",
+            "chown",
+            "",
+        ] {
+            for key in ["cap_add", "eval_cap_add"] {
+                let text = format!("{key} = [\"{bad}\"]");
+                assert!(
+                    DockerConfig::parse(&text, "t").is_err(),
+                    "{key} {bad} accepted"
+                );
+            }
+        }
+        let ok = DockerConfig::parse("cap_add = [\"CAP_KILL\"]", "t").unwrap();
+        let spec = ContainerSpec::new("i", "n", ok);
+        assert_eq!(host_config(&spec).unwrap().cap_add.unwrap(), ["CAP_KILL"]);
+        assert!(DockerConfig::parse("cpus = -1.0", "t").is_err());
+    }
+
+    #[test]
+    fn the_sandbox_user_is_the_workspace_owner() {
+        use std::os::unix::fs::MetadataExt;
+        let d = tempfile::tempdir().unwrap();
+        let meta = std::fs::metadata(d.path()).unwrap();
+        assert_eq!(
+            sandbox_user(WORKSPACE_OWNER, d.path()).unwrap(),
+            format!("{}:{}", meta.uid(), meta.gid())
+        );
+        assert_eq!(sandbox_user("1000:1000", d.path()).unwrap(), "1000:1000");
+        assert_eq!(sandbox_user("", d.path()).unwrap(), "");
+        assert!(sandbox_user(WORKSPACE_OWNER, &d.path().join("gone")).is_err());
     }
 
     #[test]

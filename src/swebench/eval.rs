@@ -576,7 +576,7 @@ async fn evaluate(
     let mut spec = ContainerSpec::new(
         image.clone(),
         container_name(id, &opts.run_id),
-        opts.docker.clone(),
+        opts.docker.for_grading(),
     );
     spec.keep = opts.keep;
     spec.labels

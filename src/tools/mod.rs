@@ -4,6 +4,7 @@
 //! Every path is resolved inside the workspace root; every output is cut to
 //! head + tail. Errors are returned to the model as text, never acted on.
 
+pub mod approval;
 pub mod edit;
 pub mod fs;
 pub mod paths;
