@@ -234,10 +234,10 @@ fn detect_segment(seg: &str, repo: &Path, depth: usize) -> Runner {
     match prog {
         "pytest" | "py.test" => return Runner::Pytest,
         p if p.starts_with("python") => {
-            if let Some(i) = args.iter().position(|a| a == "-m") {
-                if matches!(arg(i + 1), Some("pytest" | "py.test")) {
-                    return Runner::Pytest;
-                }
+            if let Some(i) = args.iter().position(|a| a == "-m")
+                && matches!(arg(i + 1), Some("pytest" | "py.test"))
+            {
+                return Runner::Pytest;
             }
             if args.iter().any(|a| a == "-mpytest") {
                 return Runner::Pytest;
@@ -245,7 +245,9 @@ fn detect_segment(seg: &str, repo: &Path, depth: usize) -> Runner {
         }
         "go" if arg(0) == Some("test") => return Runner::GoTest,
         "cargo" => {
-            let sub = args.iter().find(|a| !a.starts_with('+') && !a.starts_with('-'));
+            let sub = args
+                .iter()
+                .find(|a| !a.starts_with('+') && !a.starts_with('-'));
             if sub.map(String::as_str) == Some("test") {
                 return Runner::Cargo;
             }
@@ -264,14 +266,13 @@ fn detect_segment(seg: &str, repo: &Path, depth: usize) -> Runner {
             }
         }
         "jest" => return Runner::Jest,
-        "npx" | "pnpx" => {
+        "npx" | "pnpx"
             if args
                 .iter()
                 .find(|a| !a.starts_with('-'))
-                .is_some_and(|a| basename(a) == "jest")
-            {
-                return Runner::Jest;
-            }
+                .is_some_and(|a| basename(a) == "jest") =>
+        {
+            return Runner::Jest;
         }
         "npm" | "yarn" | "pnpm" => {
             let script = match (arg(0), arg(1)) {
@@ -490,7 +491,10 @@ pub(crate) fn words(seg: &str) -> (Vec<String>, bool) {
                 }
             }
             c => {
-                if matches!(c, '$' | '`' | '*' | '?' | '[' | '<' | '>' | '(' | ')' | '{' | '}' | '~' | '#') {
+                if matches!(
+                    c,
+                    '$' | '`' | '*' | '?' | '[' | '<' | '>' | '(' | ')' | '{' | '}' | '~' | '#'
+                ) {
                     plain = false;
                 }
                 have = true;
@@ -611,10 +615,13 @@ fn rewrite(cmd: &str, f: impl Fn(&[String], bool, &str) -> Option<String>) -> St
 
 fn rewrite_cargo(ws: &[String], plain: bool, seg: &str) -> Option<String> {
     let cw = command_words(ws);
-    if !cw.first().is_some_and(|w| basename(w) == "cargo") {
+    if cw.first().is_none_or(|w| basename(w) != "cargo") {
         return None;
     }
-    let sub = cw[1..].iter().position(|a| !a.starts_with('+') && !a.starts_with('-'))? + 1;
+    let sub = cw[1..]
+        .iter()
+        .position(|a| !a.starts_with('+') && !a.starts_with('-'))?
+        + 1;
     if cw[sub] != "test" {
         return None;
     }
@@ -642,7 +649,12 @@ fn rewrite_cargo(ws: &[String], plain: bool, seg: &str) -> Option<String> {
                 .filter(|a| *a != "-q" && *a != "--quiet" && !a.starts_with("--format")),
         );
         out.push("--format=pretty");
-        return Some(out.iter().map(|w| shell_quote(w)).collect::<Vec<_>>().join(" "));
+        return Some(
+            out.iter()
+                .map(|w| shell_quote(w))
+                .collect::<Vec<_>>()
+                .join(" "),
+        );
     }
     let seg = seg.trim();
     if ws.iter().any(|a| a == "--") {
@@ -660,8 +672,12 @@ fn rewrite_jest(ws: &[String], _plain: bool, seg: &str, json: &str) -> Option<St
     let seg = seg.trim();
     let is_jest = first == "jest"
         || (matches!(first, "npx" | "pnpx")
-            && args.iter().find(|a| !a.starts_with('-')).is_some_and(|a| basename(a) == "jest"))
-        || (matches!(first, "node" | "nodejs") && args.iter().any(|a| basename(a).starts_with("jest")))
+            && args
+                .iter()
+                .find(|a| !a.starts_with('-'))
+                .is_some_and(|a| basename(a) == "jest"))
+        || (matches!(first, "node" | "nodejs")
+            && args.iter().any(|a| basename(a).starts_with("jest")))
         || (matches!(first, "yarn" | "pnpm") && args.first().is_some_and(|a| a == "jest"));
     if is_jest {
         return Some(format!("{seg} {flags}"));
@@ -695,17 +711,22 @@ pub fn collect(
     match runner {
         Runner::Pytest => {
             read_report(&report_dir.join(PYTEST_REPORT))?.map_or(Ok(None), |(p, text)| {
-                parse_junit(Runner::Pytest, &text).map(Some).map_err(|m| malformed(&p, m))
+                parse_junit(Runner::Pytest, &text)
+                    .map(Some)
+                    .map_err(|m| malformed(&p, m))
             })
         }
         Runner::NodeTest => {
             read_report(&report_dir.join(NODE_REPORT))?.map_or(Ok(None), |(p, text)| {
-                parse_junit(Runner::NodeTest, &text).map(Some).map_err(|m| malformed(&p, m))
+                parse_junit(Runner::NodeTest, &text)
+                    .map(Some)
+                    .map_err(|m| malformed(&p, m))
             })
         }
-        Runner::Jest => read_report(&report_dir.join(JEST_REPORT))?.map_or(Ok(None), |(p, text)| {
-            parse_jest(&text).map(Some).map_err(|m| malformed(&p, m))
-        }),
+        Runner::Jest => read_report(&report_dir.join(JEST_REPORT))?
+            .map_or(Ok(None), |(p, text)| {
+                parse_jest(&text).map(Some).map_err(|m| malformed(&p, m))
+            }),
         Runner::GoTest => Ok(parse_go(output)),
         Runner::Cargo => Ok(parse_cargo(output)),
         Runner::Shell => Ok(None),
@@ -736,7 +757,10 @@ fn read_report(path: &Path) -> Result<Option<(PathBuf, String)>, ResultsError> {
     if meta.len() > MAX_REPORT_BYTES {
         return Err(malformed(
             path,
-            format!("{} bytes, more than the {MAX_REPORT_BYTES}-byte limit", meta.len()),
+            format!(
+                "{} bytes, more than the {MAX_REPORT_BYTES}-byte limit",
+                meta.len()
+            ),
         ));
     }
     let bytes = std::fs::read(path).map_err(|source| ResultsError::Io {
@@ -782,9 +806,9 @@ fn parse_junit(runner: Runner, xml: &str) -> Result<TestTable, String> {
     let mut saw_root = false;
     let mut depth_in_case = 0usize;
     loop {
-        let ev = reader.read_event().map_err(|e| {
-            format!("at byte {}: {e}", reader.buffer_position())
-        })?;
+        let ev = reader
+            .read_event()
+            .map_err(|e| format!("at byte {}: {e}", reader.buffer_position()))?;
         match ev {
             Event::Start(ref e) | Event::Empty(ref e) => {
                 let empty = matches!(ev, Event::Empty(_));
@@ -952,14 +976,12 @@ fn parse_go(output: &str) -> Option<TestTable> {
             any = true;
             started.insert(id.clone(), true);
             table.record(id, status);
-        } else if let Some(rest) = line.strip_prefix("FAIL\t") {
-            if let Some(pkg) = rest
-                .strip_suffix(" [build failed]")
+        } else if let Some(pkg) = line.strip_prefix("FAIL\t").and_then(|rest| {
+            rest.strip_suffix(" [build failed]")
                 .or_else(|| rest.strip_suffix(" [setup failed]"))
-            {
-                any = true;
-                table.record(pkg.trim(), TestStatus::Error);
-            }
+        }) {
+            any = true;
+            table.record(pkg.trim(), TestStatus::Error);
         }
     }
     for (id, done) in started {
@@ -1023,9 +1045,9 @@ fn parse_cargo(output: &str) -> Option<TestTable> {
             });
         } else if let Some(rest) = line.strip_prefix("test result: ") {
             let Some(b) = block.take() else {
-                table
-                    .anomalies
-                    .push(format!("`test result:` line outside a test binary's run: {line}"));
+                table.anomalies.push(format!(
+                    "`test result:` line outside a test binary's run: {line}"
+                ));
                 continue;
             };
             let counts = summary_counts(rest);
@@ -1054,9 +1076,9 @@ fn parse_cargo(output: &str) -> Option<TestTable> {
                 continue;
             };
             let Some(b) = block.as_mut() else {
-                table
-                    .anomalies
-                    .push(format!("test status line outside a test binary's run: {line}"));
+                table.anomalies.push(format!(
+                    "test status line outside a test binary's run: {line}"
+                ));
                 continue;
             };
             b.seen[match status {
@@ -1321,11 +1343,17 @@ pub fn judge(
                     Some(TestStatus::Passed) => summary.baseline_kept += 1,
                     Some(TestStatus::Failed | TestStatus::Error) => {
                         summary.regressions += 1;
-                        detail.push(format!("`{id}` passed at baseline and {} now", describe(now)));
+                        detail.push(format!(
+                            "`{id}` passed at baseline and {} now",
+                            describe(now)
+                        ));
                     }
                     Some(TestStatus::Skipped) | None => {
                         summary.missing += 1;
-                        detail.push(format!("`{id}` ran at baseline and is {} now", describe(now)));
+                        detail.push(format!(
+                            "`{id}` ran at baseline and is {} now",
+                            describe(now)
+                        ));
                     }
                 },
                 TestStatus::Skipped => {}
@@ -1336,12 +1364,18 @@ pub fn judge(
         let known = baseline.is_some_and(|b| b.tests.contains_key(id));
         if !known && matches!(now, TestStatus::Failed | TestStatus::Error) {
             summary.new_failures += 1;
-            detail.push(format!("`{id}` {} (not in the baseline report)", now.word()));
+            detail.push(format!(
+                "`{id}` {} (not in the baseline report)",
+                now.word()
+            ));
         }
     }
     for t in targets {
-        let hits: Vec<(&String, &TestStatus)> =
-            gate.tests.iter().filter(|(id, _)| id_matches(id, t)).collect();
+        let hits: Vec<(&String, &TestStatus)> = gate
+            .tests
+            .iter()
+            .filter(|(id, _)| id_matches(id, t))
+            .collect();
         if hits.is_empty() {
             summary.missing += 1;
             detail.push(format!("target `{t}` is not in the report"));
@@ -1366,8 +1400,8 @@ pub fn judge(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::process::Command;
     use TestStatus::*;
+    use std::process::Command;
 
     fn fixtures() -> PathBuf {
         Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/gate_results")
@@ -1454,17 +1488,25 @@ mod tests {
 
     #[test]
     fn go_json_capture() {
-        let got = collect(Runner::GoTest, Path::new("/nonexistent"), &read("go/output.txt"))
-            .unwrap()
-            .unwrap();
+        let got = collect(
+            Runner::GoTest,
+            Path::new("/nonexistent"),
+            &read("go/output.txt"),
+        )
+        .unwrap()
+        .unwrap();
         assert_eq!(got, expected(Runner::GoTest));
     }
 
     #[test]
     fn cargo_pretty_capture() {
-        let got = collect(Runner::Cargo, Path::new("/nonexistent"), &read("cargo/output.txt"))
-            .unwrap()
-            .unwrap();
+        let got = collect(
+            Runner::Cargo,
+            Path::new("/nonexistent"),
+            &read("cargo/output.txt"),
+        )
+        .unwrap()
+        .unwrap();
         assert_eq!(got, expected(Runner::Cargo));
     }
 
@@ -1488,9 +1530,18 @@ mod tests {
         for r in [Runner::Pytest, Runner::NodeTest, Runner::Jest] {
             assert_eq!(collect(r, empty.path(), "").unwrap(), None, "{r:?}");
         }
-        assert_eq!(collect(Runner::GoTest, empty.path(), "no json here").unwrap(), None);
-        assert_eq!(collect(Runner::Cargo, empty.path(), "error[E0308]").unwrap(), None);
-        assert_eq!(collect(Runner::Shell, empty.path(), "anything").unwrap(), None);
+        assert_eq!(
+            collect(Runner::GoTest, empty.path(), "no json here").unwrap(),
+            None
+        );
+        assert_eq!(
+            collect(Runner::Cargo, empty.path(), "error[E0308]").unwrap(),
+            None
+        );
+        assert_eq!(
+            collect(Runner::Shell, empty.path(), "anything").unwrap(),
+            None
+        );
         // Truncated XML (a runner killed mid-write) and junk are refused.
         let xml = read("pytest/pytest.xml");
         let d = tempfile::tempdir().unwrap();
@@ -1574,7 +1625,10 @@ mod tests {
             ("cargo test", Runner::Cargo),
             ("cargo +stable test -q --all", Runner::Cargo),
             ("node --test", Runner::NodeTest),
-            ("node --experimental-vm-modules --test test/", Runner::NodeTest),
+            (
+                "node --experimental-vm-modules --test test/",
+                Runner::NodeTest,
+            ),
             ("npx jest --ci", Runner::Jest),
             ("npm test", Runner::NodeTest),
             ("npm run unit", Runner::Jest),
@@ -1601,28 +1655,47 @@ mod tests {
     fn instrumentation_commands() {
         let i = instrument(Runner::Cargo, "cargo test -q", "/r");
         assert_eq!(i.command, "cargo test --no-fail-fast -- --format=pretty");
-        let i = instrument(Runner::Cargo, "cd x && cargo test --lib -- --quiet tests::a", "/r");
+        let i = instrument(
+            Runner::Cargo,
+            "cd x && cargo test --lib -- --quiet tests::a",
+            "/r",
+        );
         assert_eq!(
             i.command,
             "cd x && cargo test --lib --no-fail-fast -- tests::a --format=pretty"
         );
         let i = instrument(Runner::Cargo, "cargo test 2>&1 | tee log", "/r");
-        assert_eq!(i.command, "cargo test 2>&1 --no-fail-fast -- --format=pretty | tee log");
+        assert_eq!(
+            i.command,
+            "cargo test 2>&1 --no-fail-fast -- --format=pretty | tee log"
+        );
         let i = instrument(Runner::Jest, "npm test", "/r");
         assert_eq!(i.command, "npm test -- --json --outputFile=/r/jest.json");
         let i = instrument(Runner::Jest, "npx jest --ci", "/r d");
-        assert_eq!(i.command, "npx jest --ci --json --outputFile='/r d/jest.json'");
+        assert_eq!(
+            i.command,
+            "npx jest --ci --json --outputFile='/r d/jest.json'"
+        );
         let i = instrument(Runner::Pytest, "make test", "/r d/");
         assert_eq!(i.command, "make test");
         let addopts = &i.env.iter().find(|(k, _)| k == "PYTEST_ADDOPTS").unwrap().1;
-        assert!(addopts.starts_with("--junitxml='/r d/pytest.xml' "), "{addopts}");
+        assert!(
+            addopts.starts_with("--junitxml='/r d/pytest.xml' "),
+            "{addopts}"
+        );
         let i = instrument(Runner::GoTest, "go test ./...", "/r");
         assert!(i.env.contains(&("GOFLAGS".into(), "-json -count=1".into())));
-        assert_eq!(instrument(Runner::Shell, "grep -q x y", "/r").command, "grep -q x y");
+        assert_eq!(
+            instrument(Runner::Shell, "grep -q x y", "/r").command,
+            "grep -q x y"
+        );
     }
 
     fn have(tool: &str, arg: &str) -> bool {
-        Command::new(tool).arg(arg).output().is_ok_and(|o| o.status.success())
+        Command::new(tool)
+            .arg(arg)
+            .output()
+            .is_ok_and(|o| o.status.success())
     }
 
     /// Runs the instrumented command on a copy of the fixture project with
@@ -1633,7 +1706,12 @@ mod tests {
         let report = work.path().join("report");
         std::fs::create_dir_all(&report).unwrap();
         let src = fixtures().join(project).join("project");
-        let ok = Command::new("cp").arg("-r").arg(&src).arg(&repo).status().unwrap();
+        let ok = Command::new("cp")
+            .arg("-r")
+            .arg(&src)
+            .arg(&repo)
+            .status()
+            .unwrap();
         assert!(ok.success());
         assert_eq!(detect_runner(cmd, &repo), runner, "{cmd}");
         let inst = instrument(runner, cmd, report.to_str().unwrap());
@@ -1651,9 +1729,9 @@ mod tests {
         let mut output = String::from_utf8_lossy(&out.stdout).into_owned();
         output.push_str(&String::from_utf8_lossy(&out.stderr));
         assert!(!out.status.success(), "the fixture has failing tests");
-        let got = collect(runner, &report, &output).unwrap().unwrap_or_else(|| {
-            panic!("{runner:?} wrote no report; output:\n{output}")
-        });
+        let got = collect(runner, &report, &output)
+            .unwrap()
+            .unwrap_or_else(|| panic!("{runner:?} wrote no report; output:\n{output}"));
         assert_eq!(got, expected(runner), "output:\n{output}");
     }
 
@@ -1702,7 +1780,14 @@ mod tests {
         let major = v
             .ok()
             .and_then(|o| String::from_utf8(o.stdout).ok())
-            .and_then(|s| s.trim().trim_start_matches('v').split('.').next()?.parse::<u32>().ok());
+            .and_then(|s| {
+                s.trim()
+                    .trim_start_matches('v')
+                    .split('.')
+                    .next()?
+                    .parse::<u32>()
+                    .ok()
+            });
         if major.is_none_or(|m| m < 20) {
             eprintln!("SKIPPED real_node_test: node 20+ is not installed");
             return;
@@ -1751,7 +1836,13 @@ mod tests {
 
     #[test]
     fn judge_honest_fix_is_verified() {
-        let j = judge(true, Runner::Pytest, Some(&base()), Some(&honest()), &["test_bug".into()]);
+        let j = judge(
+            true,
+            Runner::Pytest,
+            Some(&base()),
+            Some(&honest()),
+            &["test_bug".into()],
+        );
         assert!(j.verified, "{:?}", j.reasons);
         assert_eq!(
             j.summary,
@@ -1788,18 +1879,33 @@ mod tests {
         // No report.
         one_rule(None, true, &[], "no per-test report");
         // Empty report.
-        one_rule(Some(&TestTable::new(Runner::Pytest)), true, &[], "lists no tests");
+        one_rule(
+            Some(&TestTable::new(Runner::Pytest)),
+            true,
+            &[],
+            "lists no tests",
+        );
         // A baseline failure still fails.
         let mut g = honest();
         g.tests.insert("t.py::test_bug".into(), Failed);
-        one_rule(Some(&g), true, &[], "`t.py::test_bug` failed at baseline and is failed now");
+        one_rule(
+            Some(&g),
+            true,
+            &[],
+            "`t.py::test_bug` failed at baseline and is failed now",
+        );
         // A baseline failure is now skipped (deselected/xfail'd).
         g.tests.insert("t.py::test_bug".into(), Skipped);
         one_rule(Some(&g), true, &[], "is skipped now");
         // A test that ran at baseline is missing.
         let mut g = honest();
         g.tests.remove("t.py::test_other");
-        one_rule(Some(&g), true, &[], "`t.py::test_other` ran at baseline and is missing");
+        one_rule(
+            Some(&g),
+            true,
+            &[],
+            "`t.py::test_other` ran at baseline and is missing",
+        );
         // ...or skipped.
         g.tests.insert("t.py::test_other".into(), Skipped);
         one_rule(Some(&g), true, &[], "ran at baseline and is skipped now");
@@ -1808,7 +1914,12 @@ mod tests {
         g.tests.insert("t.py::test_ok".into(), Error);
         one_rule(Some(&g), true, &[], "passed at baseline and errored now");
         // A target absent from the report, or not passing.
-        one_rule(Some(&honest()), true, &["test_missing"], "target `test_missing` is not in");
+        one_rule(
+            Some(&honest()),
+            true,
+            &["test_missing"],
+            "target `test_missing` is not in",
+        );
         one_rule(Some(&honest()), true, &["test_skip"], "target `test_skip`");
         // A new test that fails.
         let mut g = honest();
@@ -1834,7 +1945,13 @@ mod tests {
         for i in 0..50 {
             b.record(format!("t{i}"), Passed);
         }
-        let j = judge(true, Runner::Cargo, Some(&b), Some(&TestTable::new(Runner::Cargo)), &[]);
+        let j = judge(
+            true,
+            Runner::Cargo,
+            Some(&b),
+            Some(&TestTable::new(Runner::Cargo)),
+            &[],
+        );
         assert_eq!(j.summary.missing, 50);
         assert!(j.reasons.len() <= MAX_REASONS + 2);
     }
