@@ -1651,6 +1651,32 @@ mod tests {
         assert_eq!(detect_runner("npm test", r), Runner::Shell);
     }
 
+    /// The shipped tier tasks' commands map to their runners.
+    #[test]
+    fn detects_shipped_task_runners() {
+        let tasks = Path::new(env!("CARGO_MANIFEST_DIR")).join("tasks");
+        let mut seen = 0;
+        for tier in ["easy", "medium", "hard"] {
+            for e in std::fs::read_dir(tasks.join(tier)).unwrap() {
+                let dir = e.unwrap().path();
+                let toml: toml::Value =
+                    toml::from_str(&std::fs::read_to_string(dir.join("task.toml")).unwrap())
+                        .unwrap();
+                let cmd = toml["test_cmd"].as_str().unwrap();
+                let want = match toml["language"].as_str().unwrap() {
+                    "python" => Runner::Pytest,
+                    "rust" => Runner::Cargo,
+                    "go" => Runner::GoTest,
+                    "javascript" => Runner::NodeTest,
+                    _ => Runner::Shell,
+                };
+                assert_eq!(detect_runner(cmd, &dir.join("repo")), want, "{}", dir.display());
+                seen += 1;
+            }
+        }
+        assert_eq!(seen, 30);
+    }
+
     #[test]
     fn instrumentation_commands() {
         let i = instrument(Runner::Cargo, "cargo test -q", "/r");
