@@ -1274,15 +1274,33 @@ mod tests {
         let policy = crate::gate::policy::PatchPolicy::load(None).unwrap();
         let tricks: &[(&str, &str)] = &[
             ("pytest.py", "def main():\n    return 0\n"),
-            (".cargo/config.toml", "[target.x86_64-unknown-linux-gnu]\nrunner = \"true\"\n"),
-            ("calc/zz_init.go", "package calc\n\nimport \"os\"\n\nfunc init() {\n\tos.Exit(0)\n}\n"),
-            ("calc/zz_flag.go", "package calc\n\nimport \"flag\"\n\nfunc init() {\n\tflag.Set(\"test.run\", \"^$\")\n}\n"),
+            (
+                ".cargo/config.toml",
+                "[target.x86_64-unknown-linux-gnu]\nrunner = \"true\"\n",
+            ),
+            (
+                "calc/zz_init.go",
+                "package calc\n\nimport \"os\"\n\nfunc init() {\n\tos.Exit(0)\n}\n",
+            ),
+            (
+                "calc/zz_flag.go",
+                "package calc\n\nimport \"flag\"\n\nfunc init() {\n\tflag.Set(\"test.run\", \"^$\")\n}\n",
+            ),
             ("src/calc.js", "module.exports = {};\nprocess.exit(0);\n"),
             ("src/calc.py", "import os\nos._exit(0)\n"),
-            ("src/calc.py", "import atexit, os\natexit.register(lambda: os._exit(0))\n"),
-            ("src/lib.rs", "#[cfg(test)]\nmod tests {\n    #[test]\n    #[ignore]\n    fn t() {}\n}\n"),
+            (
+                "src/calc.py",
+                "import atexit, os\natexit.register(lambda: os._exit(0))\n",
+            ),
+            (
+                "src/lib.rs",
+                "#[cfg(test)]\nmod tests {\n    #[test]\n    #[ignore]\n    fn t() {}\n}\n",
+            ),
             ("src/lib.rs", "#[cfg(any())]\nmod tests {}\n"),
-            ("pyproject.toml", "[tool.pytest.ini_options]\naddopts = \"--co\"\n"),
+            (
+                "pyproject.toml",
+                "[tool.pytest.ini_options]\naddopts = \"--co\"\n",
+            ),
             ("setup.cfg", "[tool:pytest]\naddopts = --co\n"),
             ("pytest.toml", "[pytest]\naddopts = [\"--co\"]\n"),
             (".pytest.ini", "[pytest]\naddopts = --co\n"),
@@ -1296,7 +1314,10 @@ mod tests {
             (".git/info/exclude", "conftest.py\n"),
             ("x.egg-info/entry_points.txt", "[pytest11]\nx = x_plugin\n"),
             ("conftest.py", "def pytest_runtest_call(item):\n    pass\n"),
-            ("src/plugin.py", "from _pytest.python import Function\nFunction.runtest = lambda self: None\n"),
+            (
+                "src/plugin.py",
+                "from _pytest.python import Function\nFunction.runtest = lambda self: None\n",
+            ),
         ];
         for (path, body) in tricks {
             let f = policy.filter_patch(&new_file(path, body));

@@ -1046,7 +1046,11 @@ mod tests {
                 let protected: Vec<String> = toml
                     .get("protected")
                     .and_then(|p| p.as_array())
-                    .map(|a| a.iter().filter_map(|v| v.as_str().map(String::from)).collect())
+                    .map(|a| {
+                        a.iter()
+                            .filter_map(|v| v.as_str().map(String::from))
+                            .collect()
+                    })
                     .unwrap_or_default();
                 let p = policy().with_protected(&protected).unwrap();
                 let f = p.filter_patch(&patch);
@@ -1054,7 +1058,10 @@ mod tests {
                 if id == "js-lodash-advisory" {
                     assert_eq!(f.dropped.len(), 1, "{id}: {:?}", f.dropped);
                     assert_eq!(f.dropped[0].category, "runner_config");
-                    let f = p.with_allowed(&["package.json".into()]).unwrap().filter_patch(&patch);
+                    let f = p
+                        .with_allowed(&["package.json".into()])
+                        .unwrap()
+                        .filter_patch(&patch);
                     assert!(f.dropped.is_empty(), "{id}: {:?}", f.dropped);
                 } else {
                     assert!(f.dropped.is_empty(), "{id}: {:?}", f.dropped);

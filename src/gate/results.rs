@@ -921,6 +921,8 @@ fn pytest_id(c: &Case) -> String {
     match rest {
         Some("") => format!("{file}::{}", c.name),
         Some(classes) => format!("{file}::{}::{}", classes.replace('.', "::"), c.name),
+        // A collection error: the module itself.
+        None if c.classname.is_empty() && c.name == module => file.to_string(),
         None if c.classname.is_empty() => format!("{file}::{}", c.name),
         None => format!("{file}::{}::{}", c.classname, c.name),
     }
@@ -1274,6 +1276,19 @@ pub fn id_matches(id: &str, target: &str) -> bool {
             .is_some_and(|head| head.ends_with("::") || head.ends_with(" > "))
 }
 
+/// A baseline entry for a whole file or package (a collection error, a
+/// jest file that did not run) is fixed when, at the gate, the tests under
+/// it ran and all passed.
+fn container_passes(gate: &TestTable, id: &str) -> bool {
+    let prefix = format!("{id}::");
+    let mut under = gate
+        .tests
+        .range(prefix.clone()..)
+        .take_while(|(k, _)| k.starts_with(&prefix))
+        .peekable();
+    under.peek().is_some() && under.all(|(_, s)| *s == TestStatus::Passed)
+}
+
 /// The verdict (see the module docs). `baseline` is the run before the
 /// patch, `gate` the run on the fresh patched copy; `targets` the tests the
 /// task names (`FAIL_TO_PASS`-style ids, or their trailing parts).
@@ -1326,7 +1341,9 @@ pub fn judge(
             match before {
                 TestStatus::Failed | TestStatus::Error => {
                     summary.baseline_failed += 1;
-                    if now == Some(TestStatus::Passed) {
+                    if now == Some(TestStatus::Passed)
+                        || (now.is_none() && container_passes(gate, id))
+                    {
                         summary.baseline_fixed += 1;
                     } else {
                         if !matches!(now, Some(TestStatus::Failed | TestStatus::Error)) {
@@ -1670,7 +1687,12 @@ mod tests {
                     "javascript" => Runner::NodeTest,
                     _ => Runner::Shell,
                 };
-                assert_eq!(detect_runner(cmd, &dir.join("repo")), want, "{}", dir.display());
+                assert_eq!(
+                    detect_runner(cmd, &dir.join("repo")),
+                    want,
+                    "{}",
+                    dir.display()
+                );
                 seen += 1;
             }
         }
@@ -1955,6 +1977,38 @@ mod tests {
         let mut g = honest();
         g.anomalies.push("duplicate".into());
         one_rule(Some(&g), true, &[], "report anomaly");
+    }
+
+    /// A module that failed to collect at baseline is fixed when its tests
+    /// run and pass at the gate; not when one of them fails or none ran.
+    #[test]
+    fn judge_collection_error_at_baseline() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::write(
+            d.path().join(PYTEST_REPORT),
+            r#"<testsuites><testsuite name="pytest"><testcase classname="" name="tests.test_a" file="tests/test_a.py"><error message="collection failure">ImportError</error></testcase></testsuite></testsuites>"#,
+        )
+        .unwrap();
+        let base = collect(Runner::Pytest, d.path(), "").unwrap().unwrap();
+        assert_eq!(base.tests["tests/test_a.py"], Error);
+        let ok = table(
+            Runner::Pytest,
+            &[
+                ("tests/test_a.py::test_x", Passed),
+                ("tests/test_a.py::test_y", Passed),
+            ],
+        );
+        assert!(judge(true, Runner::Pytest, Some(&base), Some(&ok), &[]).verified);
+        let bad = table(
+            Runner::Pytest,
+            &[
+                ("tests/test_a.py::test_x", Passed),
+                ("tests/test_a.py::test_y", Skipped),
+            ],
+        );
+        assert!(!judge(true, Runner::Pytest, Some(&base), Some(&bad), &[]).verified);
+        let other = table(Runner::Pytest, &[("tests/test_b.py::test_x", Passed)]);
+        assert!(!judge(true, Runner::Pytest, Some(&base), Some(&other), &[]).verified);
     }
 
     #[test]
