@@ -888,6 +888,11 @@ mod tests {
             ("sitecustomize.py", Add, "runner_shadow"),
             ("usercustomize.py", Add, "runner_shadow"),
             ("lib/evil.pth", Add, "runner_shadow"),
+            ("mypkg.egg-info/entry_points.txt", Add, "runner_shadow"),
+            ("x-1.0.dist-info/METADATA", Add, "runner_shadow"),
+            ("node_modules/assert/index.js", Add, "runner_shadow"),
+            ("src/__pycache__/calc.cpython-311.pyc", Add, "runner_shadow"),
+            (".pytest_cache/v/cache/lastfailed", Add, "runner_config"),
             ("json.py", Add, "shadow_module"),
             ("random/__init__.py", Add, "shadow_module"),
             ("src/calc.py", Symlink, "symlink"),
@@ -1022,6 +1027,50 @@ mod tests {
         assert_eq!(f.dropped[0].category, "unparsed");
         assert!(f.kept.is_empty());
         assert_eq!(p.filter_patch(""), Filtered::default());
+    }
+
+    /// HONEST CONTROL over the shipped tier tasks: every reference fix is
+    /// kept whole, except the one whose real fix is a `package.json` edit,
+    /// which `--allow-path package.json` lets through.
+    #[test]
+    fn shipped_reference_fixes_are_kept() {
+        let tasks = Path::new(env!("CARGO_MANIFEST_DIR")).join("tasks");
+        let mut seen = 0;
+        for tier in ["easy", "medium", "hard"] {
+            for e in std::fs::read_dir(tasks.join(tier)).unwrap() {
+                let dir = e.unwrap().path();
+                let patch = std::fs::read_to_string(dir.join("solution.patch")).unwrap();
+                let toml: toml::Value =
+                    toml::from_str(&std::fs::read_to_string(dir.join("task.toml")).unwrap())
+                        .unwrap();
+                let protected: Vec<String> = toml
+                    .get("protected")
+                    .and_then(|p| p.as_array())
+                    .map(|a| {
+                        a.iter()
+                            .filter_map(|v| v.as_str().map(String::from))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                let p = policy().with_protected(&protected).unwrap();
+                let f = p.filter_patch(&patch);
+                let id = dir.file_name().unwrap().to_string_lossy().to_string();
+                if id == "js-lodash-advisory" {
+                    assert_eq!(f.dropped.len(), 1, "{id}: {:?}", f.dropped);
+                    assert_eq!(f.dropped[0].category, "runner_config");
+                    let f = p
+                        .with_allowed(&["package.json".into()])
+                        .unwrap()
+                        .filter_patch(&patch);
+                    assert!(f.dropped.is_empty(), "{id}: {:?}", f.dropped);
+                } else {
+                    assert!(f.dropped.is_empty(), "{id}: {:?}", f.dropped);
+                    assert_eq!(f.kept, patch, "{id}");
+                }
+                seen += 1;
+            }
+        }
+        assert_eq!(seen, 30);
     }
 
     // --- real git ---------------------------------------------------------

@@ -234,10 +234,10 @@ fn detect_segment(seg: &str, repo: &Path, depth: usize) -> Runner {
     match prog {
         "pytest" | "py.test" => return Runner::Pytest,
         p if p.starts_with("python") => {
-            if let Some(i) = args.iter().position(|a| a == "-m") {
-                if matches!(arg(i + 1), Some("pytest" | "py.test")) {
-                    return Runner::Pytest;
-                }
+            if let Some(i) = args.iter().position(|a| a == "-m")
+                && matches!(arg(i + 1), Some("pytest" | "py.test"))
+            {
+                return Runner::Pytest;
             }
             if args.iter().any(|a| a == "-mpytest") {
                 return Runner::Pytest;
@@ -266,14 +266,13 @@ fn detect_segment(seg: &str, repo: &Path, depth: usize) -> Runner {
             }
         }
         "jest" => return Runner::Jest,
-        "npx" | "pnpx" => {
+        "npx" | "pnpx"
             if args
                 .iter()
                 .find(|a| !a.starts_with('-'))
-                .is_some_and(|a| basename(a) == "jest")
-            {
-                return Runner::Jest;
-            }
+                .is_some_and(|a| basename(a) == "jest") =>
+        {
+            return Runner::Jest;
         }
         "npm" | "yarn" | "pnpm" => {
             let script = match (arg(0), arg(1)) {
@@ -616,7 +615,7 @@ fn rewrite(cmd: &str, f: impl Fn(&[String], bool, &str) -> Option<String>) -> St
 
 fn rewrite_cargo(ws: &[String], plain: bool, seg: &str) -> Option<String> {
     let cw = command_words(ws);
-    if !cw.first().is_some_and(|w| basename(w) == "cargo") {
+    if cw.first().is_none_or(|w| basename(w) != "cargo") {
         return None;
     }
     let sub = cw[1..]
@@ -922,6 +921,8 @@ fn pytest_id(c: &Case) -> String {
     match rest {
         Some("") => format!("{file}::{}", c.name),
         Some(classes) => format!("{file}::{}::{}", classes.replace('.', "::"), c.name),
+        // A collection error: the module itself.
+        None if c.classname.is_empty() && c.name == module => file.to_string(),
         None if c.classname.is_empty() => format!("{file}::{}", c.name),
         None => format!("{file}::{}::{}", c.classname, c.name),
     }
@@ -977,14 +978,12 @@ fn parse_go(output: &str) -> Option<TestTable> {
             any = true;
             started.insert(id.clone(), true);
             table.record(id, status);
-        } else if let Some(rest) = line.strip_prefix("FAIL\t") {
-            if let Some(pkg) = rest
-                .strip_suffix(" [build failed]")
+        } else if let Some(pkg) = line.strip_prefix("FAIL\t").and_then(|rest| {
+            rest.strip_suffix(" [build failed]")
                 .or_else(|| rest.strip_suffix(" [setup failed]"))
-            {
-                any = true;
-                table.record(pkg.trim(), TestStatus::Error);
-            }
+        }) {
+            any = true;
+            table.record(pkg.trim(), TestStatus::Error);
         }
     }
     for (id, done) in started {
@@ -1277,6 +1276,19 @@ pub fn id_matches(id: &str, target: &str) -> bool {
             .is_some_and(|head| head.ends_with("::") || head.ends_with(" > "))
 }
 
+/// A baseline entry for a whole file or package (a collection error, a
+/// jest file that did not run) is fixed when, at the gate, the tests under
+/// it ran and all passed.
+fn container_passes(gate: &TestTable, id: &str) -> bool {
+    let prefix = format!("{id}::");
+    let mut under = gate
+        .tests
+        .range(prefix.clone()..)
+        .take_while(|(k, _)| k.starts_with(&prefix))
+        .peekable();
+    under.peek().is_some() && under.all(|(_, s)| *s == TestStatus::Passed)
+}
+
 /// The verdict (see the module docs). `baseline` is the run before the
 /// patch, `gate` the run on the fresh patched copy; `targets` the tests the
 /// task names (`FAIL_TO_PASS`-style ids, or their trailing parts).
@@ -1329,7 +1341,9 @@ pub fn judge(
             match before {
                 TestStatus::Failed | TestStatus::Error => {
                     summary.baseline_failed += 1;
-                    if now == Some(TestStatus::Passed) {
+                    if now == Some(TestStatus::Passed)
+                        || (now.is_none() && container_passes(gate, id))
+                    {
                         summary.baseline_fixed += 1;
                     } else {
                         if !matches!(now, Some(TestStatus::Failed | TestStatus::Error)) {
@@ -1654,6 +1668,37 @@ mod tests {
         assert_eq!(detect_runner("npm test", r), Runner::Shell);
     }
 
+    /// The shipped tier tasks' commands map to their runners.
+    #[test]
+    fn detects_shipped_task_runners() {
+        let tasks = Path::new(env!("CARGO_MANIFEST_DIR")).join("tasks");
+        let mut seen = 0;
+        for tier in ["easy", "medium", "hard"] {
+            for e in std::fs::read_dir(tasks.join(tier)).unwrap() {
+                let dir = e.unwrap().path();
+                let toml: toml::Value =
+                    toml::from_str(&std::fs::read_to_string(dir.join("task.toml")).unwrap())
+                        .unwrap();
+                let cmd = toml["test_cmd"].as_str().unwrap();
+                let want = match toml["language"].as_str().unwrap() {
+                    "python" => Runner::Pytest,
+                    "rust" => Runner::Cargo,
+                    "go" => Runner::GoTest,
+                    "javascript" => Runner::NodeTest,
+                    _ => Runner::Shell,
+                };
+                assert_eq!(
+                    detect_runner(cmd, &dir.join("repo")),
+                    want,
+                    "{}",
+                    dir.display()
+                );
+                seen += 1;
+            }
+        }
+        assert_eq!(seen, 30);
+    }
+
     #[test]
     fn instrumentation_commands() {
         let i = instrument(Runner::Cargo, "cargo test -q", "/r");
@@ -1932,6 +1977,38 @@ mod tests {
         let mut g = honest();
         g.anomalies.push("duplicate".into());
         one_rule(Some(&g), true, &[], "report anomaly");
+    }
+
+    /// A module that failed to collect at baseline is fixed when its tests
+    /// run and pass at the gate; not when one of them fails or none ran.
+    #[test]
+    fn judge_collection_error_at_baseline() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::write(
+            d.path().join(PYTEST_REPORT),
+            r#"<testsuites><testsuite name="pytest"><testcase classname="" name="tests.test_a" file="tests/test_a.py"><error message="collection failure">ImportError</error></testcase></testsuite></testsuites>"#,
+        )
+        .unwrap();
+        let base = collect(Runner::Pytest, d.path(), "").unwrap().unwrap();
+        assert_eq!(base.tests["tests/test_a.py"], Error);
+        let ok = table(
+            Runner::Pytest,
+            &[
+                ("tests/test_a.py::test_x", Passed),
+                ("tests/test_a.py::test_y", Passed),
+            ],
+        );
+        assert!(judge(true, Runner::Pytest, Some(&base), Some(&ok), &[]).verified);
+        let bad = table(
+            Runner::Pytest,
+            &[
+                ("tests/test_a.py::test_x", Passed),
+                ("tests/test_a.py::test_y", Skipped),
+            ],
+        );
+        assert!(!judge(true, Runner::Pytest, Some(&base), Some(&bad), &[]).verified);
+        let other = table(Runner::Pytest, &[("tests/test_b.py::test_x", Passed)]);
+        assert!(!judge(true, Runner::Pytest, Some(&base), Some(&other), &[]).verified);
     }
 
     #[test]
