@@ -95,7 +95,8 @@ pub struct SolveArgs {
     /// Write the verified patch into the repo.
     #[arg(long)]
     pub apply: bool,
-    /// Where the trajectory goes (default runs/<timestamp>).
+    /// Where the trajectory and the audit record go (default:
+    /// $AIRGATE_HOME/runs/<timestamp>, else $XDG_STATE_HOME/airgate/runs/...).
     #[arg(long)]
     pub out: Option<PathBuf>,
     /// Where commands run.
@@ -254,7 +255,20 @@ pub async fn run(args: SolveArgs) -> anyhow::Result<u8> {
         .open(&workspace)
         .await
         .map_err(|e| CliError::environment(format!("{} sandbox: {e}", args.sandbox.label())))?;
-    let progress = engine::Progress::new();
+    // The audit record: appended as events happen, outside the sandbox and
+    // outside the repo (the default --out is under the state directory).
+    let out_dir = args.out.clone().unwrap_or_else(default_run_dir);
+    let audit_path = out_dir.join("events.jsonl");
+    let progress = match engine::audit::AuditLog::create(&audit_path) {
+        Ok(log) => engine::Progress::with_audit(log),
+        Err(e) => {
+            return Err(CliError::usage(format!(
+                "cannot create the audit record {}: {e} (choose another --out)",
+                audit_path.display()
+            ))
+            .into());
+        }
+    };
     let episode = Episode {
         task: task.statement.clone(),
         repo_label: repo.display().to_string(),
@@ -273,7 +287,6 @@ pub async fn run(args: SolveArgs) -> anyhow::Result<u8> {
         p.shutdown().await;
     }
     let _ = sandbox.close().await;
-    let out_dir = args.out.clone().unwrap_or_else(default_run_dir);
     let Some(result) = result else {
         // The workspace (a temp dir) is dropped on return; the repo was never touched.
         let saved = save_partial(&progress, "interrupted by the user (Ctrl-C)", &out_dir);
@@ -304,6 +317,10 @@ pub async fn run(args: SolveArgs) -> anyhow::Result<u8> {
             out_dir.display()
         ))
     })?;
+    let traj_sha = std::fs::read(&traj_path)
+        .map(|b| hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&b)))
+        .unwrap_or_default();
+    let audit_head = progress.finish_audit(&traj, &traj_sha).unwrap_or_default();
 
     if args.apply && traj.outcome == Outcome::Verified {
         workspace.apply_to(&repo, &traj.patch).map_err(|e| {
@@ -322,6 +339,11 @@ pub async fn run(args: SolveArgs) -> anyhow::Result<u8> {
             "patch": traj.patch,
             "trajectory": traj_path.display().to_string(),
             "test_cmd": test_cmd,
+            "flags": traj.flags,
+            "dropped": traj.attempts.last().map(|a| a.dropped.clone()).unwrap_or_default(),
+            "audit": audit_path.display().to_string(),
+            "audit_head": audit_head,
+            "trajectory_sha256": traj_sha,
         });
         println!("{obj}");
     } else {
@@ -417,9 +439,12 @@ fn validate_repo(repo: &Path) -> Result<PathBuf, CliError> {
         .map_err(|e| CliError::usage(format!("cannot resolve {}: {e}", repo.display())))
 }
 
-/// `runs/<UTC timestamp>-<pid>`: unique per process, sortable.
+/// `<runs dir>/<UTC timestamp>-<pid>`, where the runs dir is outside the
+/// current directory (`$AIRGATE_HOME/runs`, else
+/// `$XDG_STATE_HOME/airgate/runs`, else `~/.local/state/airgate/runs`), so
+/// a dry run from the repo root writes nothing into the repo.
 pub fn default_run_dir() -> PathBuf {
-    PathBuf::from("runs").join(format!(
+    crate::engine::audit::default_runs_dir().join(format!(
         "{}-{}",
         chrono::Utc::now().format("%Y%m%dT%H%M%S%.3fZ"),
         std::process::id()
