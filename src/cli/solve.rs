@@ -258,7 +258,14 @@ pub async fn run(args: SolveArgs) -> anyhow::Result<u8> {
     // The audit record: appended as events happen, outside the sandbox and
     // outside the repo (the default --out is under the state directory).
     let out_dir = args.out.clone().unwrap_or_else(default_run_dir);
-    let audit_path = out_dir.join("events.jsonl");
+    // A reused --out keeps earlier records: the next free name is taken.
+    let audit_path = (1..)
+        .map(|n| match n {
+            1 => out_dir.join("events.jsonl"),
+            n => out_dir.join(format!("events.{n}.jsonl")),
+        })
+        .find(|p| p.symlink_metadata().is_err())
+        .unwrap_or_else(|| out_dir.join("events.jsonl"));
     let progress = match engine::audit::AuditLog::create(&audit_path) {
         Ok(log) => engine::Progress::with_audit(log),
         Err(e) => {
