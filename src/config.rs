@@ -17,7 +17,9 @@ pub const CONFIG_DIR_ENV: &str = "AIRGATE_CONFIG_DIR";
 
 /// Failure to read a settings file that was asked for.
 #[derive(Debug, thiserror::Error)]
-#[error("reading {path}: {source} (fix the path, or unset {CONFIG_DIR_ENV} to use the built-in settings)")]
+#[error(
+    "reading {path}: {source} (fix the path, or unset {CONFIG_DIR_ENV} to use the built-in settings)"
+)]
 pub struct ConfigError {
     /// The file that could not be read.
     pub path: PathBuf,

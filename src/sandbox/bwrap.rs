@@ -50,6 +50,13 @@ const DENIED_ROOTS: [&str; 6] = ["/proc", "/sys", "/dev", "/run", "/var", "/srv"
 /// The descriptor through which the sandboxed shell reports that it started.
 const STARTED_FD: i32 = 3;
 
+/// The descriptor on which bubblewrap reports its PID 1 (`--info-fd`).
+const INFO_FD: i32 = 4;
+
+/// How long to wait for a killed namespace to empty before giving up (a
+/// process stuck in uninterruptible I/O can delay it).
+const TEARDOWN_LIMIT_MS: i32 = 10_000;
+
 /// How to install bubblewrap, or to do without it: the end of every
 /// "sandbox unavailable" message.
 const INSTALL_HINT: &str =
@@ -121,7 +128,9 @@ impl BwrapSandbox {
         host: &HostEnv,
     ) -> Result<Self, SandboxError> {
         let bwrap = find_bwrap().ok_or_else(|| {
-            SandboxError::Unavailable(format!("bubblewrap (bwrap) is not installed: {INSTALL_HINT}"))
+            SandboxError::Unavailable(format!(
+                "bubblewrap (bwrap) is not installed: {INSTALL_HINT}"
+            ))
         })?;
         warn_nproc_for_root(&cfg.limits);
         let (args, bash) = {
@@ -151,19 +160,23 @@ impl BwrapSandbox {
         // environment, and the task's variables reach it only as
         // `--setenv` arguments applied inside (an `LD_PRELOAD` from a task
         // file must never load into a host process).
-        cmd.env_clear().current_dir("/").args(self.args.iter());
+        cmd.env_clear()
+            .current_dir("/")
+            .args(self.args.iter())
+            .args(["--info-fd", &INFO_FD.to_string()]);
         for (k, v) in &req.env {
             check_env_name(k).map_err(SandboxError::Other)?;
             cmd.arg("--setenv").arg(k).arg(v);
         }
         // The first line tells us the sandbox is up (so a bubblewrap setup
-        // failure is a SandboxError, not a command that "exited 1"); `eval`
-        // then runs the command exactly as `bash -c` would.
+        // failure is a SandboxError, not a command that "exited 1") and
+        // closes our descriptors; `eval` then runs the command exactly as
+        // `bash -c` would.
         cmd.arg("--")
             .arg(&self.bash)
             .arg("-c")
             .arg(format!(
-                "printf . >&{STARTED_FD}; exec {STARTED_FD}>&-; eval \"$1\""
+                "printf . >&{STARTED_FD}; exec {STARTED_FD}>&- {INFO_FD}>&-; eval \"$1\""
             ))
             .arg("bash")
             .arg(&req.command);
@@ -185,18 +198,24 @@ impl Sandbox for BwrapSandbox {
         let mut cmd = self.command(req)?;
         let (mut started_r, started_w) =
             std::io::pipe().map_err(|e| SandboxError::io("creating a status pipe", e))?;
+        let (mut info_r, info_w) =
+            std::io::pipe().map_err(|e| SandboxError::io("creating a status pipe", e))?;
         let limits = self.cfg.limits;
         // SAFETY: the closure runs in the forked child before exec and only
-        // makes async-signal-safe system calls (dup2, fcntl, prctl,
+        // makes async-signal-safe system calls (fcntl, dup2, prctl,
         // getrlimit, setrlimit); it allocates nothing.
         unsafe {
             cmd.pre_exec(move || {
-                let fd = started_w.as_raw_fd();
-                if fd == STARTED_FD {
-                    if libc::fcntl(fd, libc::F_SETFD, 0) < 0 {
-                        return Err(std::io::Error::last_os_error());
-                    }
-                } else if libc::dup2(fd, STARTED_FD) < 0 {
+                // Move both pipes out of the way first (close-on-exec
+                // copies above 10), then onto their fixed numbers (dup2
+                // clears close-on-exec there).
+                let high_started = libc::fcntl(started_w.as_raw_fd(), libc::F_DUPFD_CLOEXEC, 10);
+                let high_info = libc::fcntl(info_w.as_raw_fd(), libc::F_DUPFD_CLOEXEC, 10);
+                if high_started < 0
+                    || high_info < 0
+                    || libc::dup2(high_started, STARTED_FD) < 0
+                    || libc::dup2(high_info, INFO_FD) < 0
+                {
                     return Err(std::io::Error::last_os_error());
                 }
                 // Dies with airgate's waiting thread even if airgate is
@@ -209,6 +228,11 @@ impl Sandbox for BwrapSandbox {
             });
         }
         let out = exec_command(cmd, req).await?;
+        // bubblewrap returns as soon as `bash` exits; its PID 1 then kills
+        // whatever is left (`setsid` daemons...). Wait for that, so nothing
+        // the command started is alive when exec returns.
+        let info = read_available(&mut info_r);
+        super::blocking(|| wait_for_namespace(&info));
         if !out.timed_out && !started(&mut started_r) {
             let first = out.output.lines().next().unwrap_or("").trim();
             return Err(SandboxError::Other(format!(
@@ -249,7 +273,9 @@ impl Sandbox for BwrapSandbox {
 /// namespaces allowed). The error is one line saying what to do.
 pub fn preflight() -> Result<(), SandboxError> {
     let bwrap = find_bwrap().ok_or_else(|| {
-        SandboxError::Unavailable(format!("bubblewrap (bwrap) is not installed: {INSTALL_HINT}"))
+        SandboxError::Unavailable(format!(
+            "bubblewrap (bwrap) is not installed: {INSTALL_HINT}"
+        ))
     })?;
     let out = Command::new(&bwrap)
         .env_clear()
@@ -315,8 +341,12 @@ fn host_env() -> HostEnv {
 
 /// Whether the sandboxed shell wrote its "started" byte.
 fn started(r: &mut std::io::PipeReader) -> bool {
-    // Every writer is gone once exec returned (the namespace is dead), but
-    // never block on it: O_NONBLOCK, and no byte means "did not start".
+    !read_available(r).is_empty()
+}
+
+/// What a pipe holds now, without blocking (every writer should be gone
+/// once exec returned, but a wait here must never hang airgate).
+fn read_available(r: &mut std::io::PipeReader) -> Vec<u8> {
     // SAFETY: fcntl on a descriptor we own.
     unsafe {
         let fd = r.as_raw_fd();
@@ -325,8 +355,86 @@ fn started(r: &mut std::io::PipeReader) -> bool {
             libc::fcntl(fd, libc::F_SETFL, flags | libc::O_NONBLOCK);
         }
     }
-    let mut b = [0u8; 1];
-    matches!(r.read(&mut b), Ok(1))
+    let mut out = Vec::new();
+    let mut buf = [0u8; 4096];
+    while out.len() < 64 * 1024 {
+        match r.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => out.extend_from_slice(&buf[..n]),
+        }
+    }
+    out
+}
+
+/// Waits until the PID namespace bubblewrap reported on `--info-fd` is
+/// empty. Its PID 1 finishes exiting only after the kernel has killed and
+/// reaped every other process in it, so PID 1's exit is the signal.
+fn wait_for_namespace(info: &[u8]) {
+    #[derive(serde::Deserialize)]
+    struct Info {
+        #[serde(rename = "child-pid")]
+        child_pid: i32,
+        #[serde(rename = "pid-namespace")]
+        pid_namespace: Option<u64>,
+    }
+    let Some(Ok(info)) = serde_json::Deserializer::from_slice(info)
+        .into_iter::<Info>()
+        .next()
+    else {
+        return;
+    };
+    let pid = info.child_pid;
+    if pid <= 1 {
+        return;
+    }
+    // Pin the process first (a pidfd cannot be recycled), then check it is
+    // still that sandbox's PID 1 and not a newcomer with a reused number.
+    // SAFETY: pidfd_open takes a pid and flags and returns a new fd or -1.
+    let raw = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+    let is_ours = || {
+        let link = std::fs::read_link(format!("/proc/{pid}/ns/pid"));
+        match (link, info.pid_namespace) {
+            (Ok(l), Some(ns)) => l.to_string_lossy() == format!("pid:[{ns}]"),
+            (Ok(_), None) => true,
+            // Gone, or a zombie (its namespace links are already released).
+            (Err(_), _) => false,
+        }
+    };
+    if raw < 0 {
+        if std::io::Error::last_os_error().raw_os_error() == Some(libc::ENOSYS) {
+            // Kernels before 5.3: poll /proc.
+            for _ in 0..TEARDOWN_LIMIT_MS {
+                if !is_ours() {
+                    return;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
+            tracing::warn!(pid, "a sandbox namespace outlived its command");
+        }
+        return;
+    }
+    // SAFETY: `raw` is a new descriptor that nothing else owns.
+    let pidfd =
+        unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(raw as i32) };
+    if !is_ours() {
+        return;
+    }
+    let mut pfd = libc::pollfd {
+        fd: pidfd.as_raw_fd(),
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    loop {
+        // SAFETY: one valid pollfd.
+        let n = unsafe { libc::poll(&mut pfd, 1, TEARDOWN_LIMIT_MS) };
+        if n < 0 && std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted {
+            continue;
+        }
+        if n == 0 {
+            tracing::warn!(pid, "a sandbox namespace outlived its command");
+        }
+        return;
+    }
 }
 
 fn warn_nproc_for_root(limits: &Limits) {
@@ -427,9 +535,7 @@ impl<'a> Layout<'a> {
         cfg: &'a SandboxConfig,
         host: &HostEnv,
     ) -> Result<Self, SandboxError> {
-        let user_home = cfg
-            .home()
-            .map(|h| std::fs::canonicalize(&h).unwrap_or(h));
+        let user_home = cfg.home().map(|h| std::fs::canonicalize(&h).unwrap_or(h));
         let mut l = Layout {
             cfg,
             root,

@@ -188,8 +188,15 @@ pub(crate) fn looks_secret(name: &str) -> bool {
         "CREDENTIAL",
         "COOKIE",
     ];
-    const EXACT: [&str; 4] = ["SSH_AUTH_SOCK", "DOCKER_HOST", "DBUS_SESSION_BUS_ADDRESS", "XDG_RUNTIME_DIR"];
-    up.starts_with("AIRGATE_") || PARTS.iter().any(|p| up.contains(p)) || EXACT.contains(&up.as_str())
+    const EXACT: [&str; 4] = [
+        "SSH_AUTH_SOCK",
+        "DOCKER_HOST",
+        "DBUS_SESSION_BUS_ADDRESS",
+        "XDG_RUNTIME_DIR",
+    ];
+    up.starts_with("AIRGATE_")
+        || PARTS.iter().any(|p| up.contains(p))
+        || EXACT.contains(&up.as_str())
 }
 
 #[cfg(test)]
@@ -212,7 +219,13 @@ mod tests {
     /// Control: ordinary names are accepted.
     #[test]
     fn secret_passthrough_is_refused() {
-        for bad in ["OPENAI_API_KEY", "AIRGATE_MODEL", "SSH_AUTH_SOCK", "GITHUB_TOKEN", "DOCKER_HOST"] {
+        for bad in [
+            "OPENAI_API_KEY",
+            "AIRGATE_MODEL",
+            "SSH_AUTH_SOCK",
+            "GITHUB_TOKEN",
+            "DOCKER_HOST",
+        ] {
             let text = format!("env_passthrough = [\"{bad}\"]");
             let err = SandboxConfig::parse(&text, "t").unwrap_err().to_string();
             assert!(err.contains(bad), "{err}");

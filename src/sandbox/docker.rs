@@ -802,9 +802,14 @@ impl Sandbox for DockerSandbox {
         root: &Path,
         report_dir: Option<&Path>,
     ) -> Result<Box<dyn Sandbox>, SandboxError> {
-        let mut sb =
-            DockerSandbox::start_with(root, report_dir, &self.image, self.config.clone(), self.keep)
-                .await?;
+        let mut sb = DockerSandbox::start_with(
+            root,
+            report_dir,
+            &self.image,
+            self.config.clone(),
+            self.keep,
+        )
+        .await?;
         sb.report = report_dir.map(|_| super::REPORT_MOUNT.to_string());
         Ok(Box::new(sb))
     }

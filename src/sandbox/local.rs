@@ -89,7 +89,10 @@ fn bash_command(cwd: &Path, req: &ExecRequest) -> Command {
 /// command leads its own process group, and that group is killed on timeout,
 /// when the leader exits (stragglers), and when the returned future is
 /// dropped (Ctrl-C, an outer timeout).
-pub(crate) async fn exec_command(cmd: Command, req: &ExecRequest) -> Result<ExecOutput, SandboxError> {
+pub(crate) async fn exec_command(
+    cmd: Command,
+    req: &ExecRequest,
+) -> Result<ExecOutput, SandboxError> {
     let req = req.clone();
     let pgid = Arc::new(AtomicI32::new(0));
     // If this future is dropped (Ctrl-C, an outer timeout), the command's
