@@ -1,5 +1,10 @@
-//! The local sandbox: commands run on this machine, in the workspace, in
-//! their own process group so a timeout can kill every descendant.
+//! The unconfined sandbox (`--sandbox none`): commands run on this machine,
+//! in the workspace, in their own process group so a timeout can kill every
+//! descendant.
+//!
+//! This module also owns the spawn-and-wait machinery every process-based
+//! sandbox shares ([`exec_command`]): process group, timeout, bounded
+//! capture, and killing the group when the waiting future is dropped.
 
 use std::io::Read;
 use std::os::unix::process::CommandExt;
@@ -13,7 +18,9 @@ use async_trait::async_trait;
 
 use super::{BoundedCapture, ExecOutput, ExecRequest, Sandbox, SandboxError, timeout_notice};
 
-/// Runs commands directly on the host, from the workspace directory.
+/// Runs commands directly on the host, from the workspace directory, with
+/// no confinement at all (`--sandbox none`): for people who know what they
+/// do. [`super::bwrap::BwrapSandbox`] is the confined local sandbox.
 #[derive(Debug, Clone)]
 pub struct LocalSandbox {
     root: PathBuf,
@@ -38,7 +45,7 @@ impl LocalSandbox {
 #[async_trait]
 impl Sandbox for LocalSandbox {
     fn kind(&self) -> &'static str {
-        "local"
+        "none"
     }
 
     fn workspace(&self) -> &Path {
@@ -61,27 +68,51 @@ impl Sandbox for LocalSandbox {
     }
 
     async fn exec(&self, req: &ExecRequest) -> Result<ExecOutput, SandboxError> {
-        let root = self.root.clone();
-        let req = req.clone();
-        let pgid = Arc::new(AtomicI32::new(0));
-        // If this future is dropped (Ctrl-C, an outer timeout), the command's
-        // whole process group dies with it.
-        let guard = KillOnDrop {
-            pgid: pgid.clone(),
-            armed: true,
-        };
-        let result = tokio::task::spawn_blocking(move || run_with_pgid(&root, &req, &pgid))
-            .await
-            .map_err(|e| SandboxError::Other(format!("exec task failed: {e}")))?;
-        guard.disarm();
-        result
+        exec_command(bash_command(&self.root, req), req).await
     }
+}
+
+/// `bash -c CMD` in `cwd` with the request's extra environment, inheriting
+/// the rest of this process's environment (unconfined).
+fn bash_command(cwd: &Path, req: &ExecRequest) -> Command {
+    let mut cmd = Command::new("bash");
+    cmd.arg("-c").arg(&req.command).current_dir(cwd);
+    for (k, v) in &req.env {
+        cmd.env(k, v);
+    }
+    cmd
+}
+
+/// Runs a prepared command (program, arguments, directory, environment,
+/// `pre_exec` hooks) to completion under `req`'s timeout and capture limit.
+/// Stdin is `/dev/null`; stdout and stderr share one bounded capture; the
+/// command leads its own process group, and that group is killed on timeout,
+/// when the leader exits (stragglers), and when the returned future is
+/// dropped (Ctrl-C, an outer timeout).
+pub(crate) async fn exec_command(
+    cmd: Command,
+    req: &ExecRequest,
+) -> Result<ExecOutput, SandboxError> {
+    let req = req.clone();
+    let pgid = Arc::new(AtomicI32::new(0));
+    // If this future is dropped (Ctrl-C, an outer timeout), the command's
+    // whole process group dies with it.
+    let guard = KillOnDrop {
+        pgid: pgid.clone(),
+        armed: true,
+    };
+    let slot = pgid.clone();
+    let result = tokio::task::spawn_blocking(move || spawn_and_wait(cmd, &req, &slot))
+        .await
+        .map_err(|e| SandboxError::Other(format!("exec task failed: {e}")))?;
+    guard.disarm();
+    result
 }
 
 /// Runs `req` in `cwd` synchronously. Public so that other blocking callers
 /// (the tiers validator, scripts) share one implementation.
 pub fn run_blocking(cwd: &Path, req: &ExecRequest) -> Result<ExecOutput, SandboxError> {
-    run_with_pgid(cwd, req, &AtomicI32::new(0))
+    spawn_and_wait(bash_command(cwd, req), req, &AtomicI32::new(0))
 }
 
 /// The pgid slot's value once the waiting future is gone: a command spawned
@@ -113,8 +144,10 @@ impl Drop for KillOnDrop {
     }
 }
 
-fn run_with_pgid(
-    cwd: &Path,
+/// The blocking half of [`exec_command`]; `pgid` is where the spawned
+/// group's id is published for the cancelling side.
+pub(crate) fn spawn_and_wait(
+    mut cmd: Command,
     req: &ExecRequest,
     pgid: &AtomicI32,
 ) -> Result<ExecOutput, SandboxError> {
@@ -123,21 +156,21 @@ fn run_with_pgid(
     let writer2 = writer
         .try_clone()
         .map_err(|e| SandboxError::io("cloning output pipe", e))?;
-    let mut cmd = Command::new("bash");
-    cmd.arg("-c")
-        .arg(&req.command)
-        .current_dir(cwd)
-        .stdin(Stdio::null())
+    cmd.stdin(Stdio::null())
         .stdout(Stdio::from(writer))
         .stderr(Stdio::from(writer2))
         .process_group(0);
-    for (k, v) in &req.env {
-        cmd.env(k, v);
-    }
     let start = Instant::now();
-    let mut child = cmd
-        .spawn()
-        .map_err(|e| SandboxError::io(format!("spawning `bash -c` in {}", cwd.display()), e))?;
+    let mut child = cmd.spawn().map_err(|e| {
+        let dir = cmd
+            .get_current_dir()
+            .map(|d| format!(" in {}", d.display()))
+            .unwrap_or_default();
+        SandboxError::io(
+            format!("spawning `{}`{dir}", cmd.get_program().to_string_lossy()),
+            e,
+        )
+    })?;
     // The Command still holds the write ends; drop it so EOF arrives when the
     // child's process group exits.
     drop(cmd);
@@ -258,9 +291,10 @@ mod tests {
         let marker = dir.path().join("survived");
         let cmd = format!("(sleep 1; touch {}) & sleep 100", marker.display());
         let started = Instant::now();
-        let out = run_with_pgid(
-            dir.path(),
-            &ExecRequest::new(cmd, Duration::from_secs(60)),
+        let req = ExecRequest::new(cmd, Duration::from_secs(60));
+        let out = spawn_and_wait(
+            bash_command(dir.path(), &req),
+            &req,
             &AtomicI32::new(CANCELLED),
         )
         .unwrap();

@@ -1,11 +1,15 @@
-//! Where commands run: the local machine or a Docker container.
+//! Where commands run: a bubblewrap sandbox on this machine, a Docker
+//! container, or (`--sandbox none`) the bare host.
 //!
 //! The agent's file tools always work on a host directory (the
 //! [`Workspace`]); a sandbox decides where *commands* (`run`, the gate) run.
-//! The Docker sandbox bind-mounts the same workspace at `/testbed`, so file
-//! tools and commands see one tree whichever sandbox is used.
+//! The bubblewrap sandbox shows the workspace at its own path and the Docker
+//! sandbox bind-mounts it at `/testbed`, so file tools and commands see one
+//! tree whichever sandbox is used.
 
+pub mod bwrap;
 pub mod capture;
+pub mod config;
 pub mod docker;
 pub mod local;
 pub mod workspace;
@@ -113,6 +117,10 @@ pub enum SandboxError {
     /// A git command in the workspace failed.
     #[error("git failed in workspace: {0}")]
     Git(String),
+    /// The sandbox cannot work on this machine (bubblewrap missing, user
+    /// namespaces forbidden); the message says how to fix it in one line.
+    #[error("{0}")]
+    Unavailable(String),
     /// Anything else from the sandbox backend.
     #[error("{0}")]
     Other(String),
@@ -181,7 +189,8 @@ pub const REPORT_MOUNT: &str = "/airgate-report";
 /// Where commands run. File tools use [`Sandbox::workspace`] directly.
 #[async_trait]
 pub trait Sandbox: Send + Sync {
-    /// `"local"` or `"docker"`, for trajectories and errors.
+    /// `"local"` (bubblewrap), `"docker"` or `"none"`, for trajectories and
+    /// errors.
     fn kind(&self) -> &'static str;
     /// The host directory holding the repo the agent works on.
     fn workspace(&self) -> &Path;
