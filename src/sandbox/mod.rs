@@ -158,7 +158,10 @@ impl SandboxChoice {
     /// Checks, before anything else starts, that this choice can work here
     /// (bubblewrap installed and usable for `Local`).
     pub fn preflight(&self) -> Result<(), SandboxError> {
-        Ok(())
+        match self {
+            SandboxChoice::Local => bwrap::preflight(),
+            SandboxChoice::None | SandboxChoice::Docker(_) => Ok(()),
+        }
     }
 
     /// The warning printed when the user chose no confinement.
@@ -174,9 +177,17 @@ impl SandboxChoice {
     /// Opens the sandbox for `ws`: the agent's commands run in its tree.
     pub async fn open(&self, ws: &Workspace) -> Result<Box<dyn Sandbox>, SandboxError> {
         Ok(match self {
-            SandboxChoice::Local | SandboxChoice::None => {
-                Box::new(local::LocalSandbox::new(ws.root()))
+            SandboxChoice::Local => {
+                let cfg = std::sync::Arc::new(config::SandboxConfig::load(None)?);
+                let root = std::fs::canonicalize(ws.root())
+                    .map_err(|e| SandboxError::io("resolving the workspace", e))?;
+                // The agent's private HOME lives in the harness's state
+                // (never mounted elsewhere): caches persist between its
+                // steps, and gate runs get a fresh one.
+                let home = ws.state_dir().join("agent-home");
+                Box::new(bwrap::BwrapSandbox::new(&root, Some(home), cfg)?)
             }
+            SandboxChoice::None => Box::new(local::LocalSandbox::new(ws.root())),
             SandboxChoice::Docker(image) => docker::for_solve(ws.root(), image.as_deref()).await?,
         })
     }
