@@ -12,6 +12,7 @@ pub mod factory;
 pub mod gate;
 pub mod images;
 pub mod model;
+pub mod redact;
 pub mod report;
 pub mod sandbox;
 pub mod swebench;
