@@ -178,7 +178,12 @@ impl Redactor {
         let words: Vec<String> = SECRET_NAME_WORDS
             .iter()
             .map(|w| w.to_string())
-            .chain(settings.extra_env_names.iter().map(|w| w.to_ascii_uppercase()))
+            .chain(
+                settings
+                    .extra_env_names
+                    .iter()
+                    .map(|w| w.to_ascii_uppercase()),
+            )
             .collect();
         let ignore: Vec<String> = settings
             .ignore_env_names
@@ -208,10 +213,7 @@ impl Redactor {
 
     /// A redactor with the built-in rules and `settings`, and no literals.
     pub fn new(settings: &RedactSettings) -> Result<Self, RedactError> {
-        let mut words: Vec<String> = SECRET_NAME_WORDS
-            .iter()
-            .map(|w| w.to_string())
-            .collect();
+        let mut words: Vec<String> = SECRET_NAME_WORDS.iter().map(|w| w.to_string()).collect();
         words.extend(
             settings
                 .extra_env_names
@@ -385,9 +387,7 @@ impl Redactor {
             }
             Value::Array(items) => items.iter_mut().for_each(|x| self.redact_json(x)),
             Value::Object(map) => {
-                let needs_key_change = map
-                    .keys()
-                    .any(|k| matches!(self.redact(k), Cow::Owned(_)));
+                let needs_key_change = map.keys().any(|k| matches!(self.redact(k), Cow::Owned(_)));
                 if needs_key_change {
                     let old = std::mem::take(map);
                     for (k, mut x) in old {
@@ -507,7 +507,9 @@ fn looks_secret_value(v: &str, min_len: usize) -> bool {
     if is_boolean_or_number(v) {
         return false;
     }
-    if v.bytes().all(|b| b.is_ascii_alphabetic() || b == b'_' || b == b'-') {
+    if v.bytes()
+        .all(|b| b.is_ascii_alphabetic() || b == b'_' || b == b'-')
+    {
         return false;
     }
     let dotted = v.split('.').count() > 1

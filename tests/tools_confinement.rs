@@ -91,7 +91,10 @@ fn snapshot(dir: &Path) -> Vec<(String, String)> {
             .to_string();
         let ft = e.file_type();
         let what = if ft.is_symlink() {
-            format!("-> {}", std::fs::read_link(e.path()).expect("readlink").display())
+            format!(
+                "-> {}",
+                std::fs::read_link(e.path()).expect("readlink").display()
+            )
         } else if ft.is_file() {
             std::fs::read_to_string(e.path()).expect("read")
         } else {
@@ -186,14 +189,16 @@ fn race(flippers: Vec<Flipper>, mut body: impl FnMut(usize)) -> usize {
         })
         .collect();
     let mut i = 0;
-    while i < RACE_ROUNDS
-        || (f.count.load(Ordering::Relaxed) < RACE_ROUNDS && i < 50 * RACE_ROUNDS)
+    while i < RACE_ROUNDS || (f.count.load(Ordering::Relaxed) < RACE_ROUNDS && i < 50 * RACE_ROUNDS)
     {
         body(i);
         i += 1;
     }
     f.stop.store(true, Ordering::Relaxed);
-    handles.into_iter().map(|h| h.join().expect("flipper")).sum()
+    handles
+        .into_iter()
+        .map(|h| h.join().expect("flipper"))
+        .sum()
 }
 
 #[test]
@@ -205,13 +210,23 @@ fn symlink_swap_race_against_read_file_never_shows_the_decoy() {
     let (decoy, out_dir) = (r.outside.join("decoy.txt"), r.outside.clone());
     let flips = race(
         vec![
-            Box::new(move |s| flip_file(root_a, "victim.py", "marker = 'HONEST'\n".into(), decoy, s)),
+            Box::new(move |s| {
+                flip_file(root_a, "victim.py", "marker = 'HONEST'\n".into(), decoy, s)
+            }),
             Box::new(move |s| flip_dir(root_b, "d", "marker = 'HONEST'\n".into(), out_dir, s)),
         ],
         |i| {
-            let path = if i % 2 == 0 { "victim.py" } else { "d/secret.txt" };
+            let path = if i % 2 == 0 {
+                "victim.py"
+            } else {
+                "d/secret.txt"
+            };
             let out = t.call("read_file", json!({ "path": path }));
-            assert!(!out.text.contains(DECOY), "round {i}: {path} leaked: {}", out.text);
+            assert!(
+                !out.text.contains(DECOY),
+                "round {i}: {path} leaked: {}",
+                out.text
+            );
             if out.text.contains("HONEST") {
                 honest_reads.fetch_add(1, Ordering::Relaxed);
             }
@@ -253,13 +268,21 @@ fn symlink_swap_race_against_str_replace_never_writes_outside() {
                 "str_replace",
                 json!({"path": path, "old_str": old, "new_str": "edited"}),
             );
-            assert!(!out.text.contains(DECOY), "round {i}: {path} leaked: {}", out.text);
+            assert!(
+                !out.text.contains(DECOY),
+                "round {i}: {path} leaked: {}",
+                out.text
+            );
             if !out.is_error {
                 edits.fetch_add(1, Ordering::Relaxed);
             }
         },
     );
-    assert_eq!(snapshot(&r.outside), before, "a file outside the repo changed");
+    assert_eq!(
+        snapshot(&r.outside),
+        before,
+        "a file outside the repo changed"
+    );
     // Honest control: the same edit on a plain file works.
     let out = t.call(
         "str_replace",
@@ -284,7 +307,9 @@ fn symlink_swap_race_against_search_never_finds_the_decoy() {
     let (decoy, out_dir) = (r.outside.join("decoy.txt"), r.outside.clone());
     race(
         vec![
-            Box::new(move |s| flip_file(root_a, "victim.py", "marker = 'HONEST'\n".into(), decoy, s)),
+            Box::new(move |s| {
+                flip_file(root_a, "victim.py", "marker = 'HONEST'\n".into(), decoy, s)
+            }),
             Box::new(move |s| flip_dir(root_b, "d", "marker = 'HONEST'\n".into(), out_dir, s)),
         ],
         |i| {
@@ -310,16 +335,27 @@ fn hard_link_to_an_outside_file_is_refused_for_read_write_and_search() {
     std::fs::hard_link(r.outside.join("secret.txt"), r.root.join("src/linked.py")).expect("link");
     let before = snapshot(&r.outside);
     let out = t.call("read_file", json!({"path": "src/linked.py"}));
-    assert!(out.is_error && out.text.contains("hard links"), "{}", out.text);
+    assert!(
+        out.is_error && out.text.contains("hard links"),
+        "{}",
+        out.text
+    );
     assert!(!out.text.contains(DECOY));
     let out = t.call(
         "str_replace",
         json!({"path": "src/linked.py", "old_str": "marker", "new_str": "pwned"}),
     );
-    assert!(out.is_error && out.text.contains("hard links"), "{}", out.text);
+    assert!(
+        out.is_error && out.text.contains("hard links"),
+        "{}",
+        out.text
+    );
     let out = t.call("search", json!({"pattern": "marker"}));
     assert!(!out.text.contains(DECOY), "{}", out.text);
-    let out = t.call("search", json!({"pattern": "marker", "path": "src/linked.py"}));
+    let out = t.call(
+        "search",
+        json!({"pattern": "marker", "path": "src/linked.py"}),
+    );
     assert!(out.is_error && !out.text.contains(DECOY), "{}", out.text);
     assert_eq!(snapshot(&r.outside), before);
     // Honest control: the file beside it reads, edits and is found.
@@ -340,13 +376,26 @@ fn symlinked_parent_directories_are_refused_and_named() {
         ("read_file", json!({"path": "out/secret.txt"})),
         ("ls", json!({"path": "out"})),
         ("search", json!({"pattern": "marker", "path": "out"})),
-        ("str_replace", json!({"path": "out/secret.txt", "old_str": "marker", "new_str": "x"})),
-        ("str_replace", json!({"path": "out/new.py", "old_str": "", "new_str": "x"})),
-        ("str_replace", json!({"path": "out/deeper/new.py", "old_str": "", "new_str": "x"})),
+        (
+            "str_replace",
+            json!({"path": "out/secret.txt", "old_str": "marker", "new_str": "x"}),
+        ),
+        (
+            "str_replace",
+            json!({"path": "out/new.py", "old_str": "", "new_str": "x"}),
+        ),
+        (
+            "str_replace",
+            json!({"path": "out/deeper/new.py", "old_str": "", "new_str": "x"}),
+        ),
     ] {
         let out = t.call(tool, args.clone());
         assert!(out.is_error, "{tool} {args}: {}", out.text);
-        assert!(out.text.contains("symbolic link") && out.text.contains("outside"), "{tool} {args}: {}", out.text);
+        assert!(
+            out.text.contains("symbolic link") && out.text.contains("outside"),
+            "{tool} {args}: {}",
+            out.text
+        );
         assert!(!out.text.contains(DECOY), "{tool} {args}: {}", out.text);
     }
     assert_eq!(snapshot(&r.outside), before);
@@ -378,15 +427,24 @@ fn dotdot_absolute_and_proc_paths_are_refused() {
         ("read_file", json!({"path": "../outside/secret.txt"})),
         ("read_file", json!({"path": "src/../../outside/secret.txt"})),
         ("read_file", json!({"path": secret})),
-        ("read_file", json!({"path": format!("/proc/self/root{secret}")})),
+        (
+            "read_file",
+            json!({"path": format!("/proc/self/root{secret}")}),
+        ),
         ("read_file", json!({"path": "/proc/self/cwd/Cargo.toml"})),
         ("read_file", json!({"path": format!("sysroot{secret}")})),
         ("read_file", json!({"path": "cwd/Cargo.toml"})),
         ("ls", json!({"path": "cwd"})),
         ("ls", json!({"path": "sysroot/etc"})),
         ("search", json!({"pattern": "marker", "path": "sysroot"})),
-        ("str_replace", json!({"path": "cwd/pwned.txt", "old_str": "", "new_str": "x"})),
-        ("str_replace", json!({"path": format!("sysroot{}", r.outside.join("pwned.txt").display()), "old_str": "", "new_str": "x"})),
+        (
+            "str_replace",
+            json!({"path": "cwd/pwned.txt", "old_str": "", "new_str": "x"}),
+        ),
+        (
+            "str_replace",
+            json!({"path": format!("sysroot{}", r.outside.join("pwned.txt").display()), "old_str": "", "new_str": "x"}),
+        ),
     ] {
         let out = t.call(tool, args.clone());
         assert!(out.is_error, "{tool} {args}: {}", out.text);
@@ -409,9 +467,20 @@ fn fifos_and_devices_are_refused_without_blocking() {
         .expect("mkfifo");
     assert!(st.success());
     let out = t.call("read_file", json!({"path": "src/pipe"}));
-    assert!(out.is_error && out.text.contains("not a regular file"), "{}", out.text);
-    let out = t.call("str_replace", json!({"path": "src/pipe", "old_str": "a", "new_str": "b"}));
-    assert!(out.is_error && out.text.contains("not a regular file"), "{}", out.text);
+    assert!(
+        out.is_error && out.text.contains("not a regular file"),
+        "{}",
+        out.text
+    );
+    let out = t.call(
+        "str_replace",
+        json!({"path": "src/pipe", "old_str": "a", "new_str": "b"}),
+    );
+    assert!(
+        out.is_error && out.text.contains("not a regular file"),
+        "{}",
+        out.text
+    );
     let out = t.call("search", json!({"pattern": "a", "path": "src/pipe"}));
     assert!(out.is_error, "{}", out.text);
     // A device node (needs CAP_MKNOD; checked where the tests run as root).
@@ -422,7 +491,11 @@ fn fifos_and_devices_are_refused_without_blocking() {
         .is_ok_and(|s| s.success());
     if dev {
         let out = t.call("read_file", json!({"path": "src/zero"}));
-        assert!(out.is_error && out.text.contains("not a regular file"), "{}", out.text);
+        assert!(
+            out.is_error && out.text.contains("not a regular file"),
+            "{}",
+            out.text
+        );
     }
     // Honest control: a whole-repo search walks past them and finds the file.
     let out = t.call("search", json!({"pattern": "marker"}));

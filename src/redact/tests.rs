@@ -119,15 +119,26 @@ fn decoys_from_env_dotenv_and_ssh_are_redacted_in_every_form() {
     for v in dotenv_values {
         assert!(!out.contains(v), "{out}");
     }
-    assert!(out.contains("API_TOKEN='[REDACTED]'"), "names are kept: {out}");
-    assert!(out.contains("DEBUG=true") && out.contains("PORT=8080"), "{out}");
+    assert!(
+        out.contains("API_TOKEN='[REDACTED]'"),
+        "names are kept: {out}"
+    );
+    assert!(
+        out.contains("DEBUG=true") && out.contains("PORT=8080"),
+        "{out}"
+    );
     let key_lines: Vec<&str> = ID_RSA.lines().filter(|l| !l.starts_with("-----")).collect();
     let out = r.redact(ID_RSA);
     for l in &key_lines {
         assert!(!out.contains(l), "{out}");
     }
     // Part of the key (`head -3`), which the PEM rule alone would miss.
-    let head: String = ID_RSA.lines().skip(1).take(3).collect::<Vec<_>>().join("\n");
+    let head: String = ID_RSA
+        .lines()
+        .skip(1)
+        .take(3)
+        .collect::<Vec<_>>()
+        .join("\n");
     let out = r.redact(&head);
     assert!(key_lines[..3].iter().all(|l| !out.contains(l)), "{out}");
 }
@@ -274,9 +285,17 @@ fn settings_add_patterns_names_and_allowed_values() {
     )
     .expect("write");
     let s = RedactSettings::load(Some(&path)).expect("load");
-    let vars = [("BANK_PIN", "48151623420"), ("MY_TOKEN", PLAIN_TOKEN), ("OTHER_TOKEN", "Ab1Cd2Ef3")];
+    let vars = [
+        ("BANK_PIN", "48151623420"),
+        ("MY_TOKEN", PLAIN_TOKEN),
+        ("OTHER_TOKEN", "Ab1Cd2Ef3"),
+    ];
     let mut r = Redactor::from_env_with(&s, vars).expect("r");
-    assert_eq!(r.redact("pin 48151623420 ok"), "pin 48151623420 ok", "a number is a setting");
+    assert_eq!(
+        r.redact("pin 48151623420 ok"),
+        "pin 48151623420 ok",
+        "a number is a setting"
+    );
     assert_eq!(r.redact("order ACME-123456"), "order ACME-[REDACTED]");
     // Allow-listed and too-short (under min_len 10) values stay.
     assert_eq!(r.redact(PLAIN_TOKEN), PLAIN_TOKEN);
@@ -307,7 +326,15 @@ fn add_file_reads_masked_secret_files() {
 #[test]
 fn base64_of_a_secret_is_caught_at_every_offset_in_a_stream() {
     let r = redactor();
-    for prefix in ["", "a", "ab", "abc", "KEY=", "OPENAI_API_KEY=", "{\"k\": \""] {
+    for prefix in [
+        "",
+        "a",
+        "ab",
+        "abc",
+        "KEY=",
+        "OPENAI_API_KEY=",
+        "{\"k\": \"",
+    ] {
         for suffix in ["", "\n", "\"}", "xyz"] {
             let enc = b64(&format!("{prefix}{PLAIN_TOKEN}{suffix}"));
             let out = r.redact(&enc);

@@ -92,8 +92,13 @@ pub fn edit(root: &Root, rel: &RelPath, old: &str, new: &str) -> Result<String, 
     } else {
         replaced.text.clone()
     };
-    root.replace_in(std::os::fd::AsFd::as_fd(&dir), rel, updated.as_bytes(), mode)
-        .map_err(|e| format!("cannot write `{shown}`: {e}"))?;
+    root.replace_in(
+        std::os::fd::AsFd::as_fd(&dir),
+        rel,
+        updated.as_bytes(),
+        mode,
+    )
+    .map_err(|e| format!("cannot write `{shown}`: {e}"))?;
 
     let mode = match replaced.mode {
         Mode::Exact => "",

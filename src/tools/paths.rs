@@ -477,9 +477,8 @@ impl Root {
         .map_err(|e| io_err(rel, e))?;
         let written = (|| -> Result<(), Errno> {
             let mut f = File::from(fd);
-            f.write_all(content).map_err(|e| {
-                Errno::from_io_error(&e).unwrap_or(Errno::IO)
-            })?;
+            f.write_all(content)
+                .map_err(|e| Errno::from_io_error(&e).unwrap_or(Errno::IO))?;
             rustix::fs::fchmod(&f, Mode::from_raw_mode(mode & 0o777))?;
             rustix::fs::renameat(dir, tmp.as_str(), dir, name)
         })();
@@ -637,7 +636,9 @@ impl Root {
                     Err(Errno::AGAIN | Errno::INTR) if tries < OPEN_RETRIES => tries += 1,
                     Err(Errno::NOSYS) => {
                         NO_OPENAT2.store(true, Ordering::Relaxed);
-                        tracing::debug!("openat2 unavailable; opening paths component by component");
+                        tracing::debug!(
+                            "openat2 unavailable; opening paths component by component"
+                        );
                         break self.open_walk(dir, path, flags);
                     }
                     // Old Docker seccomp profiles answer EPERM; the walk is as safe.
@@ -651,12 +652,7 @@ impl Root {
 
     /// The fallback: one component at a time, each with `O_NOFOLLOW`, each
     /// directory checked to be on the root's device.
-    fn open_walk(
-        &self,
-        dir: BorrowedFd<'_>,
-        path: &Path,
-        flags: OFlags,
-    ) -> Result<OwnedFd, Errno> {
+    fn open_walk(&self, dir: BorrowedFd<'_>, path: &Path, flags: OFlags) -> Result<OwnedFd, Errno> {
         let comps: Vec<&OsStr> = path
             .components()
             .filter_map(|c| match c {
@@ -729,9 +725,7 @@ impl Root {
                     let parent = RelPath::from_walk(&comps[..i].iter().collect::<PathBuf>());
                     let target = rustix::fs::readlinkat(d, *c, Vec::new())
                         .ok()
-                        .and_then(|t| {
-                            self.inside_target(&parent, OsStr::from_bytes(t.to_bytes()))
-                        })
+                        .and_then(|t| self.inside_target(&parent, OsStr::from_bytes(t.to_bytes())))
                         .map(|t| {
                             let rest: PathBuf = comps[i + 1..].iter().collect();
                             if rest.as_os_str().is_empty() {
@@ -894,7 +888,12 @@ mod tests {
 
     #[test]
     fn dotdot_escape_is_refused() {
-        for p in ["../outside/secret.txt", "src/../../outside", "..", "new/../../x"] {
+        for p in [
+            "../outside/secret.txt",
+            "src/../../outside",
+            "..",
+            "new/../../x",
+        ] {
             let e = RelPath::parse(p).unwrap_err().to_string();
             assert!(e.contains("`..`"), "{p}: {e}");
         }
@@ -932,7 +931,10 @@ mod tests {
                 "{e:?}"
             );
             let msg = e.to_string();
-            assert!(msg.contains("symbolic link") && msg.contains("outside"), "{msg}");
+            assert!(
+                msg.contains("symbolic link") && msg.contains("outside"),
+                "{msg}"
+            );
             assert!(!msg.contains(f.outside.to_str().expect("utf8")), "{msg}");
             // Creating a new file through it is refused too.
             assert!(r.create_file(&rel("escape/new.txt"), b"x").is_err());
@@ -946,7 +948,11 @@ mod tests {
     fn symlinked_final_file_outside_is_refused() {
         let f = fixture();
         symlink(f.outside.join("secret.txt"), f.root.join("link.txt")).expect("symlink");
-        symlink("../../../outside/secret.txt", f.root.join("src/pkg/rel.txt")).expect("symlink");
+        symlink(
+            "../../../outside/secret.txt",
+            f.root.join("src/pkg/rel.txt"),
+        )
+        .expect("symlink");
         symlink(f.outside.join("not-yet.txt"), f.root.join("dangling")).expect("symlink");
         for r in roots(&f.root) {
             for p in ["link.txt", "src/pkg/rel.txt", "dangling"] {
@@ -1047,7 +1053,7 @@ mod tests {
         let f = fixture();
         rustix::fs::mknodat(
             CWD,
-            &f.root.join("pipe"),
+            f.root.join("pipe"),
             FileType::Fifo,
             Mode::from_raw_mode(0o600),
             0,
@@ -1056,7 +1062,7 @@ mod tests {
         // A device node needs CAP_MKNOD; without it only the FIFO is checked.
         let dev = rustix::fs::mknodat(
             CWD,
-            &f.root.join("null"),
+            f.root.join("null"),
             FileType::CharacterDevice,
             Mode::from_raw_mode(0o600),
             rustix::fs::makedev(1, 3),
@@ -1120,8 +1126,13 @@ mod tests {
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o751)).expect("chmod");
         let r = Root::open(&f.root).expect("root");
         let (dir, opened) = r.open_for_edit(&rel("src/pkg/a.py")).expect("open");
-        r.replace_in(dir.as_fd(), &rel("src/pkg/a.py"), b"x = 2\n", opened.stat.st_mode)
-            .expect("replace");
+        r.replace_in(
+            dir.as_fd(),
+            &rel("src/pkg/a.py"),
+            b"x = 2\n",
+            opened.stat.st_mode,
+        )
+        .expect("replace");
         assert_eq!(std::fs::read_to_string(&path).expect("read"), "x = 2\n");
         let meta = std::fs::metadata(&path).expect("meta");
         assert_eq!(meta.permissions().mode() & 0o777, 0o751);

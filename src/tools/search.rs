@@ -18,8 +18,8 @@ use grep_searcher::{BinaryDetection, Searcher, SearcherBuilder, Sink, SinkMatch}
 use ignore::{WalkBuilder, WalkState};
 use serde_json::{Map, Value};
 
-use super::truncate::floor_char_boundary;
 use super::paths::{PathError, RelPath, Root};
+use super::truncate::floor_char_boundary;
 use super::{ToolContext, ToolOutcome, opt_str, req_str};
 
 /// Matching lines shown at most; the rest are counted.
