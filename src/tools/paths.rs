@@ -405,13 +405,15 @@ impl Root {
         check_regular(&stat, rel, || self.diagnose(rel))?;
         // Reopen the very inode the O_PATH fd holds, for reading.
         let flags = OFlags::RDONLY | OFlags::NOCTTY | OFlags::NONBLOCK | OFlags::CLOEXEC;
-        let fd = match &self.proc_fd {
-            Some(proc_fd) => {
-                let name = node_fd.as_raw_fd().to_string();
-                rustix::fs::openat(proc_fd, name.as_str(), flags, Mode::empty())
-                    .map_err(|e| io_err(rel, e))?
-            }
-            // No procfs: open by name again (still confined) and compare.
+        let reopened = self.proc_fd.as_ref().and_then(|proc_fd| {
+            let name = node_fd.as_raw_fd().to_string();
+            rustix::fs::openat(proc_fd, name.as_str(), flags, Mode::empty()).ok()
+        });
+        let fd = match reopened {
+            Some(fd) => fd,
+            // No usable procfs: open by name again (still confined) and
+            // compare inodes below. A device swapped in between these two
+            // opens would be opened (then refused); procfs avoids that.
             None => self.open_at(dir, path, flags, rel)?,
         };
         let now = rustix::fs::fstat(&fd).map_err(|e| io_err(rel, e))?;
@@ -699,7 +701,14 @@ impl Root {
             Errno::NOENT | Errno::NOTDIR => PathError::NotFound {
                 rel: rel.shown.clone(),
             },
-            Errno::LOOP | Errno::XDEV => self.diagnose(rel),
+            Errno::LOOP => self.diagnose(rel),
+            // No link to blame: a mount point on the way.
+            Errno::XDEV => match self.diagnose(rel) {
+                PathError::Raced { .. } => PathError::OtherFilesystem {
+                    rel: rel.shown.clone(),
+                },
+                e => e,
+            },
             e => io_err(rel, e),
         }
     }
