@@ -196,6 +196,7 @@ impl Redactor {
                 continue;
             };
             let upper = name.to_ascii_uppercase();
+            // AUTHOR contains AUTH; git's author variables hold names.
             if ignore.contains(&upper)
                 || upper.contains("AUTHOR")
                 || !words.iter().any(|w| upper.contains(w.as_str()))
@@ -525,12 +526,13 @@ fn looks_secret_value(v: &str, min_len: usize) -> bool {
 }
 
 /// Environment values that are settings, not secrets: too short, booleans,
-/// numbers, single words, and paths that exist.
+/// numbers, single short words (`password`, `production`: redacting them
+/// would wreck ordinary text), and paths that exist.
 fn harmless_env_value(v: &str, min_len: usize) -> bool {
     let v = v.trim();
     v.len() < min_len
         || is_boolean_or_number(v)
-        || v.bytes().all(|b| b.is_ascii_lowercase())
+        || (v.len() <= 12 && v.bytes().all(|b| b.is_ascii_lowercase()))
         || (v.starts_with('/') && Path::new(v).exists())
 }
 

@@ -20,6 +20,7 @@ fn env() -> Vec<(String, String)> {
         ("ANTHROPIC_API_KEY", ANTHROPIC),
         ("MY_SERVICE_TOKEN", PLAIN_TOKEN),
         ("db_password", DB_PASSWORD),
+        ("LOWER_API_KEY", "qwertyuiopasdfghjk"),
         // Harmless, even though the names match:
         ("AUTH_MODE", "password"),
         ("SESSION_TIMEOUT", "3600"),
@@ -106,6 +107,7 @@ fn decoys_from_env_dotenv_and_ssh_are_redacted_in_every_form() {
         ("MY_SERVICE_TOKEN", PLAIN_TOKEN),
         ("db_password", DB_PASSWORD),
     ];
+    secrets.push(("LOWER_API_KEY", "qwertyuiopasdfghjk"));
     secrets.extend(dotenv_values.iter().map(|v| ("VALUE", *v)));
     for (name, secret) in &secrets {
         for text in forms(name, secret) {
