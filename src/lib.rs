@@ -13,6 +13,7 @@ pub mod gate;
 pub mod git;
 pub mod images;
 pub mod model;
+pub mod redact;
 pub mod report;
 pub mod sandbox;
 pub mod swebench;

@@ -9,7 +9,7 @@
 
 use serde_json::{Map, Value};
 
-use super::paths::{self, Resolved};
+use super::paths::{PathError, RelPath, Root};
 use super::{ToolContext, ToolOutcome, req_str};
 
 /// Lines of context shown around the edited region.
@@ -33,46 +33,47 @@ pub fn str_replace(ctx: &ToolContext<'_>, args: &Map<String, Value>) -> ToolOutc
         Ok(p) => p,
         Err(e) => return ToolOutcome::err(e),
     };
-    let r = match paths::resolve(ctx.root(), path) {
+    let opened = RelPath::parse(path).and_then(|rel| Ok((Root::open(ctx.root())?, rel)));
+    let (root, rel) = match opened {
         Ok(r) => r,
-        Err(e) => return ToolOutcome::err(e),
+        Err(e) => return ToolOutcome::err(e.to_string()),
     };
-    match edit(&r, old, new) {
+    match edit(&root, &rel, old, new) {
         Ok(text) => ToolOutcome::ok(text),
         Err(e) => ToolOutcome::err(e),
     }
 }
 
-/// The edit itself, on a resolved path.
-pub fn edit(r: &Resolved, old: &str, new: &str) -> Result<String, String> {
-    if r.abs.is_dir() {
-        return Err(format!("`{}` is a directory; give a file path", r.rel));
-    }
+/// The edit itself. The file is opened beneath `root` and read through
+/// that fd; the new content is written to a new file in the same directory
+/// (through the directory's fd) and renamed over the name, so a link to an
+/// outside file is never written through.
+pub fn edit(root: &Root, rel: &RelPath, old: &str, new: &str) -> Result<String, String> {
+    let shown = rel.shown();
     if old.is_empty() {
-        return create(r, new);
+        return create(root, rel, new);
     }
-    if r.abs.exists() && !r.abs.is_file() {
-        return Err(format!(
-            "`{}` is not a regular file; it cannot be edited",
-            r.rel
-        ));
-    }
-    let bytes = std::fs::read(&r.abs).map_err(|e| {
-        if e.kind() == std::io::ErrorKind::NotFound {
-            format!(
-                "`{}` does not exist. To create it, call str_replace with an empty old_str and \
-                 the whole content as new_str.",
-                r.rel
-            )
-        } else {
-            format!("cannot read `{}`: {e}", r.rel)
+    let (dir, opened) = root.open_for_edit(rel).map_err(|e| match e {
+        PathError::IsDir { .. } => format!("`{shown}` is a directory; give a file path"),
+        PathError::NotRegular { .. } => {
+            format!("`{shown}` is not a regular file; it cannot be edited")
         }
+        PathError::NotFound { .. } => format!(
+            "`{shown}` does not exist. To create it, call str_replace with an empty old_str and \
+             the whole content as new_str."
+        ),
+        e => e.to_string(),
     })?;
+    let mode = opened.stat.st_mode;
+    let mut bytes = Vec::with_capacity(usize::try_from(opened.stat.st_size).unwrap_or(0));
+    let mut file = opened.file;
+    std::io::Read::read_to_end(&mut file, &mut bytes)
+        .map_err(|e| format!("cannot read `{shown}`: {e}"))?;
+    drop(file);
     let raw = String::from_utf8(bytes).map_err(|_| {
         format!(
-            "`{}` is not valid UTF-8 text; str_replace edits text files only. Use run with a \
-             tool such as sed or python if you must change it.",
-            r.rel
+            "`{shown}` is not valid UTF-8 text; str_replace edits text files only. Use run with \
+             a tool such as sed or python if you must change it."
         )
     })?;
     // Work in `\n`; write back with the file's own line ending when it uses
@@ -85,14 +86,19 @@ pub fn edit(r: &Resolved, old: &str, new: &str) -> Result<String, String> {
         return Err("old_str and new_str are identical; nothing would change".into());
     }
 
-    let replaced = replace_unique(&content, &old, &new, &r.rel)?;
+    let replaced = replace_unique(&content, &old, &new, shown)?;
     let updated = if crlf {
         replaced.text.replace('\n', "\r\n")
     } else {
         replaced.text.clone()
     };
-    std::fs::write(&r.abs, updated.as_bytes())
-        .map_err(|e| format!("cannot write `{}`: {e}", r.rel))?;
+    root.replace_in(
+        std::os::fd::AsFd::as_fd(&dir),
+        rel,
+        updated.as_bytes(),
+        mode,
+    )
+    .map_err(|e| format!("cannot write `{shown}`: {e}"))?;
 
     let mode = match replaced.mode {
         Mode::Exact => "",
@@ -104,7 +110,7 @@ pub fn edit(r: &Resolved, old: &str, new: &str) -> Result<String, String> {
     let (a, b) = replaced.new_lines;
     Ok(format!(
         "Edited `{}`: replaced lines {}-{} with {} line(s){mode}. Now:\n{}",
-        r.rel,
+        shown,
         replaced.old_lines.0,
         replaced.old_lines.1,
         b + 1 - a,
@@ -112,23 +118,36 @@ pub fn edit(r: &Resolved, old: &str, new: &str) -> Result<String, String> {
     ))
 }
 
-fn create(r: &Resolved, new: &str) -> Result<String, String> {
-    if r.abs.exists() {
-        return Err(format!(
-            "`{}` already exists, so old_str may not be empty. To change it, copy the exact \
-             text to replace into old_str (read_file it first).",
-            r.rel
-        ));
+/// Creates `rel` (and its missing directories) with `new`; refuses when
+/// anything already exists at `rel`.
+fn create(root: &Root, rel: &RelPath, new: &str) -> Result<String, String> {
+    let shown = rel.shown();
+    let exists = || {
+        format!(
+            "`{shown}` already exists, so old_str may not be empty. To change it, copy the exact \
+             text to replace into old_str (read_file it first)."
+        )
+    };
+    let is_dir = || format!("`{shown}` is a directory; give a file path");
+    match root.lookup(rel) {
+        Ok(node) if node.file_type() == rustix::fs::FileType::Directory => return Err(is_dir()),
+        Ok(_) => return Err(exists()),
+        Err(PathError::NotFound { .. }) => {}
+        Err(e) => return Err(e.to_string()),
     }
-    if let Some(parent) = r.abs.parent() {
-        std::fs::create_dir_all(parent)
-            .map_err(|e| format!("cannot create the directories for `{}`: {e}", r.rel))?;
-    }
-    std::fs::write(&r.abs, new.as_bytes())
-        .map_err(|e| format!("cannot create `{}`: {e}", r.rel))?;
+    root.create_file(rel, new.as_bytes()).map_err(|e| match e {
+        PathError::IsDir { .. } => is_dir(),
+        PathError::Io { source, .. } if source.kind() == std::io::ErrorKind::AlreadyExists => {
+            exists()
+        }
+        PathError::NotDir { .. } | PathError::NotFound { .. } => format!(
+            "cannot create the directories for `{shown}`: a component of the path is a file"
+        ),
+        e => format!("cannot create `{shown}`: {e}"),
+    })?;
     Ok(format!(
         "Created `{}` ({} line(s), {} bytes).",
-        r.rel,
+        shown,
         new.lines().count(),
         new.len()
     ))
@@ -471,15 +490,35 @@ fn snippet(text: &str, a: usize, b: usize) -> String {
 mod tests {
     use super::*;
 
-    fn setup(name: &str, content: &[u8]) -> (tempfile::TempDir, Resolved) {
-        let dir = tempfile::tempdir().expect("tempdir");
-        std::fs::write(dir.path().join(name), content).expect("write");
-        let r = paths::resolve(dir.path(), name).expect("resolve");
-        (dir, r)
+    /// A file in a temporary root, as the tool sees it.
+    struct T {
+        root: Root,
+        rel: RelPath,
+        abs: std::path::PathBuf,
     }
 
-    fn read(r: &Resolved) -> String {
-        std::fs::read_to_string(&r.abs).expect("read")
+    fn target(dir: &std::path::Path, rel: &str) -> T {
+        T {
+            root: Root::open(dir).expect("root"),
+            rel: RelPath::parse(rel).expect("rel"),
+            abs: dir.join(rel),
+        }
+    }
+
+    fn setup(name: &str, content: &[u8]) -> (tempfile::TempDir, T) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(dir.path().join(name), content).expect("write");
+        let t = target(dir.path(), name);
+        (dir, t)
+    }
+
+    /// Shadows the two-argument form the tests were written against.
+    fn edit(t: &T, old: &str, new: &str) -> Result<String, String> {
+        super::edit(&t.root, &t.rel, old, new)
+    }
+
+    fn read(t: &T) -> String {
+        std::fs::read_to_string(&t.abs).expect("read")
     }
 
     const PY: &str = "class Account:\n    def debit(self, amount):\n        self.balance -= amount\n        return True\n";
@@ -574,7 +613,7 @@ mod tests {
     #[test]
     fn empty_old_creates_missing_file_with_parents() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let r = paths::resolve(dir.path(), "new/pkg/mod.py").expect("resolve");
+        let r = target(dir.path(), "new/pkg/mod.py");
         let out = edit(&r, "", "print('hi')\n").expect("ok");
         assert!(out.starts_with("Created `new/pkg/mod.py`"), "{out}");
         assert_eq!(read(&r), "print('hi')\n");
@@ -591,7 +630,7 @@ mod tests {
     #[test]
     fn missing_file_with_old_str_is_an_error() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let r = paths::resolve(dir.path(), "nope.py").expect("resolve");
+        let r = target(dir.path(), "nope.py");
         let e = edit(&r, "a", "b").unwrap_err();
         assert!(
             e.contains("does not exist") && e.contains("empty old_str"),

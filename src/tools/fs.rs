@@ -5,12 +5,11 @@
 //! numbers (`cat -n` style) and a note telling the model how to get the next
 //! page.
 
-use std::fs::File;
 use std::io::{BufRead, BufReader, Read};
 
 use serde_json::{Map, Value};
 
-use super::paths::{self, Resolved};
+use super::paths::{EntryKind, PathError, RelPath, Root};
 use super::{ToolContext, ToolOutcome, opt_str, opt_u64, req_str};
 
 /// Entries shown by `ls` before the listing is cut.
@@ -30,58 +29,60 @@ pub fn ls(ctx: &ToolContext<'_>, args: &Map<String, Value>) -> ToolOutcome {
         Ok(p) => p.unwrap_or("."),
         Err(e) => return ToolOutcome::err(e),
     };
-    let r = match paths::resolve(ctx.root(), path) {
-        Ok(r) => r,
-        Err(e) => return ToolOutcome::err(e),
-    };
-    match list_dir(&r) {
+    let listed = RelPath::parse(path)
+        .and_then(|rel| Ok((Root::open(ctx.root())?, rel)))
+        .map_err(|e| e.to_string())
+        .and_then(|(root, rel)| list_dir(&root, &rel));
+    match listed {
         Ok(text) => ToolOutcome::ok(text),
         Err(e) => ToolOutcome::err(e),
     }
 }
 
-fn list_dir(r: &Resolved) -> Result<String, String> {
-    let meta = std::fs::metadata(&r.abs).map_err(|_| {
-        format!(
-            "`{}` does not exist; run `ls` on its parent directory to see what is there",
-            r.rel
-        )
-    })?;
-    if !meta.is_dir() {
-        return Err(format!(
-            "`{}` is a file, not a directory; use read_file to read it",
-            r.rel
-        ));
-    }
-    let rd = std::fs::read_dir(&r.abs).map_err(|e| format!("cannot list `{}`: {e}", r.rel))?;
-    let mut entries: Vec<(String, bool)> = Vec::new();
-    for ent in rd {
-        let Ok(ent) = ent else { continue };
-        let name = ent.file_name().to_string_lossy().into_owned();
-        if name == ".git" {
-            continue;
+/// Lists `rel` through a directory fd opened beneath the root. Symbolic
+/// links are shown as `name -> real/path` (or as pointing outside), never
+/// followed.
+fn list_dir(root: &Root, rel: &RelPath) -> Result<String, String> {
+    let shown = rel.shown();
+    let dir = root.open_dir(rel).map_err(|e| match e {
+        PathError::NotFound { .. } => format!(
+            "`{shown}` does not exist; run `ls` on its parent directory to see what is there"
+        ),
+        PathError::NotDir { .. } => {
+            format!("`{shown}` is a file, not a directory; use read_file to read it")
         }
-        // Follow symlinks for the dir marker; a dangling link shows as a file.
-        let is_dir = std::fs::metadata(ent.path())
-            .map(|m| m.is_dir())
-            .unwrap_or(false);
-        entries.push((name, is_dir));
-    }
+        e => e.to_string(),
+    })?;
+    let mut entries: Vec<(String, EntryKind)> = root
+        .list(dir, rel)
+        .map_err(|e| format!("cannot list `{shown}`: {e}"))?
+        .into_iter()
+        .filter(|(name, _)| name != ".git")
+        .collect();
     entries.sort();
     let total = entries.len();
-    let shown_dir = if r.rel == "." {
+    let shown_dir = if rel.is_root() {
         "./".to_string()
     } else {
-        format!("{}/", r.rel)
+        format!("{shown}/")
     };
     if total == 0 {
         return Ok(format!("{shown_dir} (empty directory)"));
     }
     let mut out = String::new();
-    for (name, is_dir) in entries.iter().take(LS_MAX_ENTRIES) {
+    for (name, kind) in entries.iter().take(LS_MAX_ENTRIES) {
         out.push_str(name);
-        if *is_dir {
-            out.push('/');
+        match kind {
+            EntryKind::Dir => out.push('/'),
+            EntryKind::Symlink(Some(real)) => {
+                out.push_str(" -> ");
+                out.push_str(real);
+                out.push_str(" (symbolic link; use the real path)");
+            }
+            EntryKind::Symlink(None) => {
+                out.push_str(" -> (symbolic link pointing outside the repository)");
+            }
+            EntryKind::Other => {}
         }
         out.push('\n');
     }
@@ -109,45 +110,40 @@ pub fn read_file(ctx: &ToolContext<'_>, args: &Map<String, Value>) -> ToolOutcom
         Ok(p) => p,
         Err(e) => return ToolOutcome::err(e),
     };
-    let r = match paths::resolve(ctx.root(), path) {
+    let opened = RelPath::parse(path).and_then(|rel| Ok((Root::open(ctx.root())?, rel)));
+    let (root, rel) = match opened {
         Ok(r) => r,
-        Err(e) => return ToolOutcome::err(e),
+        Err(e) => return ToolOutcome::err(e.to_string()),
     };
     // Leave room for the notes within the output limit so the page is never
     // cut in the middle by the dispatcher's head + tail truncation.
     let budget = ctx.output_limit.saturating_sub(400).max(1_000);
-    match read_page(&r, start, end, budget) {
+    match read_page(&root, &rel, start, end, budget) {
         Ok(text) => ToolOutcome::ok(text),
         Err(e) => ToolOutcome::err(e),
     }
 }
 
-/// Streams one page of `r` starting at `start` (1-based) up to `end`
-/// inclusive, stopping early when `budget` bytes of output are reached.
+/// Streams one page of `rel` starting at `start` (1-based) up to `end`
+/// inclusive, stopping early when `budget` bytes of output are reached. The
+/// file is opened beneath `root` and read through that fd only.
 pub fn read_page(
-    r: &Resolved,
+    root: &Root,
+    rel: &RelPath,
     start: Option<u64>,
     end: Option<u64>,
     budget: usize,
 ) -> Result<String, String> {
-    let meta = std::fs::metadata(&r.abs).map_err(|_| {
-        format!(
-            "`{}` does not exist; use ls or search to find the right path",
-            r.rel
-        )
+    let shown = rel.shown();
+    let opened = root.open_file(rel).map_err(|e| match e {
+        PathError::NotFound { .. } => {
+            format!("`{shown}` does not exist; use ls or search to find the right path")
+        }
+        PathError::IsDir { .. } => {
+            format!("`{shown}` is a directory; use ls to list it, or give a file path")
+        }
+        e => e.to_string(),
     })?;
-    if meta.is_dir() {
-        return Err(format!(
-            "`{}` is a directory; use ls to list it, or give a file path",
-            r.rel
-        ));
-    }
-    if !meta.is_file() {
-        return Err(format!(
-            "`{}` is not a regular file (a device, socket or pipe); it cannot be read",
-            r.rel
-        ));
-    }
     let start = start.unwrap_or(1);
     if start == 0 {
         return Err("start_line is 1-based; use start_line=1 for the first line".into());
@@ -159,8 +155,8 @@ pub fn read_page(
             "end_line ({e}) is before start_line ({start}); give start_line <= end_line"
         ));
     }
-    let size = meta.len();
-    let mut file = File::open(&r.abs).map_err(|e| format!("cannot open `{}`: {e}", r.rel))?;
+    let size = u64::try_from(opened.stat.st_size).unwrap_or(0);
+    let mut file = opened.file;
     let mut sniff = vec![0u8; BINARY_SNIFF.min(size as usize)];
     let n = read_fully(&mut file, &mut sniff).map_err(|e| format!("cannot read: {e}"))?;
     sniff.truncate(n);
@@ -185,7 +181,7 @@ pub fn read_page(
         };
         let Some(full_len) = lines
             .next_line(&mut buf, cap)
-            .map_err(|e| format!("error reading `{}`: {e}", r.rel))?
+            .map_err(|e| format!("error reading `{shown}`: {e}"))?
         else {
             break;
         };
@@ -237,22 +233,19 @@ pub fn read_page(
     let mut head = String::new();
     if binary {
         head.push_str(&format!(
-            "[note: `{}` looks like a binary file ({size} bytes); shown lossily, NUL bytes as \\0]\n",
-            r.rel
+            "[note: `{shown}` looks like a binary file ({size} bytes); shown lossily, NUL bytes as \\0]\n"
         ));
     } else if lossy {
         head.push_str(&format!(
-            "[note: `{}` is not valid UTF-8; invalid bytes are shown as \u{FFFD}. Edit it with care.]\n",
-            r.rel
+            "[note: `{shown}` is not valid UTF-8; invalid bytes are shown as \u{FFFD}. Edit it with care.]\n"
         ));
     }
     if last_shown == 0 {
         if lineno == 0 {
-            return Ok(format!("{head}[`{}` is empty]", r.rel));
+            return Ok(format!("{head}[`{shown}` is empty]"));
         }
         return Err(format!(
-            "start_line {start} is past the end of `{}`, which has {lineno} lines",
-            r.rel
+            "start_line {start} is past the end of `{shown}`, which has {lineno} lines"
         ));
     }
     let mut out = head;
@@ -355,6 +348,7 @@ mod tests {
     use super::*;
     use crate::sandbox::local::LocalSandbox;
     use serde_json::json;
+    use std::fs::File;
     use std::io::Write;
     use std::time::Duration;
 

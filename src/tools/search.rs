@@ -7,6 +7,7 @@
 //! the search but never re-includes ignored files, and output is sorted so
 //! the same call always shows the same lines.
 
+use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -17,8 +18,9 @@ use grep_searcher::{BinaryDetection, Searcher, SearcherBuilder, Sink, SinkMatch}
 use ignore::{WalkBuilder, WalkState};
 use serde_json::{Map, Value};
 
+use super::paths::{PathError, RelPath, Root};
 use super::truncate::floor_char_boundary;
-use super::{ToolContext, ToolOutcome, opt_str, paths, req_str};
+use super::{ToolContext, ToolOutcome, opt_str, req_str};
 
 /// Matching lines shown at most; the rest are counted.
 pub const MAX_MATCHES: usize = 200;
@@ -165,25 +167,28 @@ pub fn run_search(
         .filter(|g| !g.trim().is_empty())
         .map(GlobFilter::new)
         .transpose()?;
-    let root_r = paths::resolve(root, ".")?;
-    let target = paths::resolve(root, path.unwrap_or("."))?;
-    let meta = std::fs::metadata(&target.abs).map_err(|_| {
-        format!(
-            "`{}` does not exist; use ls to find the right directory",
-            target.rel
-        )
+    let root = Root::open(root).map_err(|e| e.to_string())?;
+    let target = RelPath::parse(path.unwrap_or(".")).map_err(|e| e.to_string())?;
+    let shown = target.shown();
+    let node = root.lookup(&target).map_err(|e| match e {
+        PathError::NotFound { .. } => {
+            format!("`{shown}` does not exist; use ls to find the right directory")
+        }
+        e => e.to_string(),
     })?;
 
     let found: Mutex<Vec<FileHits>> = Mutex::new(Vec::new());
     let total = AtomicUsize::new(0);
-    let search_one = |searcher: &mut Searcher, abs: &Path, rel: String| {
+    // Every file is searched through an fd opened beneath the root (no link
+    // followed, one hard link, same device), never by its path.
+    let search_one = |searcher: &mut Searcher, file: &File, rel: String| {
         let mut hits = FileHits {
             rel,
             lines: Vec::new(),
             count: 0,
         };
         // Unreadable files are skipped, as rg does (it warns on stderr).
-        let _ = searcher.search_path(&matcher, abs, Collect { hits: &mut hits });
+        let _ = searcher.search_file(&matcher, file, Collect { hits: &mut hits });
         if hits.count > 0 {
             total.fetch_add(hits.count, Ordering::Relaxed);
             if let Ok(mut f) = found.lock() {
@@ -192,24 +197,26 @@ pub fn run_search(
         }
     };
 
-    if meta.is_file() {
+    if node.file_type() != rustix::fs::FileType::Directory {
         // An explicitly named file is searched even if ignored or hidden.
-        if glob.as_ref().is_none_or(|g| g.is_match(&target.rel)) {
-            search_one(&mut new_searcher(), &target.abs, target.rel.clone());
+        if glob.as_ref().is_none_or(|g| g.is_match(shown)) {
+            let opened = root.open_file(&target).map_err(|e| e.to_string())?;
+            search_one(&mut new_searcher(), &opened.file, shown.to_string());
         }
     } else {
-        let root_abs = root_r.abs.clone();
+        let root_abs = root.path().to_path_buf();
         let mut wb = WalkBuilder::new(&root_abs);
         wb.git_global(false)
             .require_git(false)
             .parents(false)
+            .follow_links(false)
             .threads(std::thread::available_parallelism().map_or(2, |n| n.get().min(12)));
-        if target.rel != "." {
+        if !target.is_root() {
             // Walk from the root so the root's ignore files apply, but only
             // into the target's ancestors and the target itself. A hidden
             // target that was named explicitly is searched.
-            let t: PathBuf = target.abs.clone();
-            let hidden_target = target.rel.split('/').any(|c| c.starts_with('.'));
+            let t: PathBuf = root_abs.join(shown);
+            let hidden_target = shown.split('/').any(|c| c.starts_with('.'));
             wb.hidden(!hidden_target);
             wb.filter_entry(move |e| {
                 let p = e.path();
@@ -217,7 +224,7 @@ pub fn run_search(
             });
         }
         let walker = wb.build_parallel();
-        let root_ref = &root_abs;
+        let root_ref = &root;
         let glob_ref = glob.as_ref();
         let search_ref = &search_one;
         walker.run(|| {
@@ -229,14 +236,18 @@ pub fn run_search(
                 if !entry.file_type().is_some_and(|t| t.is_file()) {
                     return WalkState::Continue;
                 }
-                let rel = match entry.path().strip_prefix(root_ref) {
-                    Ok(r) => r.to_string_lossy().into_owned(),
+                let rel = match entry.path().strip_prefix(root_ref.path()) {
+                    Ok(r) => RelPath::from_walk(r),
                     Err(_) => return WalkState::Continue,
                 };
-                if glob_ref.is_some_and(|g| !g.is_match(&rel)) {
+                if glob_ref.is_some_and(|g| !g.is_match(rel.shown())) {
                     return WalkState::Continue;
                 }
-                search_ref(&mut searcher, entry.path(), rel);
+                // Swapped for a link, hard-linked or gone since the walk saw
+                // it: skipped, like an unreadable file.
+                if let Ok(opened) = root_ref.open_file(&rel) {
+                    search_ref(&mut searcher, &opened.file, rel.shown().to_string());
+                }
                 WalkState::Continue
             })
         });
