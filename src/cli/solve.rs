@@ -255,6 +255,16 @@ pub async fn run(args: SolveArgs) -> anyhow::Result<u8> {
         .open(&workspace)
         .await
         .map_err(|e| CliError::environment(format!("{} sandbox: {e}", args.sandbox.label())))?;
+    // Secrets: this process's secret-looking variables and the values in
+    // the masked files never reach the model or any file airgate writes.
+    let mut redactor = crate::redact::Redactor::from_env()
+        .map_err(|e| CliError::usage(format!("redaction settings: {e}")))?;
+    for rel in workspace.masked() {
+        if let Err(e) = redactor.add_file(&repo.join(rel)) {
+            tracing::warn!(file = %rel, error = %e, "cannot read a masked file for redaction");
+        }
+    }
+    let redactor = std::sync::Arc::new(redactor);
     // The audit record: appended as events happen, outside the sandbox and
     // outside the repo (the default --out is under the state directory).
     let out_dir = args.out.clone().unwrap_or_else(default_run_dir);
@@ -266,7 +276,11 @@ pub async fn run(args: SolveArgs) -> anyhow::Result<u8> {
         })
         .find(|p| p.symlink_metadata().is_err())
         .unwrap_or_else(|| out_dir.join("events.jsonl"));
-    let progress = match engine::audit::AuditLog::create(&audit_path) {
+    let hook: engine::audit::Redactor = {
+        let r = redactor.clone();
+        std::sync::Arc::new(move |v: &mut serde_json::Value| r.redact_json(v))
+    };
+    let progress = match engine::audit::AuditLog::create_with(&audit_path, Some(hook)) {
         Ok(log) => engine::Progress::with_audit(log),
         Err(e) => {
             return Err(CliError::usage(format!(
@@ -283,6 +297,7 @@ pub async fn run(args: SolveArgs) -> anyhow::Result<u8> {
         workspace: &workspace,
         verifier: &verifier,
         policy: Some(&patch_policy),
+        redactor: Some(redactor.as_ref()),
         progress: Some(&progress),
     };
 
@@ -296,7 +311,7 @@ pub async fn run(args: SolveArgs) -> anyhow::Result<u8> {
     let _ = sandbox.close().await;
     let Some(result) = result else {
         // The workspace (a temp dir) is dropped on return; the repo was never touched.
-        let saved = save_partial(&progress, "interrupted by the user (Ctrl-C)", &out_dir);
+        let saved = save_partial(&progress, &redactor, "interrupted by the user (Ctrl-C)", &out_dir);
         return Err(CliError {
             code: 130,
             message: format!("interrupted; the repository was left untouched{saved}"),
@@ -304,7 +319,7 @@ pub async fn run(args: SolveArgs) -> anyhow::Result<u8> {
         .into());
     };
     let traj = result.map_err(|e| {
-        let saved = save_partial(&progress, &format!("engine failure: {e}"), &out_dir);
+        let saved = save_partial(&progress, &redactor, &format!("engine failure: {e}"), &out_dir);
         // A refused first call (wrong key, unknown model) is a configuration
         // error (2); a dead server or sandbox is a broken environment (3).
         let config = matches!(
@@ -318,6 +333,7 @@ pub async fn run(args: SolveArgs) -> anyhow::Result<u8> {
         }
     })?;
 
+    let traj = traj.redacted(&redactor);
     let traj_path = traj.save(&out_dir).map_err(|e| {
         CliError::failure(format!(
             "cannot save the trajectory in {}: {e}",
@@ -460,8 +476,16 @@ pub fn default_run_dir() -> PathBuf {
 
 /// Saves the trajectory of a run that did not finish, so that no turn is
 /// lost; returns the text to append to the error message.
-fn save_partial(progress: &engine::Progress, why: &str, out_dir: &Path) -> String {
-    match progress.snapshot(why).map(|t| t.save(out_dir)) {
+fn save_partial(
+    progress: &engine::Progress,
+    redactor: &crate::redact::Redactor,
+    why: &str,
+    out_dir: &Path,
+) -> String {
+    match progress
+        .snapshot(why)
+        .map(|t| t.redacted(redactor).save(out_dir))
+    {
         Some(Ok(path)) => format!("; the partial trajectory is in {}", path.display()),
         Some(Err(e)) => {
             tracing::warn!(error = %e, dir = %out_dir.display(), "cannot save the partial trajectory");

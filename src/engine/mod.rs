@@ -244,6 +244,9 @@ pub struct Episode<'a> {
     /// them when they are made). `None` keeps every change (the factory's
     /// hidden evaluation applies its own rules).
     pub policy: Option<&'a crate::gate::policy::PatchPolicy>,
+    /// Removes secrets from every tool result and gate output before the
+    /// model (or the trajectory) sees them.
+    pub redactor: Option<&'a crate::redact::Redactor>,
     /// Where to mirror the trajectory as it grows (for saving partial runs).
     pub progress: Option<&'a Progress>,
 }
@@ -419,6 +422,15 @@ pub async fn run_episode(
     traj.outcome = Outcome::GateHeld;
     traj.wall_s = started.elapsed().as_secs_f64();
     Ok(traj)
+}
+
+/// Redacts a gate run's output (it is shown to the model and saved).
+fn redact_gate(ep: &Episode<'_>, g: &mut GateRun) {
+    if let Some(r) = ep.redactor
+        && let std::borrow::Cow::Owned(clean) = r.redact(&g.output)
+    {
+        g.output = clean;
+    }
 }
 
 /// Cheat findings of the episode so far: the last attempt's patch, and
@@ -597,7 +609,12 @@ async fn run_attempt(
                 continue;
             }
             let t0 = Instant::now();
-            let outcome = tools::dispatch(ctx, call).await;
+            let mut outcome = tools::dispatch(ctx, call).await;
+            if let Some(r) = ep.redactor
+                && let std::borrow::Cow::Owned(clean) = r.redact(&outcome.text)
+            {
+                outcome.text = clean;
+            }
             let duration_ms = t0.elapsed().as_millis() as u64;
             tracing::debug!(tool = %call.name, error = outcome.is_error, "tool call");
             a.events.push(Event::ToolCall {
@@ -655,12 +672,21 @@ async fn run_attempt(
     };
     // The gate judges exactly this patch on a fresh pristine copy; the
     // same text is what the trajectory, --json, --apply and the corpus get.
-    let gate = ep
+    let mut gate = ep
         .verifier
         .check(ep.sandbox, ep.workspace, &a.patch, Some(baseline))
         .await?;
+    redact_gate(ep, &mut gate);
     a.gate = Some(gate);
     a.flags = attempt_flags(&a);
+    // A patch carrying a secret can be neither shipped as verified nor
+    // shown redacted (then it would not be the patch that was verified).
+    if let Some(r) = ep.redactor
+        && matches!(r.redact(&a.patch), std::borrow::Cow::Owned(_))
+    {
+        a.flags
+            .push("secret_in_patch: the patch contains text that looks like a secret".into());
+    }
     a.wall_ms = started.elapsed().as_millis() as u64;
     Ok(Ok(a))
 }

@@ -206,6 +206,18 @@ impl Trajectory {
             .unwrap_or_default()
     }
 
+    /// A copy with every string passed through `redactor` (secrets in a
+    /// task statement, a model reply, a command line...). A trajectory
+    /// whose patch would change is `suspicious` already (the engine flags
+    /// `secret_in_patch`), so a verified patch is never altered here.
+    pub fn redacted(&self, redactor: &crate::redact::Redactor) -> Self {
+        let Ok(mut v) = serde_json::to_value(self) else {
+            return self.clone();
+        };
+        redactor.redact_json(&mut v);
+        serde_json::from_value(v).unwrap_or_else(|_| self.clone())
+    }
+
     /// Writes `trajectory.json` into `dir` (created if needed) and returns its path.
     pub fn save(&self, dir: &Path) -> std::io::Result<PathBuf> {
         std::fs::create_dir_all(dir)?;

@@ -514,6 +514,16 @@ async fn run_job(shared: &Shared, item: &(Instance, String), sample: u32) -> Job
             return result;
         }
     };
+    // The teacher's API key and any other secret of this process never
+    // reach a corpus row.
+    let redactor = match crate::redact::Redactor::from_env() {
+        Ok(r) => Some(r),
+        Err(e) => {
+            result.outcome = rejected("error", format!("redaction settings: {e}"), false);
+            policy.shutdown().await;
+            return result;
+        }
+    };
     let episode = Episode {
         task: inst.problem_statement.clone(),
         repo_label: inst.instance_id.clone(),
@@ -521,6 +531,7 @@ async fn run_job(shared: &Shared, item: &(Instance, String), sample: u32) -> Job
         workspace: &prepared.workspace,
         verifier: &gate,
         policy: Some(&patch_policy),
+        redactor: redactor.as_ref(),
         progress: None,
     };
     let outcome = run_episode(&episode, &shared.engine, std::slice::from_mut(&mut policy)).await;

@@ -386,6 +386,8 @@ async fn run_episode(
 ) -> Result<Trajectory, TiersError> {
     let gate = task.gate()?;
     let patch_policy = task.patch_policy()?;
+    let redactor = crate::redact::Redactor::from_env()
+        .map_err(|e| TiersError::Usage(format!("redaction settings: {e}")))?;
     let repo = task.repo();
     let ws = tokio::task::spawn_blocking(move || Workspace::copy_from(&repo))
         .await
@@ -417,6 +419,7 @@ async fn run_episode(
         workspace: &ws,
         verifier: &gate,
         policy: Some(&patch_policy),
+        redactor: Some(&redactor),
         progress: None,
     };
     let result = engine::run_episode(&ep, engine_cfg, &mut stages).await;
