@@ -112,6 +112,7 @@ fn bench(o: &Opts) -> Result<(), String> {
     let sandbox = LocalSandbox::new(&o.tree);
     let ctx = ToolContext {
         sandbox: &sandbox,
+        guards: Default::default(),
         output_limit: tools::DEFAULT_OUTPUT_LIMIT,
         run_timeout: Duration::from_secs(60),
         max_run_timeout: Duration::from_secs(60),

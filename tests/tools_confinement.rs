@@ -65,6 +65,7 @@ impl Tools {
     fn call(&self, name: &str, args: Value) -> ToolOutcome {
         let ctx = ToolContext {
             sandbox: &self.sandbox,
+            guards: Default::default(),
             output_limit: tools::DEFAULT_OUTPUT_LIMIT,
             run_timeout: Duration::from_secs(30),
             max_run_timeout: Duration::from_secs(60),

@@ -66,6 +66,7 @@ fn dispatch(root: &Path, limit: usize, name: &str, args: Value) -> ToolOutcome {
     let sb = LocalSandbox::new(root);
     let ctx = ToolContext {
         sandbox: &sb,
+        guards: Default::default(),
         output_limit: limit,
         run_timeout: Duration::from_secs(30),
         max_run_timeout: Duration::from_secs(60),

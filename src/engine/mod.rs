@@ -312,6 +312,7 @@ pub async fn run_episode(
     };
     let ctx = ToolContext {
         sandbox: ep.sandbox,
+        guards: Default::default(),
         output_limit: cfg.output_limit,
         run_timeout: cfg.run_timeout,
         max_run_timeout: cfg.max_run_timeout,

@@ -355,6 +355,7 @@ mod tests {
     fn ctx(sb: &LocalSandbox) -> ToolContext<'_> {
         ToolContext {
             sandbox: sb,
+            guards: Default::default(),
             output_limit: 10_000,
             run_timeout: Duration::from_secs(10),
             max_run_timeout: Duration::from_secs(60),

@@ -38,6 +38,52 @@ pub struct ToolContext<'a> {
     pub run_timeout: Duration,
     /// Upper bound the model may ask for with `timeout_s`.
     pub max_run_timeout: Duration,
+    /// Early refusals (UX, not the boundary: the sandbox and the gate are).
+    pub guards: Guards<'a>,
+}
+
+/// Friendly early refusals: a `str_replace` the patch policy would drop
+/// anyway, and commands the approval policy holds back.
+#[derive(Clone, Copy, Default)]
+pub struct Guards<'a> {
+    /// The patch policy; `str_replace` refuses paths it refuses.
+    pub policy: Option<&'a crate::gate::policy::PatchPolicy>,
+    /// The approval policy and mode for `run`.
+    pub approval: Option<(&'a approval::ApprovalPolicy, approval::ApprovalMode)>,
+}
+
+impl Guards<'_> {
+    /// The model-facing refusal of an edit of `path`, if the patch policy
+    /// refuses it (the path is normalised lexically; the gate's filter on
+    /// the real diff is the enforcement).
+    pub fn refuse_edit(&self, root: &Path, path: &str) -> Option<String> {
+        let policy = self.policy?;
+        let rel = normalise(path)?;
+        let kind = if root.join(&rel).symlink_metadata().is_ok() {
+            crate::gate::policy::ChangeKind::Modify
+        } else {
+            crate::gate::policy::ChangeKind::Add
+        };
+        policy.check(&rel, kind).err().map(|d| d.to_string())
+    }
+}
+
+/// `a/./b/../c` as `a/c`; `None` when it leaves the root or is absolute.
+fn normalise(path: &str) -> Option<String> {
+    let mut parts: Vec<&str> = vec![];
+    if path.starts_with('/') {
+        return None;
+    }
+    for c in path.split('/') {
+        match c {
+            "" | "." => {}
+            ".." => {
+                parts.pop()?;
+            }
+            c => parts.push(c),
+        }
+    }
+    (!parts.is_empty()).then(|| parts.join("/"))
 }
 
 impl<'a> ToolContext<'a> {
@@ -193,7 +239,16 @@ pub async fn dispatch(ctx: &ToolContext<'_>, call: &ToolCall) -> ToolOutcome {
         "ls" => fs::ls(ctx, &args),
         "read_file" => fs::read_file(ctx, &args),
         "search" => search::search(ctx, &args),
-        "str_replace" => edit::str_replace(ctx, &args),
+        "str_replace" => {
+            let refused = args
+                .get("path")
+                .and_then(Value::as_str)
+                .and_then(|p| ctx.guards.refuse_edit(ctx.root(), p));
+            match refused {
+                Some(why) => ToolOutcome::err(why),
+                None => edit::str_replace(ctx, &args),
+            }
+        }
         "run" => run::run(ctx, &args).await,
         "submit" => ToolOutcome {
             text: "Submitted. The harness now runs the tests.".into(),
@@ -262,6 +317,7 @@ mod tests {
     fn ctx(sb: &LocalSandbox) -> ToolContext<'_> {
         ToolContext {
             sandbox: sb,
+            guards: Default::default(),
             output_limit: DEFAULT_OUTPUT_LIMIT,
             run_timeout: Duration::from_secs(10),
             max_run_timeout: Duration::from_secs(10),

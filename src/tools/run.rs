@@ -27,6 +27,13 @@ pub async fn run(ctx: &ToolContext<'_>, args: &Map<String, Value>) -> ToolOutcom
         tracing::info!(rule = refusal.rule, command, "run: command refused");
         return ToolOutcome::err(refusal.to_string());
     }
+    if let Some((policy, mode)) = ctx.guards.approval
+        && let Err(refusal) =
+            crate::sandbox::blocking(|| super::approval::gate_command(policy, mode, command))
+    {
+        tracing::info!(command, "run: held back by the approval policy");
+        return ToolOutcome::err(refusal);
+    }
     let requested = timeout_s.map_or(ctx.run_timeout, Duration::from_secs);
     let timeout = requested.min(ctx.max_run_timeout);
     let mut note = String::new();
@@ -87,6 +94,7 @@ mod tests {
     fn ctx(sb: &LocalSandbox, max: u64) -> ToolContext<'_> {
         ToolContext {
             sandbox: sb,
+            guards: Default::default(),
             output_limit: 10_000,
             run_timeout: Duration::from_secs(20),
             max_run_timeout: Duration::from_secs(max),

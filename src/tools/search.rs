@@ -350,6 +350,7 @@ mod tests {
         let sb = LocalSandbox::new(dir);
         let ctx = ToolContext {
             sandbox: &sb,
+            guards: Default::default(),
             output_limit: 10_000,
             run_timeout: Duration::from_secs(5),
             max_run_timeout: Duration::from_secs(5),
