@@ -7,6 +7,8 @@
 //! and no file the agent wrote outside its diff exists there. The verdict
 //! belongs to that patch and nothing else.
 
+pub mod policy;
+
 use std::path::Path;
 use std::time::Duration;
 
