@@ -150,6 +150,7 @@ impl PatchVerifier for DockerBackend {
             docker: self.config.clone(),
             dataset_label: "factory".into(),
             progress: false,
+            strict: None,
         };
         let dataset = Dataset {
             instances: vec![inst.clone()],
