@@ -234,3 +234,115 @@ fn aggregate(dir: &Path, model: &str, run_id: &str) -> serde_json::Value {
     let path = dir.join(format!("{model}.{run_id}.json"));
     serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap()
 }
+
+// ---- The factory grades strictly (local sandbox: no Docker needed). ----
+
+fn teachers() -> PathBuf {
+    root().join("tests/fixtures/swebench_strict/teachers")
+}
+
+/// The airgate-mini git repo under `dir/repos/airgate__mini`.
+fn local_repos(dir: &Path) -> PathBuf {
+    let repos = dir.join("repos");
+    let out = Command::new("bash")
+        .arg(root().join("tests/fixtures/docker_mini/build.sh"))
+        .arg("--repo")
+        .arg(repos.join("airgate__mini"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    repos
+}
+
+/// `factory run --sandbox local` on airgate__mini-1; returns the summary.
+fn factory(repos: &Path, out: &Path, teacher: &Path, extra: &[&str]) -> serde_json::Value {
+    let o = Command::new(env!("CARGO_BIN_EXE_airgate"))
+        .current_dir(root())
+        .args(["factory", "run", "--config"])
+        .arg(root().join("configs/factory.toml"))
+        .arg("--sources")
+        .arg(root().join("configs/public_sources.toml"))
+        .args(["--sandbox", "local", "--repos"])
+        .arg(repos)
+        .arg("--dataset")
+        .arg(dataset())
+        .arg("--teacher")
+        .arg(format!("script:{}", teacher.display()))
+        .arg("--out")
+        .arg(out)
+        .args(["--instance-ids", "airgate__mini-1", "--json"])
+        .args(extra)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    serde_json::from_str(stdout.lines().last().unwrap_or_default())
+        .unwrap_or_else(|e| panic!("{e}: {}", text(&o)))
+}
+
+fn rejected(out: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(out.join("rejected/rejected.jsonl"))
+        .unwrap_or_default()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+#[test]
+fn factory_rejects_a_cheating_teacher_naming_the_flag() {
+    let tmp = tempfile::tempdir().unwrap();
+    let repos = local_repos(tmp.path());
+    let out = tmp.path().join("corpus");
+    // ATTACK: an atexit hook prints PASSED after pytest's `1 failed`.
+    let s = factory(&repos, &out, &teachers().join("atexit_cheat.jsonl"), &[]);
+    assert_eq!(s["kept"], 0, "{s}");
+    assert_eq!(s["flagged"], 1, "{s}");
+    let r = rejected(&out);
+    assert_eq!(r.len(), 1, "{r:?}");
+    assert_eq!(r[0]["reason"], "flagged");
+    let detail = r[0]["detail"].as_str().unwrap();
+    assert!(detail.contains("cheat:exit_hook:calc/__init__.py"), "{detail}");
+    assert!(
+        detail.contains("status_after_summary:tests/test_clamp.py::test_clamp_upper"),
+        "{detail}"
+    );
+    // The control ran once and is recorded for resumes.
+    let controls = std::fs::read_to_string(out.join("state/controls.jsonl")).unwrap();
+    assert_eq!(controls.lines().count(), 1, "{controls}");
+    assert!(controls.contains("\"empty_patch_resolves\":false"));
+    // HONEST CONTROL: the real fix lands in the same corpus.
+    let honest = root().join("tests/fixtures/factory_teachers/solve.jsonl");
+    let s = factory(&repos, &out, &honest, &[]);
+    assert_eq!(s["kept"], 1, "{s}");
+    let controls = std::fs::read_to_string(out.join("state/controls.jsonl")).unwrap();
+    assert_eq!(controls.lines().count(), 1, "the cached control was reused");
+}
+
+/// A fix that passes its first two evaluations and fails the third: the
+/// in-loop check and the final verification pass, the default second
+/// final run (`gate_runs = 2`) does not, so nothing is kept. With
+/// `--gate-runs 1` (a fresh counter) the same teacher is kept.
+#[test]
+fn factory_never_keeps_a_flaky_pass() {
+    let tmp = tempfile::tempdir().unwrap();
+    let repos = local_repos(tmp.path());
+    let teacher = |name: &str| {
+        let counter = tmp.path().join(format!("{name}.count"));
+        let text = std::fs::read_to_string(teachers().join("flaky_third_run.jsonl.in"))
+            .unwrap()
+            .replace("COUNTER", &counter.display().to_string());
+        let path = tmp.path().join(format!("{name}.jsonl"));
+        std::fs::write(&path, text).unwrap();
+        path
+    };
+    let out = tmp.path().join("flaky");
+    let s = factory(&repos, &out, &teacher("a"), &[]);
+    assert_eq!((s["kept"].as_u64(), s["flaky"].as_u64()), (Some(0), Some(1)), "{s}");
+    let r = rejected(&out);
+    assert_eq!(r[0]["reason"], "flaky", "{r:?}");
+    assert!(r[0]["detail"].as_str().unwrap().contains("run 2 of 2"), "{r:?}");
+
+    let out = tmp.path().join("once");
+    let s = factory(&repos, &out, &teacher("b"), &["--gate-runs", "1"]);
+    assert_eq!(s["kept"], 1, "{s}");
+}

@@ -639,7 +639,7 @@ async fn evaluate(
         remove_later(ctx, c);
     }
     let mut graded = strict.grader.grade(inst, &patch, &test_output);
-    let resolves = empty_patch_control(ctx, inst, strict).await?;
+    let resolves = empty_patch_control(ctx, inst, &strict.control_dir).await?;
     log.info(&format!(
         "Empty-patch control for {id}: resolved: {}",
         if resolves { "True" } else { "False" }
@@ -724,7 +724,7 @@ fn path_safe(s: &str) -> String {
 async fn empty_patch_control(
     ctx: &Ctx,
     inst: &Instance,
-    strict: &StrictEval,
+    control_dir: &Path,
 ) -> Result<bool, Failure> {
     let id = &inst.instance_id;
     let image = image_for(inst, ctx.opts.namespace.as_deref());
@@ -737,8 +737,7 @@ async fn empty_patch_control(
         .unwrap_or_else(|| image.clone());
     let script = eval_script(inst).map_err(|e| Failure::Other(e.to_string()))?;
     let spec = control_spec_hash(inst, &script);
-    let dir = strict
-        .control_dir
+    let dir = control_dir
         .join(path_safe(id))
         .join(path_safe(image_id.trim_start_matches("sha256:")));
     let record = dir.join("control.json");
@@ -782,19 +781,20 @@ async fn empty_patch_control(
 }
 
 /// The empty-patch control of one instance, on its own (the factory's
-/// Docker verifier): true when the empty patch resolves it.
-pub async fn empty_patch_resolves(inst: &Instance, opts: EvalOptions) -> Result<bool, EvalError> {
-    let strict = opts.strict.clone().ok_or_else(|| EvalError::Control {
-        instance_id: inst.instance_id.clone(),
-        message: "no strict settings (control directory) were given".into(),
-    })?;
+/// Docker verifier): true when the empty patch resolves it. Results are
+/// cached under `control_dir`.
+pub async fn empty_patch_resolves(
+    inst: &Instance,
+    opts: EvalOptions,
+    control_dir: &Path,
+) -> Result<bool, EvalError> {
     let docker = docker::connect().await?;
     let ctx = Ctx {
         docker,
         opts,
         removals: Mutex::new(Vec::new()),
     };
-    let result = empty_patch_control(&ctx, inst, &strict).await;
+    let result = empty_patch_control(&ctx, inst, control_dir).await;
     let removals = ctx
         .removals
         .lock()
