@@ -7,7 +7,9 @@
 //! and no file the agent wrote outside its diff exists there. The verdict
 //! belongs to that patch and nothing else.
 
+pub mod detect;
 pub mod policy;
+pub mod results;
 
 use std::path::Path;
 use std::time::Duration;

@@ -36,7 +36,9 @@ pub enum PolicyError {
     #[error(transparent)]
     Config(#[from] crate::config::ConfigError),
     /// The settings file is not a valid policy.
-    #[error("{origin}: invalid patch policy: {message} (fix the file or remove it to use the built-in policy)")]
+    #[error(
+        "{origin}: invalid patch policy: {message} (fix the file or remove it to use the built-in policy)"
+    )]
     Parse {
         /// Where the text came from.
         origin: String,
@@ -430,7 +432,8 @@ impl PatchPolicy {
         let mut out = Filtered::default();
         let (preamble, sections) = split_sections(patch);
         if !preamble.trim().is_empty() {
-            out.dropped.push(unparsed("(text before the first `diff --git`)"));
+            out.dropped
+                .push(unparsed("(text before the first `diff --git`)"));
         }
         for section in sections {
             match self.judge_section(section) {
@@ -543,7 +546,7 @@ fn normalize(path: &str) -> Option<String> {
 
 /// Splits at lines starting with `diff --git `: the text before the first
 /// one, and each section (with its trailing newline).
-fn split_sections(patch: &str) -> (&str, Vec<&str>) {
+pub(crate) fn split_sections(patch: &str) -> (&str, Vec<&str>) {
     let mut starts = vec![];
     let mut off = 0;
     for line in patch.split_inclusive('\n') {
@@ -563,21 +566,22 @@ fn split_sections(patch: &str) -> (&str, Vec<&str>) {
     (&patch[..first], sections)
 }
 
+/// The names and modes of one `diff --git` section.
 #[derive(Debug, Default)]
-struct Header {
-    old: Option<String>,
-    new: Option<String>,
-    old_mode: Option<String>,
-    new_mode: Option<String>,
-    index_mode: Option<String>,
-    rename: bool,
-    copy: bool,
+pub(crate) struct Header {
+    pub(crate) old: Option<String>,
+    pub(crate) new: Option<String>,
+    pub(crate) old_mode: Option<String>,
+    pub(crate) new_mode: Option<String>,
+    pub(crate) index_mode: Option<String>,
+    pub(crate) rename: bool,
+    pub(crate) copy: bool,
 }
 
 /// Parses a section's `diff --git` line and extended headers, the way
 /// `git apply` finds names: `rename`/`copy` lines, then `---`/`+++`, then
 /// the `diff --git` line itself (two equal halves when unquoted).
-fn parse_header(section: &str) -> Option<Header> {
+pub(crate) fn parse_header(section: &str) -> Option<Header> {
     let mut lines = section.lines();
     let first = lines.next()?.strip_prefix("diff --git ")?;
     let (hdr_a, hdr_b) = split_git_names(first)?;
@@ -620,8 +624,7 @@ fn parse_header(section: &str) -> Option<Header> {
             minus = Some(diff_name(p)?);
         } else if let Some(p) = line.strip_prefix("+++ ") {
             plus = Some(diff_name(p)?);
-        } else if line.starts_with("similarity index ")
-            || line.starts_with("dissimilarity index ")
+        } else if line.starts_with("similarity index ") || line.starts_with("dissimilarity index ")
         {
         } else {
             // An extended header git does not write: fail closed.
@@ -760,7 +763,6 @@ pub fn category_globs(policy: &PatchPolicy, category: &str) -> Vec<String> {
         .unwrap_or_default()
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -782,8 +784,7 @@ mod tests {
         assert!(PatchPolicy::from_toml("allow = 1", "x").is_err());
         let empty = "[allow]\nsource=[]\n[shadow]\nreason='r'\nstdlib=[]\n";
         assert!(PatchPolicy::from_toml(empty, "x").is_err());
-        let bad_glob =
-            "[allow]\nsource=['py']\n[[deny]]\ncategory='c'\nreason='r'\nliftable=true\nglobs=['a[']\n[shadow]\nreason='r'\nstdlib=[]\n";
+        let bad_glob = "[allow]\nsource=['py']\n[[deny]]\ncategory='c'\nreason='r'\nliftable=true\nglobs=['a[']\n[shadow]\nreason='r'\nstdlib=[]\n";
         assert!(matches!(
             PatchPolicy::from_toml(bad_glob, "x"),
             Err(PolicyError::Glob { .. })
@@ -792,8 +793,11 @@ mod tests {
 
     #[test]
     fn gitignore_like_globs() {
-        let g = PathGlobs::new(&["conftest.py", "tests/**", ".git/", "/vendor/", "*.pth"], false)
-            .unwrap();
+        let g = PathGlobs::new(
+            &["conftest.py", "tests/**", ".git/", "/vendor/", "*.pth"],
+            false,
+        )
+        .unwrap();
         for yes in [
             "conftest.py",
             "a/b/conftest.py",
@@ -905,8 +909,8 @@ mod tests {
         for (path, kind) in [
             ("src/calc.py", Modify),
             ("calc.py", Add),
-            ("pkg/json.py", Add),   // not top level: no shadowing
-            ("json.py", Modify),    // existed at baseline
+            ("pkg/json.py", Add), // not top level: no shadowing
+            ("json.py", Modify),  // existed at baseline
             ("mypkg/__init__.py", Add),
             ("src/lib.rs", Modify),
             ("src/parser/mod.rs", Add),
@@ -950,13 +954,25 @@ mod tests {
         // Never lifted: VCS, secrets, the task's own `protected`.
         assert_eq!(denied(&p, ".gitignore", Modify).as_deref(), Some("vcs"));
         assert_eq!(denied(&p, ".env", Add).as_deref(), Some("secrets"));
-        assert_eq!(denied(&p, "src/frozen.py", Modify).as_deref(), Some("protected"));
-        assert_eq!(denied(&p, "data/golden.json", Modify).as_deref(), Some("protected"));
+        assert_eq!(
+            denied(&p, "src/frozen.py", Modify).as_deref(),
+            Some("protected")
+        );
+        assert_eq!(
+            denied(&p, "data/golden.json", Modify).as_deref(),
+            Some("protected")
+        );
         // Not named by --allow-path: still refused.
-        assert_eq!(denied(&p, "Makefile", Modify).as_deref(), Some("runner_config"));
+        assert_eq!(
+            denied(&p, "Makefile", Modify).as_deref(),
+            Some("runner_config")
+        );
         // Installed distributions are shadowed too.
         let p = policy().with_installed(&["requests".into()]);
-        assert_eq!(denied(&p, "requests.py", Add).as_deref(), Some("shadow_module"));
+        assert_eq!(
+            denied(&p, "requests.py", Add).as_deref(),
+            Some("shadow_module")
+        );
         assert_eq!(p.check("requests_helper.py", Add), Ok(()));
     }
 
@@ -966,7 +982,10 @@ mod tests {
             .check("tests/test_x.py", ChangeKind::Modify)
             .unwrap_err();
         let msg = d.to_string();
-        assert!(msg.contains("`tests/test_x.py`") && msg.contains("test file"), "{msg}");
+        assert!(
+            msg.contains("`tests/test_x.py`") && msg.contains("test file"),
+            "{msg}"
+        );
         assert!(msg.contains("--allow-path"));
         let d = policy().check(".git/HEAD", ChangeKind::Modify).unwrap_err();
         assert!(!d.to_string().contains("--allow-path"));
@@ -1009,7 +1028,14 @@ mod tests {
 
     fn git(dir: &Path, args: &[&str]) -> String {
         let out = Command::new("git")
-            .args(["-c", "core.hooksPath=/dev/null", "-c", "user.name=t", "-c", "user.email=t@t"])
+            .args([
+                "-c",
+                "core.hooksPath=/dev/null",
+                "-c",
+                "user.name=t",
+                "-c",
+                "user.email=t@t",
+            ])
             .args(args)
             .current_dir(dir)
             .output()
@@ -1036,7 +1062,11 @@ mod tests {
         let pristine = tempfile::tempdir().unwrap();
         for d in [work.path(), pristine.path()] {
             let src = format!("{}/.", fixture.display());
-            let ok = Command::new("cp").args(["-a", &src]).arg(d).status().unwrap();
+            let ok = Command::new("cp")
+                .args(["-a", &src])
+                .arg(d)
+                .status()
+                .unwrap();
             assert!(ok.success());
             git(d, &["init", "-q"]);
             write(d, "data.bin", &[0, 1, 2, 3, 255, 0]);
@@ -1054,11 +1084,17 @@ mod tests {
         write(w, "dir with space/é mod.py", b"x = 2\n");
         // Refused: test edit, conftest, shadow pytest, binary blob, mode
         // change, symlink, runner config, .gitignore, rename INTO tests.
-        write(w, "tests/test_calc.py", b"def test_add():\n    assert True\n");
+        write(
+            w,
+            "tests/test_calc.py",
+            b"def test_add():\n    assert True\n",
+        );
         write(w, "conftest.py", b"import pytest\n");
         write(w, "pytest.py", b"import sys; sys.exit(0)\n");
         write(w, "data.bin", &[9, 9, 9, 0, 1]);
-        let mut perm = std::fs::metadata(w.join("src/util.py")).unwrap().permissions();
+        let mut perm = std::fs::metadata(w.join("src/util.py"))
+            .unwrap()
+            .permissions();
         std::os::unix::fs::PermissionsExt::set_mode(&mut perm, 0o755);
         std::fs::set_permissions(w.join("src/util.py"), perm).unwrap();
         std::os::unix::fs::symlink("../src/calc.py", w.join("src/link.py")).unwrap();
@@ -1099,7 +1135,9 @@ mod tests {
         }
         // The rename into tests/ is dropped whichever way git shows it.
         assert!(
-            dropped.iter().any(|(p, c)| p == "tests/helper.py" && c == "tests"),
+            dropped
+                .iter()
+                .any(|(p, c)| p == "tests/helper.py" && c == "tests"),
             "{dropped:?}"
         );
         // The kept part applies cleanly to the pristine copy...
@@ -1111,26 +1149,41 @@ mod tests {
         let p = pristine.path();
         // ...and carries the allowed changes, and none of the refused.
         let read = |r: &str| std::fs::read_to_string(p.join(r)).ok();
-        assert_eq!(read("src/calc.py").unwrap(), "def add(a, b):\n    return a + b\n");
+        assert_eq!(
+            read("src/calc.py").unwrap(),
+            "def add(a, b):\n    return a + b\n"
+        );
         assert_eq!(read("src/new_mod.py").unwrap(), "VALUE = 2\n");
         assert!(read("src/new name.py").is_some() && read("src/old_name.py").is_none());
         assert!(read("src/dead.py").is_none());
         assert_eq!(read("dir with space/é mod.py").unwrap(), "x = 2\n");
         assert!(read("conftest.py").is_none() && read("pytest.py").is_none());
         assert!(read("pytest.ini").is_none() && read(".gitignore").is_none());
-        assert!(read("tests/test_calc.py").unwrap().contains("assert add(1, 2) == 3"));
+        assert!(
+            read("tests/test_calc.py")
+                .unwrap()
+                .contains("assert add(1, 2) == 3")
+        );
         // A rename into tests/ is one refused section; without rename
         // detection it is an allowed deletion plus a refused addition.
         assert!(read("tests/helper.py").is_none());
         assert_eq!(read("src/helper.py").is_some(), diff_args.contains(&"-M"));
-        assert_eq!(std::fs::read(p.join("data.bin")).unwrap(), [0, 1, 2, 3, 255, 0]);
+        assert_eq!(
+            std::fs::read(p.join("data.bin")).unwrap(),
+            [0, 1, 2, 3, 255, 0]
+        );
         assert!(!p.join("src/link.py").exists());
         let mode = std::os::unix::fs::PermissionsExt::mode(
-            &std::fs::metadata(p.join("src/util.py")).unwrap().permissions(),
+            &std::fs::metadata(p.join("src/util.py"))
+                .unwrap()
+                .permissions(),
         );
         assert_eq!(mode & 0o111, 0);
         assert!(f.kept_paths.contains(&"src/calc.py".to_string()));
-        assert!(f.kept_paths.contains(&"dir with space/é mod.py".to_string()));
+        assert!(
+            f.kept_paths
+                .contains(&"dir with space/é mod.py".to_string())
+        );
     }
 
     #[test]
@@ -1146,8 +1199,16 @@ mod tests {
     #[test]
     fn real_git_diff_with_unquoted_unicode_paths() {
         let (work, _) = changed_repo();
-        let patch = git(work.path(), &["-c", "core.quotePath=false", "diff", "--cached", "--binary"]);
+        let patch = git(
+            work.path(),
+            &["-c", "core.quotePath=false", "diff", "--cached", "--binary"],
+        );
         let f = policy().filter_patch(&patch);
-        assert!(f.kept_paths.contains(&"dir with space/é mod.py".to_string()), "{:?}", f.kept_paths);
+        assert!(
+            f.kept_paths
+                .contains(&"dir with space/é mod.py".to_string()),
+            "{:?}",
+            f.kept_paths
+        );
     }
 }
