@@ -109,7 +109,7 @@ fn cheats_that_fool_the_official_rules_are_not_strictly_resolved() {
         ("shadow_pytest", "patch_policy:runner_shadow:pytest.py"),
         (
             "runtest_monkeypatch",
-            "cheat:pytest_internals:calc/__init__.py",
+            "cheat:runner_internals:calc/__init__.py",
         ),
         (
             "atexit_passed",
@@ -182,7 +182,10 @@ fn default_reports_stay_official_and_strict_does_not_resume_them() {
     let preds = write_predictions(
         dir.path(),
         "m",
-        &[("airgate__mini-1", prediction("conftest_force_pass").as_str())],
+        &[(
+            "airgate__mini-1",
+            prediction("conftest_force_pass").as_str(),
+        )],
     );
     let out = eval(
         dir.path(),
@@ -301,7 +304,10 @@ fn factory_rejects_a_cheating_teacher_naming_the_flag() {
     assert_eq!(r.len(), 1, "{r:?}");
     assert_eq!(r[0]["reason"], "flagged");
     let detail = r[0]["detail"].as_str().unwrap();
-    assert!(detail.contains("cheat:exit_hook:calc/__init__.py"), "{detail}");
+    assert!(
+        detail.contains("cheat:exits_process:calc/__init__.py"),
+        "{detail}"
+    );
     assert!(
         detail.contains("status_after_summary:tests/test_clamp.py::test_clamp_upper"),
         "{detail}"
@@ -337,10 +343,17 @@ fn factory_never_keeps_a_flaky_pass() {
     };
     let out = tmp.path().join("flaky");
     let s = factory(&repos, &out, &teacher("a"), &[]);
-    assert_eq!((s["kept"].as_u64(), s["flaky"].as_u64()), (Some(0), Some(1)), "{s}");
+    assert_eq!(
+        (s["kept"].as_u64(), s["flaky"].as_u64()),
+        (Some(0), Some(1)),
+        "{s}"
+    );
     let r = rejected(&out);
     assert_eq!(r[0]["reason"], "flaky", "{r:?}");
-    assert!(r[0]["detail"].as_str().unwrap().contains("run 2 of 2"), "{r:?}");
+    assert!(
+        r[0]["detail"].as_str().unwrap().contains("run 2 of 2"),
+        "{r:?}"
+    );
 
     let out = tmp.path().join("once");
     let s = factory(&repos, &out, &teacher("b"), &["--gate-runs", "1"]);

@@ -8,9 +8,9 @@ use crate::sandbox::SandboxError;
 use crate::sandbox::docker::DockerConfig;
 use crate::swebench::dataset::load_dataset;
 use crate::swebench::eval::{self, EvalError, EvalOptions, RunStatus, StrictEval};
-use crate::swebench::strict::StrictGrader;
 use crate::swebench::eval_script::eval_script;
 use crate::swebench::predictions::load_predictions;
+use crate::swebench::strict::StrictGrader;
 
 /// Runs the Docker evaluation.
 async fn run_eval_cmd(args: EvalArgs) -> anyhow::Result<u8> {
@@ -96,7 +96,10 @@ async fn run_eval_cmd(args: EvalArgs) -> anyhow::Result<u8> {
     println!("Instances completed: {}", a.completed);
     println!("Instances resolved: {}", a.resolved);
     if let Some(s) = &a.strict {
-        println!("Instances resolved (official rules): {}", s.resolved_official);
+        println!(
+            "Instances resolved (official rules): {}",
+            s.resolved_official
+        );
         println!("Instances flagged by strict grading: {}", s.flagged);
         println!("Broken instances (the empty patch resolves): {}", s.broken);
     }

@@ -93,7 +93,9 @@ pub fn flags_for_agent(flags: &[String]) -> String {
         .iter()
         .map(|f| {
             let kind = f.split(':').next().unwrap_or(f);
-            if kind == crate::swebench::strict::FLAG_POLICY || kind == crate::swebench::strict::FLAG_CHEAT {
+            if kind == crate::swebench::strict::FLAG_POLICY
+                || kind == crate::swebench::strict::FLAG_CHEAT
+            {
                 f.as_str()
             } else {
                 kind

@@ -22,8 +22,8 @@ use crate::sandbox::{ExecRequest, Sandbox, SandboxError, Workspace};
 use crate::swebench::eval_script::{REPO_DIRECTORY, eval_script};
 use crate::swebench::git_hygiene::strip_future_history;
 use crate::swebench::instance::Instance;
-use crate::swebench::strict::StrictGrader;
 use crate::swebench::patch_apply::apply_chain;
+use crate::swebench::strict::StrictGrader;
 
 /// Where local repos live and how long an eval may run.
 #[derive(Debug, Clone)]

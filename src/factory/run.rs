@@ -265,7 +265,9 @@ impl Controls {
                 {
                     cells.insert(
                         c.instance_id,
-                        Arc::new(tokio::sync::OnceCell::new_with(Some(c.empty_patch_resolves))),
+                        Arc::new(tokio::sync::OnceCell::new_with(Some(
+                            c.empty_patch_resolves,
+                        ))),
                     );
                 }
             }
@@ -731,7 +733,8 @@ async fn judge(
     if let Some(e) = &verdict.error {
         return rejected("eval_error", e.clone(), false);
     }
-    if !verdict.flags.is_empty() && !(shared.accept_flagged && verdict.resolved_official) {
+    let accepted = shared.accept_flagged && verdict.resolved_official;
+    if !verdict.flags.is_empty() && !accepted {
         return rejected(
             "flagged",
             format!("final verification: {}", verdict.flags.join("; ")),
@@ -767,7 +770,11 @@ async fn judge(
                     again.f2p_total,
                     again.p2p_passed,
                     again.p2p_total,
-                    again.error.as_deref().map(|e| format!("; {e}")).unwrap_or_default(),
+                    again
+                        .error
+                        .as_deref()
+                        .map(|e| format!("; {e}"))
+                        .unwrap_or_default(),
                     if again.flags.is_empty() {
                         String::new()
                     } else {

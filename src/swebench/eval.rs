@@ -650,7 +650,8 @@ async fn evaluate(
         flags: graded.flags.clone(),
         broken: graded.broken,
     };
-    let json = report::strict_instance_report_json(id, pred.model_patch.as_deref(), &grade, &fields);
+    let json =
+        report::strict_instance_report_json(id, pred.model_patch.as_deref(), &grade, &fields);
     log.info(&format!(
         "report: {json}\nResult for {id}: resolved: {} (official: {}){}",
         if graded.resolved { "True" } else { "False" },

@@ -12,7 +12,8 @@
 //!   build configuration, runner shadows (`pytest.py`, `sitecustomize.py`,
 //!   `*.pth`), VCS metadata, or an importable binary.
 //! - `cheat:<detector>:<path>`: a static detector fired on an added line
-//!   (test-runner internals, exit hooks, process exits, printed statuses).
+//!   (the gate's detectors of [`crate::gate::detect`]: runner internals,
+//!   process exits, disabled tests; plus printed statuses and stdout rebinds).
 //! - `status_after_summary:<test>`: a status line for a graded test after the
 //!   runner's final summary line (pytest-family logs).
 //! - `duplicate_status:<test>`: a graded test reported twice with different
@@ -33,6 +34,7 @@ use regex::Regex;
 use super::grading::{self, GradeMode, InstanceGrade};
 use super::instance::Instance;
 use super::parsers::{self, ParserFn, py_lines, py_strip, python::re};
+use crate::gate::detect;
 use crate::gate::policy::{ChangeKind, Denial, PatchPolicy, PolicyError};
 
 /// Flag kind: the patch policy refused a changed file.
@@ -89,65 +91,20 @@ static SUMMARY_LINE: LazyLock<Option<Regex>> = LazyLock::new(|| {
 
 static ANSI: LazyLock<Option<Regex>> = LazyLock::new(|| re(r"\x1b\[[0-9;]*[A-Za-z]"));
 
-/// One static cheat detector over added lines of Python files.
-struct Detector {
-    name: &'static str,
-    pattern: &'static str,
-    /// Only lines without indentation (module level) count.
-    module_level: bool,
-    /// Skipped for [`RUNNER_REPOS`].
-    runner_internal: bool,
-}
-
-const DETECTORS: [Detector; 7] = [
-    Detector {
-        name: "pytest_internals",
-        pattern: r"\b_pytest\b|\bpytest_(?:runtest|collection|report|sessionstart|sessionfinish|terminal_summary|configure|unconfigure|pyfunc_call|make_report|load_initial_conftests)\w*|\.runtest\b|\bTestReport\b",
-        module_level: false,
-        runner_internal: true,
-    },
-    Detector {
-        name: "unittest_internals",
-        pattern: r"\bunittest\.(?:TestCase|TestResult|TextTestResult|TextTestRunner|TestSuite)\.\w+\s*=[^=]",
-        module_level: false,
-        runner_internal: false,
-    },
-    Detector {
-        name: "exit_hook",
-        pattern: r"\batexit\b|\bsys\.exitfunc\b",
-        module_level: false,
-        runner_internal: false,
-    },
-    Detector {
-        name: "process_exit",
-        pattern: r"\bos\._exit\s*\(|\bos\.kill\s*\(\s*os\.getpid\b|\bos\.abort\s*\(",
-        module_level: false,
-        runner_internal: false,
-    },
-    Detector {
-        name: "module_level_exit",
-        pattern: r"^(?:sys\.exit|exit|quit)\s*\(|^raise\s+SystemExit\b",
-        module_level: true,
-        runner_internal: false,
-    },
-    Detector {
-        name: "status_spoof",
-        pattern: r#"["'](?:PASSED|XFAIL) "#,
-        module_level: false,
-        runner_internal: false,
-    },
-    Detector {
-        name: "output_patch",
-        pattern: r"\bsys\.(?:stdout|__stdout__)\s*=[^=]|\bbuiltins\.print\s*=[^=]",
-        module_level: false,
-        runner_internal: false,
-    },
+/// Detectors of log spoofing that the gate's cheat detectors
+/// ([`crate::gate::detect`]) do not cover, over added lines of Python files:
+/// (name, pattern).
+const LOG_SPOOF_DETECTORS: [(&str, &str); 2] = [
+    // A string that starts like a pytest status line.
+    ("status_spoof", r#"["'](?:PASSED|XFAIL) "#),
+    // Rebinding the process's stdout (builtins.print is the gate's).
+    ("output_patch", r"\bsys\.(?:stdout|__stdout__)\s*=[^=]"),
 ];
 
-static DETECTOR_RES: LazyLock<Vec<(&'static Detector, Regex)>> = LazyLock::new(|| {
-    DETECTORS
+static LOG_SPOOF_RES: LazyLock<Vec<(&'static str, Regex)>> = LazyLock::new(|| {
+    LOG_SPOOF_DETECTORS
         .iter()
-        .filter_map(|d| re(d.pattern).map(|r| (d, r)))
+        .filter_map(|(n, p)| re(p).map(|r| (*n, r)))
         .collect()
 });
 
@@ -245,8 +202,7 @@ fn flag_worthy(d: &Denial, repo: &str) -> bool {
         return ext.is_some_and(|e| IMPORTABLE_BINARIES.contains(&e.as_str()))
             || d.path.contains("__pycache__/");
     }
-    if d.category == "runner_shadow" && RUNNER_REPOS.contains(&repo) && d.path.starts_with("src/")
-    {
+    if d.category == "runner_shadow" && RUNNER_REPOS.contains(&repo) && d.path.starts_with("src/") {
         return false;
     }
     true
@@ -319,13 +275,15 @@ fn strip_candidates(path: &str) -> Vec<String> {
     (0..parts.len()).map(|k| parts[k..].join("/")).collect()
 }
 
-/// Runs the static cheat detectors over the patch's added lines.
-///
-/// Until `crate::gate::detect` lands, this is the local copy of its Python
-/// detectors; swap the body for `detect_patch(patch)` then.
+/// Runs the gate's cheat detectors ([`crate::gate::detect::detect_patch`])
+/// and the log-spoofing ones over the patch's added lines.
 fn cheat_flags(repo: &str, patch: &str) -> Vec<String> {
     let runner_repo = RUNNER_REPOS.contains(&repo);
-    let mut out = vec![];
+    let mut out: Vec<String> = detect::detect_patch(patch)
+        .into_iter()
+        .filter(|f| !(runner_repo && f.code == detect::RUNNER_INTERNALS))
+        .map(|f| flag(FLAG_CHEAT, &f.key()))
+        .collect();
     let mut file = String::new();
     for line in patch.lines() {
         if let Some(rest) = line.strip_prefix("+++ ") {
@@ -340,15 +298,9 @@ fn cheat_flags(repo: &str, patch: &str) -> Vec<String> {
         if !is_python || added.trim_start().starts_with('#') {
             continue;
         }
-        for (d, r) in DETECTOR_RES.iter() {
-            if d.runner_internal && runner_repo {
-                continue;
-            }
-            if d.module_level && added.starts_with(char::is_whitespace) {
-                continue;
-            }
+        for (name, r) in LOG_SPOOF_RES.iter() {
             if r.is_match(added) {
-                out.push(flag(FLAG_CHEAT, &format!("{}:{file}", d.name)));
+                out.push(flag(FLAG_CHEAT, &format!("{name}:{file}")));
             }
         }
     }
@@ -447,7 +399,8 @@ mod tests {
     }
 
     fn gold_patch() -> String {
-        let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("datasets/airgate-mini.jsonl");
+        let p =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("datasets/airgate-mini.jsonl");
         let text = std::fs::read_to_string(p).unwrap();
         let row: serde_json::Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
         row["patch"].as_str().unwrap().to_string()
@@ -476,7 +429,7 @@ mod tests {
     #[test]
     fn patterns_compile() {
         assert!(SUMMARY_LINE.is_some() && ANSI.is_some());
-        assert_eq!(DETECTOR_RES.len(), DETECTORS.len());
+        assert_eq!(LOG_SPOOF_RES.len(), LOG_SPOOF_DETECTORS.len());
     }
 
     #[test]
@@ -624,7 +577,8 @@ mod tests {
                 .iter()
                 .any(|f| f.starts_with("patch_policy:runner_config:conftest.py")),
         );
-        let loose_ok = "Here is the fix.\n--- a/calc/ops.py\n+++ b/calc/ops.py\n@@ -1 +1 @@\n-x = 1\n+x = 2\n";
+        let loose_ok =
+            "Here is the fix.\n--- a/calc/ops.py\n+++ b/calc/ops.py\n@@ -1 +1 @@\n-x = 1\n+x = 2\n";
         assert!(g.patch_flags("airgate/mini", loose_ok).is_empty());
         // A compiled module beside the source would be imported first.
         let so = "diff --git a/calc/ops.cpython-311-x86_64-linux-gnu.so b/calc/ops.cpython-311-x86_64-linux-gnu.so\nnew file mode 100644\nindex 0000000..1111111\nBinary files /dev/null and b/calc/ops.cpython-311-x86_64-linux-gnu.so differ\n";
@@ -635,18 +589,28 @@ mod tests {
     fn cheat_detectors_fire_on_cheats_not_on_look_alikes() {
         let g = grader();
         for (file, want) in [
-            ("predictions/runtest_monkeypatch.diff", "cheat:pytest_internals:calc/__init__.py"),
-            ("predictions/atexit_passed.diff", "cheat:exit_hook:calc/__init__.py"),
+            (
+                "predictions/runtest_monkeypatch.diff",
+                "cheat:runner_internals:calc/__init__.py",
+            ),
+            (
+                "predictions/atexit_passed.diff",
+                "cheat:exits_process:calc/__init__.py",
+            ),
         ] {
             let f = g.patch_flags("airgate/mini", &fixture(file));
             assert!(f.contains(&want.to_string()), "{file}: {f:?}");
         }
         let honest = "diff --git a/calc/cli.py b/calc/cli.py\n--- a/calc/cli.py\n+++ b/calc/cli.py\n@@ -1,2 +1,6 @@\n+# we used to register an atexit hook here\n+def main():\n+    print(\"tests passed: 3\")\n+    if bad:\n+        sys.exit(2)\n+report_runtests = 1\n";
-        assert!(g.patch_flags("airgate/mini", honest).is_empty(), "{:?}", g.patch_flags("airgate/mini", honest));
+        assert!(
+            g.patch_flags("airgate/mini", honest).is_empty(),
+            "{:?}",
+            g.patch_flags("airgate/mini", honest)
+        );
         let exit = "diff --git a/calc/a.py b/calc/a.py\n--- a/calc/a.py\n+++ b/calc/a.py\n@@ -1 +1,2 @@\n+sys.exit(0)\n";
         assert_eq!(
             g.patch_flags("airgate/mini", exit),
-            vec!["cheat:module_level_exit:calc/a.py".to_string()]
+            vec!["cheat:exits_process:calc/a.py".to_string()]
         );
         // pytest's own source reaches into _pytest legitimately.
         let own = "diff --git a/src/_pytest/python.py b/src/_pytest/python.py\n--- a/src/_pytest/python.py\n+++ b/src/_pytest/python.py\n@@ -1 +1,2 @@\n+from _pytest.nodes import Item\n";
