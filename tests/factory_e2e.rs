@@ -235,17 +235,22 @@ fn resume_after_kill_9_shards_and_merge_match_an_uninterrupted_run() {
 
     // The reference: one uninterrupted run. 4 instances × 2 samples; the
     // script is deterministic, so sample 1 repeats sample 0's patch and is
-    // deduplicated.
+    // deduplicated. airgate__noop-1 resolves with the empty patch: both its
+    // jobs are rejected as broken, before any teacher call.
     let full = tmp.path().join("full");
     let s = summary(&run(&full, &["--teacher", &t]));
     assert_eq!(
         (s["jobs"].as_u64(), s["kept"].as_u64()),
-        (Some(8), Some(4)),
+        (Some(8), Some(3)),
         "{s}"
     );
-    assert_eq!(s["duplicates"], 4);
+    assert_eq!(s["duplicates"], 3);
+    assert_eq!(s["broken"], 2);
+    assert!(
+        rejected_reasons(&full).contains(&("airgate__noop-1".into(), "broken_instance".into()))
+    );
     let want = rows(&full);
-    assert_eq!(want.len(), 4);
+    assert_eq!(want.len(), 3);
     verify_ok(&full);
 
     // Rerunning a finished corpus does nothing.
@@ -294,7 +299,7 @@ fn resume_after_kill_9_shards_and_merge_match_an_uninterrupted_run() {
     let _ = child.wait();
     assert!(!finished_early, "the run ended before it could be killed");
     let before = airgate::corpus::Manifest::load(&killed).unwrap().rows;
-    assert!((1..4).contains(&before), "killed with {before} rows");
+    assert!((1..3).contains(&before), "killed with {before} rows");
     let s = summary(&run(&killed, &["--teacher", &t]));
     assert!(s["resumed"].as_u64().unwrap() >= before, "{s}");
     assert!(s["episodes"].as_u64().unwrap() <= 8 - before, "{s}");
@@ -324,7 +329,7 @@ fn resume_after_kill_9_shards_and_merge_match_an_uninterrupted_run() {
         String::from_utf8_lossy(&out.stderr)
     );
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.contains("4 duplicates dropped"), "{text}");
+    assert!(text.contains("3 duplicates dropped"), "{text}");
     assert_eq!(rows(&m), want);
     verify_ok(&m);
 

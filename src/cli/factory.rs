@@ -92,6 +92,10 @@ pub struct FactoryRunArgs {
     /// Override `max_steps` from the config.
     #[arg(long)]
     pub max_steps: Option<u32>,
+    /// Runs of the final verification, each in a fresh environment, that
+    /// must all pass (default: `gate_runs` of the config, 2).
+    #[arg(long)]
+    pub gate_runs: Option<u32>,
     /// Keep trajectories a cheat detector flagged (`suspicious`) as rows
     /// carrying their flags; by default they go to `rejected/`.
     #[arg(long)]
@@ -126,6 +130,10 @@ async fn run_factory(a: FactoryRunArgs) -> anyhow::Result<u8> {
         None => (PathBuf::from("configs/factory.toml"), false),
     };
     let cfg = FactoryConfig::load(&cfg_path, required).map_err(usage)?;
+    let gate_runs = a.gate_runs.unwrap_or(cfg.gate_runs);
+    if gate_runs == 0 {
+        return Err(CliError::usage("--gate-runs (or gate_runs) must be at least 1").into());
+    }
     let shard = a
         .shard
         .as_deref()
@@ -212,6 +220,7 @@ async fn run_factory(a: FactoryRunArgs) -> anyhow::Result<u8> {
         flush_every: Duration::from_secs(cfg.flush_secs),
         progress: !a.json && std::io::IsTerminal::is_terminal(&std::io::stderr()),
         accept_flagged: a.accept_flagged,
+        gate_runs,
     };
     let summary = crate::factory::run::run(plan, env, verifier)
         .await
@@ -220,12 +229,15 @@ async fn run_factory(a: FactoryRunArgs) -> anyhow::Result<u8> {
         println!("{}", serde_json::to_string(&summary)?);
     } else {
         println!(
-            "factory: {} episodes ({} resumed) · kept {} · unresolved {} · tampered {} · duplicates {} · capped {} · errors {} · corpus rows {} · {:.1} s\ncorpus: {}  (rejected: {})",
+            "factory: {} episodes ({} resumed) · kept {} · unresolved {} · tampered {} · flagged {} · broken {} · flaky {} · duplicates {} · capped {} · errors {} · corpus rows {} · {:.1} s\ncorpus: {}  (rejected: {})",
             summary.episodes,
             summary.resumed,
             summary.kept,
             summary.unresolved,
             summary.tampered,
+            summary.flagged,
+            summary.broken,
+            summary.flaky,
             summary.duplicates,
             summary.capped,
             summary.errors,

@@ -79,6 +79,19 @@ pub struct EvalArgs {
     /// Keep containers after the run, for debugging.
     #[arg(long)]
     pub keep: bool,
+    /// Strict grading: `resolved` refuses predictions that change tests or
+    /// runner files, trip a cheat detector, print statuses after the
+    /// runner's summary or report a test twice, and instances whose empty
+    /// patch resolves; `resolved_official` keeps the official verdict.
+    #[arg(long)]
+    pub strict: bool,
+    /// With --strict: where empty-patch control results are cached
+    /// (default: logs/empty_patch_control under the current directory).
+    #[arg(long, requires = "strict")]
+    pub control_cache: Option<PathBuf>,
+    /// With --strict: the patch policy file (default: the installation's).
+    #[arg(long, requires = "strict")]
+    pub patch_policy: Option<PathBuf>,
 }
 
 /// `swebench eval-script` options.

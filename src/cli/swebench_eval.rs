@@ -1,4 +1,5 @@
 //! `airgate swebench eval` and `eval-script`.
+use std::sync::Arc;
 use std::time::Duration;
 
 use super::swebench::{EvalArgs, EvalScriptArgs};
@@ -6,9 +7,10 @@ use crate::error::{CliError, exit};
 use crate::sandbox::SandboxError;
 use crate::sandbox::docker::DockerConfig;
 use crate::swebench::dataset::load_dataset;
-use crate::swebench::eval::{self, EvalError, EvalOptions, RunStatus};
+use crate::swebench::eval::{self, EvalError, EvalOptions, RunStatus, StrictEval};
 use crate::swebench::eval_script::eval_script;
 use crate::swebench::predictions::load_predictions;
+use crate::swebench::strict::StrictGrader;
 
 /// Runs the Docker evaluation.
 async fn run_eval_cmd(args: EvalArgs) -> anyhow::Result<u8> {
@@ -40,6 +42,19 @@ async fn run_eval_cmd(args: EvalArgs) -> anyhow::Result<u8> {
     let docker = DockerConfig::load(None).map_err(|e| CliError::usage(e.to_string()))?;
     let root = std::env::current_dir()
         .map_err(|e| CliError::failure(format!("cannot read the current directory: {e}")))?;
+    let strict = if args.strict {
+        let grader = StrictGrader::load(args.patch_policy.as_deref())
+            .map_err(|e| CliError::usage(e.to_string()))?;
+        Some(Arc::new(StrictEval {
+            grader,
+            control_dir: args
+                .control_cache
+                .clone()
+                .unwrap_or_else(|| root.join("logs").join("empty_patch_control")),
+        }))
+    } else {
+        None
+    };
     let opts = EvalOptions {
         run_id: args.run_id.clone(),
         max_workers: args.max_workers.max(1),
@@ -51,6 +66,7 @@ async fn run_eval_cmd(args: EvalArgs) -> anyhow::Result<u8> {
         docker,
         dataset_label: args.dataset.display().to_string(),
         progress: true,
+        strict,
     };
     let summary = match eval::run_eval(&dataset, &predictions, &args.instance_ids, opts).await {
         Ok(s) => s,
@@ -79,6 +95,14 @@ async fn run_eval_cmd(args: EvalArgs) -> anyhow::Result<u8> {
     println!("Total instances: {}", a.total);
     println!("Instances completed: {}", a.completed);
     println!("Instances resolved: {}", a.resolved);
+    if let Some(s) = &a.strict {
+        println!(
+            "Instances resolved (official rules): {}",
+            s.resolved_official
+        );
+        println!("Instances flagged by strict grading: {}", s.flagged);
+        println!("Broken instances (the empty patch resolves): {}", s.broken);
+    }
     println!("Instances with empty patches: {}", a.empty_patches);
     println!("Instances with errors: {}", a.errors);
     println!("Report written to {}", summary.report_path.display());

@@ -189,6 +189,7 @@ fn summarize(
                 _ => InstanceOutcome::Error,
             },
             infra_failure: g.infra.clone(),
+            strict: None,
         })
         .collect();
     let ids: Vec<String> = dataset

@@ -47,6 +47,27 @@ impl DockerBackend {
         image_for(inst, self.namespace.as_deref())
     }
 
+    /// One-instance eval settings writing under `root`.
+    fn eval_options(&self, root: &std::path::Path) -> EvalOptions {
+        EvalOptions {
+            run_id: format!(
+                "factory-{}-{}",
+                std::process::id(),
+                SEQ.fetch_add(1, Ordering::Relaxed)
+            ),
+            max_workers: 1,
+            timeout: self.eval_timeout,
+            keep: false,
+            root: root.to_path_buf(),
+            report_dir: root.to_path_buf(),
+            namespace: self.namespace.clone(),
+            docker: self.config.clone(),
+            dataset_label: "factory".into(),
+            progress: false,
+            strict: None,
+        }
+    }
+
     fn unique(&self, what: &str, inst: &Instance) -> String {
         format!(
             "airgate.factory.{what}.{}.{}.{}",
@@ -128,6 +149,20 @@ impl PatchVerifier for DockerBackend {
         "docker eval (fresh container, official eval script, shared grader)".into()
     }
 
+    async fn empty_patch_resolves(&self, inst: &Instance) -> Result<bool, FactoryError> {
+        let scratch = tempfile::Builder::new()
+            .prefix("airgate-control-")
+            .tempdir()
+            .map_err(|e| FactoryError::io("creating a scratch directory", e))?;
+        let opts = self.eval_options(scratch.path());
+        crate::swebench::eval::empty_patch_resolves(inst, opts, &scratch.path().join("controls"))
+            .await
+            .map_err(|e| match e {
+                crate::swebench::eval::EvalError::Sandbox(s) => FactoryError::Sandbox(s),
+                other => FactoryError::Other(format!("empty-patch control: {other}")),
+            })
+    }
+
     async fn verify(&self, inst: &Instance, patch: &str) -> Result<Verdict, FactoryError> {
         let scratch = tempfile::Builder::new()
             .prefix("airgate-verify-")
@@ -139,18 +174,8 @@ impl PatchVerifier for DockerBackend {
             SEQ.fetch_add(1, Ordering::Relaxed)
         );
         let model = "airgate-factory".to_string();
-        let opts = EvalOptions {
-            run_id: run_id.clone(),
-            max_workers: 1,
-            timeout: self.eval_timeout,
-            keep: false,
-            root: scratch.path().to_path_buf(),
-            report_dir: scratch.path().to_path_buf(),
-            namespace: self.namespace.clone(),
-            docker: self.config.clone(),
-            dataset_label: "factory".into(),
-            progress: false,
-        };
+        let mut opts = self.eval_options(scratch.path());
+        opts.run_id = run_id.clone();
         let dataset = Dataset {
             instances: vec![inst.clone()],
             skipped: vec![],
@@ -178,7 +203,12 @@ impl PatchVerifier for DockerBackend {
             Some(RunStatus::Resolved | RunStatus::Unresolved) => {
                 let log = std::fs::read(log_dir.join(crate::swebench::logs::LOG_TEST_OUTPUT))
                     .map_err(|e| FactoryError::io("reading test_output.txt", e))?;
-                Ok(from_grade(inst, &String::from_utf8_lossy(&log), verdict))
+                Ok(from_grade(
+                    inst,
+                    patch,
+                    &String::from_utf8_lossy(&log),
+                    verdict,
+                ))
             }
             Some(RunStatus::Infra(kind)) => Err(FactoryError::Sandbox(match kind {
                 crate::swebench::eval::InfraKind::ImageMissing => {

@@ -46,8 +46,16 @@ pub trait InstanceEnv: Send + Sync {
 /// The official-style verdict on one patch, from a fresh environment.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Verdict {
-    /// FULL resolution: every FAIL_TO_PASS and PASS_TO_PASS test passes.
+    /// The strict verdict: FULL resolution (every FAIL_TO_PASS and
+    /// PASS_TO_PASS test passes) and no strict-grading flag.
     pub resolved: bool,
+    /// What the official rules alone said.
+    #[serde(default)]
+    pub resolved_official: bool,
+    /// Why strict grading refused an official pass (see
+    /// [`crate::swebench::strict`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub flags: Vec<String>,
     /// FAIL_TO_PASS tests that passed.
     pub f2p_passed: usize,
     /// FAIL_TO_PASS tests in total.
@@ -70,6 +78,31 @@ pub trait PatchVerifier: Send + Sync {
     /// Evaluates `patch` against `inst`: fresh checkout at `base_commit`,
     /// apply the patch, apply `test_patch`, run the tests, grade F2P/P2P.
     async fn verify(&self, inst: &Instance, patch: &str) -> Result<Verdict, FactoryError>;
+    /// The empty-patch control: true when the instance resolves with no
+    /// change at all (it is broken and must not be used).
+    async fn empty_patch_resolves(&self, inst: &Instance) -> Result<bool, FactoryError> {
+        let v = self.verify(inst, "").await?;
+        Ok(v.error.is_none() && v.resolved_official)
+    }
+}
+
+/// Flags as the agent may see them: the kind, and the path for patch
+/// flags (its own files); never a hidden test's name.
+pub fn flags_for_agent(flags: &[String]) -> String {
+    flags
+        .iter()
+        .map(|f| {
+            let kind = f.split(':').next().unwrap_or(f);
+            if kind == crate::swebench::strict::FLAG_POLICY
+                || kind == crate::swebench::strict::FLAG_CHEAT
+            {
+                f.as_str()
+            } else {
+                kind
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Globs of files the agent may not change: the default test conventions
@@ -127,6 +160,7 @@ pub struct HiddenEvalGate<'a> {
     /// The fresh-environment evaluator.
     pub verifier: &'a dyn PatchVerifier,
     checks: Mutex<u32>,
+    flags: Mutex<Vec<String>>,
 }
 
 impl<'a> HiddenEvalGate<'a> {
@@ -136,7 +170,14 @@ impl<'a> HiddenEvalGate<'a> {
             instance,
             verifier,
             checks: Mutex::new(0),
+            flags: Mutex::new(Vec::new()),
         }
+    }
+
+    /// Every strict-grading flag raised by a check of this episode (the
+    /// agent saw only their kinds).
+    pub fn flags(&self) -> Vec<String> {
+        self.flags.lock().map(|f| f.clone()).unwrap_or_default()
     }
 }
 
@@ -203,8 +244,21 @@ impl Verifier for HiddenEvalGate<'_> {
                 FactoryError::Sandbox(s) => s,
                 other => SandboxError::Other(other.to_string()),
             })?;
+        if !verdict.flags.is_empty()
+            && let Ok(mut f) = self.flags.lock()
+        {
+            for flag in &verdict.flags {
+                if !f.contains(flag) {
+                    f.push(flag.clone());
+                }
+            }
+        }
         let text = match &verdict.error {
             Some(e) => format!("The hidden evaluation could not grade the patch: {e}"),
+            None if !verdict.flags.is_empty() => format!(
+                "Hidden evaluation: NOT resolved: strict grading refused the patch ({}). Fix the source code; do not change tests, the test runner or its output.",
+                flags_for_agent(&verdict.flags)
+            ),
             None => format!(
                 "Hidden evaluation: {}. Tests that must start passing: {}/{} pass; tests that must keep passing: {}/{} pass.",
                 if verdict.resolved {

@@ -21,9 +21,9 @@ use crate::sandbox::local::LocalSandbox;
 use crate::sandbox::{ExecRequest, Sandbox, SandboxError, Workspace};
 use crate::swebench::eval_script::{REPO_DIRECTORY, eval_script};
 use crate::swebench::git_hygiene::strip_future_history;
-use crate::swebench::grading::grade;
 use crate::swebench::instance::Instance;
 use crate::swebench::patch_apply::apply_chain;
+use crate::swebench::strict::StrictGrader;
 
 /// Where local repos live and how long an eval may run.
 #[derive(Debug, Clone)]
@@ -140,13 +140,16 @@ impl PatchVerifier for LocalBackend {
             verified_by: self.describe(),
             ..Verdict::default()
         };
-        let applied = apply_chain(&sb, &patch_file.to_string_lossy()).await?;
-        if !applied.applied {
-            verdict.error = Some(format!(
-                "the patch did not apply: {}",
-                applied.failure_message()
-            ));
-            return Ok(verdict);
+        // The empty patch (the control) applies nothing.
+        if !patch.trim().is_empty() {
+            let applied = apply_chain(&sb, &patch_file.to_string_lossy()).await?;
+            if !applied.applied {
+                verdict.error = Some(format!(
+                    "the patch did not apply: {}",
+                    applied.failure_message()
+                ));
+                return Ok(verdict);
+            }
         }
         let script = eval_script(inst)
             .map_err(|e| FactoryError::Other(format!("{}: {e}", inst.instance_id)))?
@@ -170,15 +173,30 @@ impl PatchVerifier for LocalBackend {
             ));
             return Ok(verdict);
         }
-        Ok(from_grade(inst, &out.output, verdict))
+        Ok(from_grade(inst, patch, &out.output, verdict))
     }
 }
 
-/// Fills a verdict from the shared grader's view of a test log.
-pub fn from_grade(inst: &Instance, log: &str, mut verdict: Verdict) -> Verdict {
-    let g = grade(inst, log);
+/// The installation's strict grader, loaded once per process.
+static STRICT: std::sync::LazyLock<Result<StrictGrader, String>> =
+    std::sync::LazyLock::new(|| StrictGrader::load(None).map_err(|e| e.to_string()));
+
+/// Fills a verdict from the shared grader's strict view of a test log: the
+/// factory always grades strictly (`resolved` needs the official verdict
+/// and no flag; `resolved_official` keeps the official one).
+pub fn from_grade(inst: &Instance, patch: &str, log: &str, mut verdict: Verdict) -> Verdict {
+    let strict = match STRICT.as_ref() {
+        Ok(s) => s.grade(inst, patch, log),
+        Err(e) => {
+            verdict.error = Some(format!("loading the patch policy: {e}"));
+            return verdict;
+        }
+    };
+    let g = strict.official;
     let ts = &g.tests_status;
-    verdict.resolved = g.resolved;
+    verdict.resolved = strict.resolved;
+    verdict.resolved_official = g.resolved;
+    verdict.flags = strict.flags;
     verdict.f2p_passed = ts.fail_to_pass.success.len();
     verdict.f2p_total = ts.fail_to_pass.success.len() + ts.fail_to_pass.failure.len();
     verdict.p2p_passed = ts.pass_to_pass.success.len();

@@ -100,6 +100,9 @@ pub struct FactoryConfig {
     pub eval_timeout_s: u64,
     /// Default timeout of the agent's `run` tool, in seconds.
     pub run_timeout_s: u64,
+    /// Runs of the final verification, each in a fresh environment; every
+    /// one must pass (a flaky pass is never kept).
+    pub gate_runs: u32,
     /// Kept rows buffered before a segment is written.
     pub flush_rows: usize,
     /// Longest time kept rows stay buffered, in seconds.
@@ -116,6 +119,7 @@ impl Default for FactoryConfig {
             max_attempts: 2,
             eval_timeout_s: 1800,
             run_timeout_s: 120,
+            gate_runs: 2,
             flush_rows: 16,
             flush_secs: 120,
             image_namespace: String::new(),

@@ -14,11 +14,11 @@
 //! Docker daemon, an unreachable model) are logged but not marked done, so
 //! a rerun tries them again.
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
@@ -27,7 +27,7 @@ use serde::{Deserialize, Serialize};
 use tokio::task::JoinSet;
 
 use super::FactoryError;
-use super::env::{HiddenEvalGate, InstanceEnv, PatchVerifier, tampered_paths};
+use super::env::{HiddenEvalGate, InstanceEnv, PatchVerifier, Verdict, tampered_paths};
 use crate::corpus::{self, CorpusRow, CorpusWriter, Insert};
 use crate::engine::{EngineConfig, Episode, Outcome, Trajectory, run_episode};
 use crate::error::Retryable;
@@ -65,6 +65,8 @@ pub struct RunPlan {
     /// Keep `suspicious` trajectories (a cheat detector fired) as rows,
     /// with their flags (`--accept-flagged`).
     pub accept_flagged: bool,
+    /// Runs of the final verification that must all pass (`--gate-runs`).
+    pub gate_runs: u32,
 }
 
 /// Counts of one run.
@@ -86,6 +88,12 @@ pub struct Summary {
     pub unresolved: u64,
     /// Patches that changed test files.
     pub tampered: u64,
+    /// Refused by strict grading or a cheat detector (`flagged`).
+    pub flagged: u64,
+    /// Instances whose empty patch resolves (`broken_instance`): no episode ran.
+    pub broken: u64,
+    /// A final verification passed, a re-run on a fresh environment did not.
+    pub flaky: u64,
     /// Episodes that failed (sandbox, model, eval errors).
     pub errors: u64,
     /// Tool calls over all episodes run now.
@@ -182,7 +190,8 @@ pub struct RejectedLine {
     pub instance_id: String,
     /// Sample number.
     pub sample: u32,
-    /// `unresolved`, `tampered_tests`, `eval_error`, `error`, `duplicate`, `capped`.
+    /// `unresolved`, `tampered_tests`, `flagged`, `broken_instance`, `flaky`,
+    /// `eval_error`, `error`, `duplicate`, `capped`.
     pub reason: String,
     /// What happened, in words.
     pub detail: String,
@@ -225,6 +234,88 @@ struct Shared {
     engine: EngineConfig,
     dataset_name: String,
     accept_flagged: bool,
+    gate_runs: u32,
+    controls: Controls,
+}
+
+/// One line of `state/controls.jsonl`: an instance's empty-patch control.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct ControlLine {
+    instance_id: String,
+    verified_by: String,
+    empty_patch_resolves: bool,
+}
+
+/// The empty-patch control of each instance, run once (also across
+/// resumes: results are appended to `state/controls.jsonl`).
+struct Controls {
+    verified_by: String,
+    cells: Mutex<HashMap<String, Arc<tokio::sync::OnceCell<bool>>>>,
+    file: Mutex<File>,
+}
+
+impl Controls {
+    fn open(out: &Path, verified_by: String) -> Result<Self, FactoryError> {
+        let path = out.join("state").join("controls.jsonl");
+        let mut cells = HashMap::new();
+        if let Ok(f) = File::open(&path) {
+            for line in BufReader::new(f).lines().map_while(Result::ok) {
+                if let Ok(c) = serde_json::from_str::<ControlLine>(&line)
+                    && c.verified_by == verified_by
+                {
+                    cells.insert(
+                        c.instance_id,
+                        Arc::new(tokio::sync::OnceCell::new_with(Some(
+                            c.empty_patch_resolves,
+                        ))),
+                    );
+                }
+            }
+        }
+        let file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .map_err(|e| FactoryError::io(format!("opening {}", path.display()), e))?;
+        Ok(Self {
+            verified_by,
+            cells: Mutex::new(cells),
+            file: Mutex::new(file),
+        })
+    }
+
+    /// True when the empty patch resolves `inst` (run at most once).
+    async fn empty_patch_resolves(
+        &self,
+        verifier: &dyn PatchVerifier,
+        inst: &Instance,
+    ) -> Result<bool, FactoryError> {
+        let cell = {
+            let mut cells = self
+                .cells
+                .lock()
+                .map_err(|_| FactoryError::Other("control cache poisoned".into()))?;
+            cells.entry(inst.instance_id.clone()).or_default().clone()
+        };
+        let resolves = cell
+            .get_or_try_init(|| async {
+                let r = verifier.empty_patch_resolves(inst).await?;
+                let line = serde_json::to_string(&ControlLine {
+                    instance_id: inst.instance_id.clone(),
+                    verified_by: self.verified_by.clone(),
+                    empty_patch_resolves: r,
+                })
+                .map_err(|e| FactoryError::Other(e.to_string()))?;
+                if let Ok(mut f) = self.file.lock() {
+                    f.write_all(format!("{line}\n").as_bytes())
+                        .and_then(|_| f.sync_data())
+                        .map_err(|e| FactoryError::io("appending to controls.jsonl", e))?;
+                }
+                Ok::<bool, FactoryError>(r)
+            })
+            .await?;
+        Ok(*resolves)
+    }
 }
 
 /// Parses `I/N` (0 ≤ I < N).
@@ -278,9 +369,12 @@ pub async fn run(
         .open(rejected_dir.join("rejected.jsonl"))
         .map_err(|e| FactoryError::io("opening rejected/rejected.jsonl", e))?;
 
+    let controls = Controls::open(&plan.out, verifier.describe())?;
     let shared = Arc::new(Shared {
         env,
         verifier,
+        gate_runs: plan.gate_runs.max(1),
+        controls,
         teacher: plan.teacher.clone(),
         policy_ctx: plan.policy_ctx.clone(),
         engine: plan.engine.clone(),
@@ -390,6 +484,9 @@ pub async fn run(
             "duplicate" => sum.duplicates += 1,
             "unresolved" => sum.unresolved += 1,
             "tampered_tests" => sum.tampered += 1,
+            "flagged" => sum.flagged += 1,
+            "broken_instance" => sum.broken += 1,
+            "flaky" => sum.flaky += 1,
             _ => sum.errors += 1,
         }
         let traj = res.trajectory.as_deref();
@@ -436,8 +533,8 @@ pub async fn run(
 
 fn message(s: &Summary) -> String {
     format!(
-        "kept {} · unresolved {} · tampered {} · dup {} · errors {}",
-        s.kept, s.unresolved, s.tampered, s.duplicates, s.errors
+        "kept {} · unresolved {} · tampered {} · flagged {} · broken {} · dup {} · errors {}",
+        s.kept, s.unresolved, s.tampered, s.flagged, s.broken, s.duplicates, s.errors
     )
 }
 
@@ -483,6 +580,28 @@ async fn run_job(shared: &Shared, item: &(Instance, String), sample: u32) -> Job
         trajectory: None,
         model: String::new(),
     };
+    // The empty-patch control, before any teacher call: an instance that
+    // resolves with no change is never used.
+    match shared
+        .controls
+        .empty_patch_resolves(shared.verifier.as_ref(), inst)
+        .await
+    {
+        Ok(false) => {}
+        Ok(true) => {
+            result.outcome = rejected(
+                "broken_instance",
+                "the empty patch resolves this instance: its tests cannot tell a fix from no change".into(),
+                false,
+            );
+            return result;
+        }
+        Err(e) => {
+            let r = e.is_retryable();
+            result.outcome = rejected("eval_error", format!("empty-patch control: {e}"), r);
+            return result;
+        }
+    }
     let mut policy = match build_policy(&shared.teacher, &shared.policy_ctx).await {
         Ok(p) => p,
         Err(e) => {
@@ -550,18 +669,21 @@ async fn run_job(shared: &Shared, item: &(Instance, String), sample: u32) -> Job
     if let Err(e) = prepared.close().await {
         tracing::warn!("closing the sandbox: {e}");
     }
-    result.outcome = judge(shared, inst, license, sample, &traj).await;
+    let gate_flags = gate.flags();
+    result.outcome = judge(shared, inst, license, sample, &traj, &gate_flags).await;
     result.trajectory = Some(Box::new(traj));
     result
 }
 
 /// Decides what happens to a finished episode; builds the row when kept.
+/// `gate_flags` are the strict-grading flags the in-loop checks raised.
 async fn judge(
     shared: &Shared,
     inst: &Instance,
     license: &str,
     sample: u32,
     traj: &Trajectory,
+    gate_flags: &[String],
 ) -> JobOutcome {
     match traj.outcome {
         Outcome::Verified => {}
@@ -605,6 +727,14 @@ async fn judge(
                     );
                 }
             }
+            // A patch strict grading refused marks the episode too.
+            if !gate_flags.is_empty() {
+                return rejected(
+                    "flagged",
+                    format!("strict grading: {}", gate_flags.join("; ")),
+                    false,
+                );
+            }
             let detail = traj
                 .attempts
                 .last()
@@ -627,7 +757,7 @@ async fn judge(
         Err(e) => return rejected("error", e.to_string(), false),
     }
     // The final verdict on exactly the stored patch, from its own fresh
-    // environment, independent of the in-loop gate.
+    // environment, independent of the in-loop gate, graded strictly.
     let verdict = match shared.verifier.verify(inst, &patch).await {
         Ok(v) => v,
         Err(e) => {
@@ -638,7 +768,15 @@ async fn judge(
     if let Some(e) = &verdict.error {
         return rejected("eval_error", e.clone(), false);
     }
-    if !verdict.resolved {
+    let accepted = shared.accept_flagged && verdict.resolved_official;
+    if !verdict.flags.is_empty() && !accepted {
+        return rejected(
+            "flagged",
+            format!("final verification: {}", verdict.flags.join("; ")),
+            false,
+        );
+    }
+    if !passes(&verdict, shared.accept_flagged) {
         return rejected(
             "unresolved",
             format!(
@@ -647,6 +785,43 @@ async fn judge(
             ),
             false,
         );
+    }
+    // A pass must repeat, each time on a fresh environment.
+    for run in 2..=shared.gate_runs {
+        let again = match shared.verifier.verify(inst, &patch).await {
+            Ok(v) => v,
+            Err(e) => {
+                let r = e.is_retryable();
+                return rejected("eval_error", format!("final verification {run}: {e}"), r);
+            }
+        };
+        if !passes(&again, shared.accept_flagged) {
+            return rejected(
+                "flaky",
+                format!(
+                    "final verification passed, then run {run} of {} did not: FAIL_TO_PASS {}/{}, PASS_TO_PASS {}/{}{}{}",
+                    shared.gate_runs,
+                    again.f2p_passed,
+                    again.f2p_total,
+                    again.p2p_passed,
+                    again.p2p_total,
+                    again
+                        .error
+                        .as_deref()
+                        .map(|e| format!("; {e}"))
+                        .unwrap_or_default(),
+                    if again.flags.is_empty() {
+                        String::new()
+                    } else {
+                        format!("; flags: {}", again.flags.join("; "))
+                    }
+                ),
+                false,
+            );
+        }
+    }
+    if !verdict.flags.is_empty() {
+        tracing::warn!(instance = %inst.instance_id, flags = ?verdict.flags, "kept a flagged trajectory (--accept-flagged)");
     }
     let messages = serde_json::Value::Array(traj.openai_messages());
     let tools = serde_json::Value::Array(traj.tools.clone());
@@ -681,6 +856,12 @@ async fn judge(
         cost_usd: traj.usage.cost_usd,
     };
     JobOutcome::Kept(Box::new(row))
+}
+
+/// Whether a final verification counts as a pass: the strict verdict, or
+/// with `--accept-flagged` the official one.
+fn passes(v: &Verdict, accept_flagged: bool) -> bool {
+    v.error.is_none() && (v.resolved || (accept_flagged && v.resolved_official))
 }
 
 #[cfg(test)]

@@ -31,7 +31,8 @@ use super::instance::Instance;
 use super::logs;
 use super::patch_apply::{CONTAINER_PATCH_FILE, apply_chain};
 use super::predictions::Prediction;
-use super::report::{self, AggregateEntry, AggregateReport, InstanceOutcome};
+use super::report::{self, AggregateEntry, AggregateReport, InstanceOutcome, StrictEntry};
+use super::strict::StrictGrader;
 use crate::error::Retryable;
 use crate::images::image_for;
 use crate::sandbox::docker::{self, Container, ContainerSpec, DockerConfig, container_name};
@@ -65,6 +66,18 @@ pub struct EvalOptions {
     pub dataset_label: String,
     /// Draw a progress bar.
     pub progress: bool,
+    /// `--strict`: grade strictly and run the empty-patch control.
+    pub strict: Option<Arc<StrictEval>>,
+}
+
+/// Settings of strict grading (`swebench eval --strict`).
+#[derive(Debug)]
+pub struct StrictEval {
+    /// The patch and log checks.
+    pub grader: StrictGrader,
+    /// Where empty-patch control results are cached, per instance and
+    /// image id (`<dir>/<instance>/<image id>/control.json`, with its logs).
+    pub control_dir: PathBuf,
 }
 
 /// The kind of infrastructure failure.
@@ -168,6 +181,14 @@ pub enum EvalError {
     /// No predictions at all.
     #[error("no predictions to evaluate")]
     NoPredictions,
+    /// The empty-patch control could not run.
+    #[error("empty-patch control of {instance_id}: {message}")]
+    Control {
+        /// The instance.
+        instance_id: String,
+        /// What failed.
+        message: String,
+    },
 }
 
 impl Retryable for EvalError {
@@ -268,7 +289,7 @@ pub async fn run_eval(
         .collect();
     let pending = todo
         .iter()
-        .filter(|(i, p)| !report_path(&opts, i, p).is_file())
+        .filter(|(i, p)| !report_done(&opts, &report_path(&opts, i, p), &i.instance_id))
         .count();
     if pending < todo.len() {
         eprintln!(
@@ -357,7 +378,7 @@ pub async fn run_eval(
         .map(|p| aggregate_entry(&opts, dataset, p))
         .collect();
     let dataset_ids: Vec<String> = full.iter().map(|i| i.instance_id.clone()).collect();
-    let aggregate = report::aggregate_report(&dataset_ids, &entries);
+    let aggregate = report::aggregate_report_with(&dataset_ids, &entries, opts.strict.is_some());
     let model = predictions[0]
         .model_name_or_path
         .clone()
@@ -417,6 +438,21 @@ fn report_path(opts: &EvalOptions, inst: &Instance, pred: &Prediction) -> PathBu
     log_dir(opts, inst, pred).join(logs::LOG_REPORT)
 }
 
+/// Whether an existing report ends this instance's work (resume): any
+/// report in the default mode, only a strict one with `--strict`.
+fn report_done(opts: &EvalOptions, path: &Path, instance_id: &str) -> bool {
+    if !path.is_file() {
+        return false;
+    }
+    if opts.strict.is_none() {
+        return true;
+    }
+    std::fs::read_to_string(path)
+        .ok()
+        .and_then(|t| report::read_strict_fields(&t, instance_id))
+        .is_some()
+}
+
 /// Reads `resolved` from an existing `report.json`.
 fn read_resolved(path: &Path, instance_id: &str) -> Option<bool> {
     let text = std::fs::read_to_string(path).ok()?;
@@ -434,9 +470,26 @@ fn aggregate_entry(opts: &EvalOptions, dataset: &Dataset, p: &Prediction) -> Agg
         p.model_name_or_path.as_deref(),
         &p.instance_id,
     );
-    let outcome = match read_resolved(&dir.join(logs::LOG_REPORT), &p.instance_id) {
+    let report_file = dir.join(logs::LOG_REPORT);
+    let mut outcome = match read_resolved(&report_file, &p.instance_id) {
         Some(resolved) => InstanceOutcome::Reported { resolved },
         None => InstanceOutcome::Error,
+    };
+    let strict = if opts.strict.is_some() {
+        let fields = std::fs::read_to_string(&report_file)
+            .ok()
+            .and_then(|t| report::read_strict_fields(&t, &p.instance_id));
+        if fields.is_none() {
+            // An official report is not a strict verdict.
+            outcome = InstanceOutcome::Error;
+        }
+        fields.map(|(official, f)| StrictEntry {
+            resolved_official: official,
+            flagged: !f.flags.is_empty(),
+            broken: f.broken,
+        })
+    } else {
+        None
     };
     let infra_failure = if empty_patch || dataset.get(&p.instance_id).is_none() {
         None
@@ -448,6 +501,7 @@ fn aggregate_entry(opts: &EvalOptions, dataset: &Dataset, p: &Prediction) -> Agg
         empty_patch,
         outcome,
         infra_failure,
+        strict,
     }
 }
 
@@ -475,7 +529,7 @@ async fn run_instance(ctx: &Ctx, inst: &Instance, pred: &Prediction) -> Instance
     let id = inst.instance_id.clone();
     let dir = log_dir(&ctx.opts, inst, pred);
     let report = dir.join(logs::LOG_REPORT);
-    if report.is_file() {
+    if report_done(&ctx.opts, &report, &id) {
         let resolved = read_resolved(&report, &id).unwrap_or(false);
         return InstanceRun {
             instance_id: id,
@@ -501,14 +555,7 @@ async fn run_instance(ctx: &Ctx, inst: &Instance, pred: &Prediction) -> Instance
     let mut container: Option<Container> = None;
     let result = evaluate(ctx, inst, pred, &dir, &log, &mut container).await;
     if let Some(c) = container.take() {
-        let task = tokio::spawn(async move {
-            if let Err(e) = c.remove().await {
-                tracing::warn!("removing container {}: {e}", c.name());
-            }
-        });
-        if let Ok(mut list) = ctx.removals.lock() {
-            list.push(task);
-        }
+        remove_later(ctx, c);
     }
     let with_check = |msg: String| {
         format!(
@@ -559,7 +606,8 @@ async fn run_instance(ctx: &Ctx, inst: &Instance, pred: &Prediction) -> Instance
     }
 }
 
-/// The official `run_instance` body. Returns `resolved`.
+/// The official `run_instance` body. Returns `resolved` (the strict
+/// verdict with `--strict`).
 async fn evaluate(
     ctx: &Ctx,
     inst: &Instance,
@@ -569,13 +617,226 @@ async fn evaluate(
     slot: &mut Option<Container>,
 ) -> Result<bool, Failure> {
     let id = &inst.instance_id;
+    let patch = pred.model_patch.clone().unwrap_or_default();
+    let test_output = run_tests(ctx, inst, Some(&patch), dir, log, slot, &ctx.opts.run_id).await?;
+
+    log.info(&format!("Grading answer for {id}..."));
+    let grade = grading::grade(inst, &test_output);
+    if let Some(err) = &grade.error {
+        return Err(Failure::Other(format!("grading {id}: {err}")));
+    }
+    let Some(strict) = &ctx.opts.strict else {
+        let json = report::instance_report_json(id, pred.model_patch.as_deref(), &grade);
+        log.info(&format!(
+            "report: {json}\nResult for {id}: resolved: {}",
+            if grade.resolved { "True" } else { "False" }
+        ));
+        write_report(dir, &json)?;
+        return Ok(grade.resolved);
+    };
+    // The container of the prediction goes first: the control uses its own.
+    if let Some(c) = slot.take() {
+        remove_later(ctx, c);
+    }
+    let mut graded = strict.grader.grade(inst, &patch, &test_output);
+    let resolves = empty_patch_control(ctx, inst, &strict.control_dir).await?;
+    log.info(&format!(
+        "Empty-patch control for {id}: resolved: {}",
+        if resolves { "True" } else { "False" }
+    ));
+    graded.set_empty_patch_resolves(resolves);
+    let fields = report::StrictFields {
+        resolved: graded.resolved,
+        flags: graded.flags.clone(),
+        broken: graded.broken,
+    };
+    let json =
+        report::strict_instance_report_json(id, pred.model_patch.as_deref(), &grade, &fields);
+    log.info(&format!(
+        "report: {json}\nResult for {id}: resolved: {} (official: {}){}",
+        if graded.resolved { "True" } else { "False" },
+        if grade.resolved { "True" } else { "False" },
+        if graded.flags.is_empty() {
+            String::new()
+        } else {
+            format!("; flags: {}", graded.flags.join(", "))
+        }
+    ));
+    write_report(dir, &json)?;
+    Ok(graded.resolved)
+}
+
+fn write_report(dir: &Path, json: &str) -> Result<(), Failure> {
+    let report_file = dir.join(logs::LOG_REPORT);
+    std::fs::write(&report_file, json)
+        .map_err(|e| Failure::Other(format!("writing {}: {e}", report_file.display())))
+}
+
+/// Removes a container in the background; the run waits for it at the end.
+fn remove_later(ctx: &Ctx, c: Container) {
+    let task = tokio::spawn(async move {
+        if let Err(e) = c.remove().await {
+            tracing::warn!("removing container {}: {e}", c.name());
+        }
+    });
+    if let Ok(mut list) = ctx.removals.lock() {
+        list.push(task);
+    }
+}
+
+/// One line of `control.json`: the empty patch's official verdict for an
+/// instance on one image, with the row fields it depends on.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+struct ControlRecord {
+    instance_id: String,
+    image_id: String,
+    spec_sha256: String,
+    empty_patch_resolves: bool,
+}
+
+/// The row fields the control's verdict depends on.
+fn control_spec_hash(inst: &Instance, script: &str) -> String {
+    let key = serde_json::json!([
+        script,
+        inst.fail_to_pass,
+        inst.pass_to_pass,
+        inst.log_parser,
+        inst.eval_type,
+        inst.repo,
+    ]);
+    crate::corpus::sha256_hex(key.to_string().as_bytes())
+}
+
+fn path_safe(s: &str) -> String {
+    s.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "-_.".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+/// Runs the empty patch once per instance and image (cached in
+/// `control_dir`): true when it resolves by the official rules, which makes
+/// the instance `broken`. A control that times out does not resolve.
+async fn empty_patch_control(
+    ctx: &Ctx,
+    inst: &Instance,
+    control_dir: &Path,
+) -> Result<bool, Failure> {
+    let id = &inst.instance_id;
+    let image = image_for(inst, ctx.opts.namespace.as_deref());
+    let image_id = ctx
+        .docker
+        .inspect_image(&image)
+        .await
+        .map_err(|e| Failure::Sandbox(docker::classify(e, "inspecting image")))?
+        .id
+        .unwrap_or_else(|| image.clone());
+    let script = eval_script(inst).map_err(|e| Failure::Other(e.to_string()))?;
+    let spec = control_spec_hash(inst, &script);
+    let dir = control_dir
+        .join(path_safe(id))
+        .join(path_safe(image_id.trim_start_matches("sha256:")));
+    let record = dir.join("control.json");
+    if let Some(r) = std::fs::read_to_string(&record)
+        .ok()
+        .and_then(|t| serde_json::from_str::<ControlRecord>(&t).ok())
+        .filter(|r| &r.instance_id == id && r.image_id == image_id && r.spec_sha256 == spec)
+    {
+        return Ok(r.empty_patch_resolves);
+    }
+    std::fs::create_dir_all(&dir)
+        .map_err(|e| Failure::Other(format!("creating {}: {e}", dir.display())))?;
+    let log = InstanceLog::create(dir.join(logs::LOG_INSTANCE))
+        .map_err(|e| Failure::Other(format!("writing the control log: {e}")))?;
+    let mut slot = None;
+    let run_id = format!("{}-control", ctx.opts.run_id);
+    let result = run_tests(ctx, inst, None, &dir, &log, &mut slot, &run_id).await;
+    if let Some(c) = slot.take() {
+        remove_later(ctx, c);
+    }
+    let resolves = match result {
+        Ok(output) => grading::grade(inst, &output).resolved,
+        Err(Failure::Timeout(secs)) => {
+            log.info(&format!("Test timed out after {secs} seconds."));
+            false
+        }
+        Err(e) => return Err(e),
+    };
+    let rec = ControlRecord {
+        instance_id: id.clone(),
+        image_id,
+        spec_sha256: spec,
+        empty_patch_resolves: resolves,
+    };
+    let text = serde_json::to_string_pretty(&rec).unwrap_or_default() + "\n";
+    let tmp = dir.join(format!("control.json.{}", marker_nonce()));
+    std::fs::write(&tmp, text)
+        .and_then(|_| std::fs::rename(&tmp, &record))
+        .map_err(|e| Failure::Other(format!("writing {}: {e}", record.display())))?;
+    Ok(resolves)
+}
+
+/// The empty-patch control of one instance, on its own (the factory's
+/// Docker verifier): true when the empty patch resolves it. Results are
+/// cached under `control_dir`.
+pub async fn empty_patch_resolves(
+    inst: &Instance,
+    opts: EvalOptions,
+    control_dir: &Path,
+) -> Result<bool, EvalError> {
+    let docker = docker::connect().await?;
+    let ctx = Ctx {
+        docker,
+        opts,
+        removals: Mutex::new(Vec::new()),
+    };
+    let result = empty_patch_control(&ctx, inst, control_dir).await;
+    let removals = ctx
+        .removals
+        .lock()
+        .map(|mut l| std::mem::take(&mut *l))
+        .unwrap_or_default();
+    for task in removals {
+        let _ = task.await;
+    }
+    result.map_err(|f| match f {
+        Failure::Sandbox(e) => EvalError::Sandbox(e),
+        Failure::PatchApply(m) | Failure::Other(m) => EvalError::Control {
+            instance_id: inst.instance_id.clone(),
+            message: m,
+        },
+        Failure::Timeout(s) => EvalError::Control {
+            instance_id: inst.instance_id.clone(),
+            message: format!("timed out after {s} s"),
+        },
+    })
+}
+
+/// A fresh container from the instance image; the patch applied by the
+/// official chain (`None`: the empty-patch control, nothing applied); the
+/// eval script run. Returns the test output (also written to `dir`).
+async fn run_tests(
+    ctx: &Ctx,
+    inst: &Instance,
+    patch: Option<&str>,
+    dir: &Path,
+    log: &InstanceLog,
+    slot: &mut Option<Container>,
+    run_id: &str,
+) -> Result<String, Failure> {
+    let id = &inst.instance_id;
     let opts = &ctx.opts;
     let script = eval_script(inst).map_err(|e| Failure::Other(e.to_string()))?;
     let image = image_for(inst, opts.namespace.as_deref());
     log.info(&format!("Creating container for {id}..."));
     let mut spec = ContainerSpec::new(
         image.clone(),
-        container_name(id, &opts.run_id),
+        container_name(id, run_id),
         opts.docker.for_grading(),
     );
     spec.keep = opts.keep;
@@ -593,27 +854,33 @@ async fn evaluate(
     log.info(&format!("Container for {id} created: {}", container.id()));
     let container = slot.insert(container);
 
-    let patch = pred.model_patch.clone().unwrap_or_default();
-    let patch_file = dir.join(logs::LOG_PATCH);
-    std::fs::write(&patch_file, &patch)
-        .map_err(|e| Failure::Other(format!("writing {}: {e}", patch_file.display())))?;
-    log.info(&format!(
-        "Intermediate patch for {id} written to {}, now applying to container...",
-        patch_file.display()
-    ));
-    // The patch and the eval script travel in one tar stream.
-    container
-        .upload_files(&[
-            (CONTAINER_PATCH_FILE, patch.as_bytes(), 0o644),
-            ("/eval.sh", script.as_bytes(), 0o755),
-        ])
-        .await?;
-    let applied = apply_chain(&*container, CONTAINER_PATCH_FILE).await?;
-    for line in &applied.log {
-        log.info(line);
-    }
-    if !applied.applied {
-        return Err(Failure::PatchApply(applied.failure_message()));
+    if let Some(patch) = patch {
+        let patch_file = dir.join(logs::LOG_PATCH);
+        std::fs::write(&patch_file, patch)
+            .map_err(|e| Failure::Other(format!("writing {}: {e}", patch_file.display())))?;
+        log.info(&format!(
+            "Intermediate patch for {id} written to {}, now applying to container...",
+            patch_file.display()
+        ));
+        // The patch and the eval script travel in one tar stream.
+        container
+            .upload_files(&[
+                (CONTAINER_PATCH_FILE, patch.as_bytes(), 0o644),
+                ("/eval.sh", script.as_bytes(), 0o755),
+            ])
+            .await?;
+        let applied = apply_chain(&*container, CONTAINER_PATCH_FILE).await?;
+        for line in &applied.log {
+            log.info(line);
+        }
+        if !applied.applied {
+            return Err(Failure::PatchApply(applied.failure_message()));
+        }
+    } else {
+        log.info(&format!("Empty-patch control for {id}: nothing applied"));
+        container
+            .upload_files(&[("/eval.sh", script.as_bytes(), 0o755)])
+            .await?;
     }
 
     let eval_file = dir.join(logs::LOG_EVAL_SCRIPT);
@@ -656,22 +923,7 @@ async fn evaluate(
     if after.trim() != parts.before.trim() {
         log.info("Git diff changed after running eval script");
     }
-    let test_output = parts.eval;
-
-    log.info(&format!("Grading answer for {id}..."));
-    let grade = grading::grade(inst, &test_output);
-    if let Some(err) = &grade.error {
-        return Err(Failure::Other(format!("grading {id}: {err}")));
-    }
-    let json = report::instance_report_json(id, pred.model_patch.as_deref(), &grade);
-    log.info(&format!(
-        "report: {json}\nResult for {id}: resolved: {}",
-        if grade.resolved { "True" } else { "False" }
-    ));
-    let report_file = dir.join(logs::LOG_REPORT);
-    std::fs::write(&report_file, json)
-        .map_err(|e| Failure::Other(format!("writing {}: {e}", report_file.display())))?;
-    Ok(grade.resolved)
+    Ok(parts.eval)
 }
 
 /// The three parts of the combined eval exec.

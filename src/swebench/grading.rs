@@ -455,6 +455,13 @@ pub fn logs_eval_markers(content: &str, parser: ParserFn) -> Option<StatusMap> {
     Some(status_map)
 }
 
+/// The part of a marker-mode log the official grader parses first: between
+/// `>>>>> Start Test Output` and `>>>>> End Test Output` (empty when a
+/// marker is missing).
+pub fn test_output_slice(content: &str) -> &str {
+    split_first(split_nth1(content, START_TEST_OUTPUT), END_TEST_OUTPUT)
+}
+
 /// Python's `s.split(sep)[1]` (empty when `sep` is absent).
 fn split_nth1<'a>(s: &'a str, sep: &str) -> &'a str {
     let Some(p) = memchr::memmem::find(s.as_bytes(), sep.as_bytes()) else {

@@ -13,3 +13,4 @@ pub mod patch_apply;
 pub mod predictions;
 pub mod report;
 pub mod specs;
+pub mod strict;

@@ -180,6 +180,87 @@ pub fn instance_report_json(
     instance_report(instance_id, model_patch, grade).dumps()
 }
 
+/// What strict grading adds to one instance's report.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct StrictFields {
+    /// The strict verdict (becomes `resolved`).
+    pub resolved: bool,
+    /// Why it differs from the official one.
+    pub flags: Vec<String>,
+    /// The empty patch resolves the instance too.
+    pub broken: bool,
+}
+
+/// The per-instance report of `swebench eval --strict`: the official
+/// report with `resolved` set to the strict verdict, followed by
+/// `resolved_official`, `broken` and `flags`.
+pub fn strict_instance_report_json(
+    instance_id: &str,
+    model_patch: Option<&str>,
+    grade: &InstanceGrade,
+    strict: &StrictFields,
+) -> String {
+    let mut value = instance_report(instance_id, model_patch, grade);
+    if let PyJson::Dict(outer) = &mut value
+        && let Some((_, PyJson::Dict(fields))) = outer.first_mut()
+        && let Some(pos) = fields.iter().position(|(k, _)| k == "resolved")
+    {
+        let official = fields[pos].1.clone();
+        fields[pos].1 = PyJson::Bool(model_patch.is_some() && strict.resolved);
+        let extra = [
+            ("resolved_official".to_string(), official),
+            ("broken".to_string(), PyJson::Bool(strict.broken)),
+            ("flags".to_string(), str_list(&strict.flags)),
+        ];
+        for (i, kv) in extra.into_iter().enumerate() {
+            fields.insert(pos + 1 + i, kv);
+        }
+    }
+    value.dumps()
+}
+
+/// The strict fields of an existing `report.json` (`None` for an official one).
+pub fn read_strict_fields(text: &str, instance_id: &str) -> Option<(bool, StrictFields)> {
+    let v: serde_json::Value = serde_json::from_str(text.trim()).ok()?;
+    let r = v.get(instance_id)?;
+    let official = r.get("resolved_official")?.as_bool()?;
+    Some((
+        official,
+        StrictFields {
+            resolved: r.get("resolved")?.as_bool()?,
+            flags: r
+                .get("flags")?
+                .as_array()?
+                .iter()
+                .filter_map(|f| f.as_str().map(str::to_string))
+                .collect(),
+            broken: r.get("broken").and_then(|b| b.as_bool()).unwrap_or(false),
+        },
+    ))
+}
+
+/// The strict view of one reported instance, for the aggregate.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StrictEntry {
+    /// What the official rules said.
+    pub resolved_official: bool,
+    /// Strict grading raised at least one flag.
+    pub flagged: bool,
+    /// The empty patch resolves the instance.
+    pub broken: bool,
+}
+
+/// Strict counts of an aggregate report.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StrictCounts {
+    /// Resolved by the official rules.
+    pub resolved_official: usize,
+    /// Instances with at least one flag.
+    pub flagged: usize,
+    /// Instances whose empty patch resolves.
+    pub broken: usize,
+}
+
 /// What the aggregate step found for one submitted, non-empty prediction.
 #[derive(Debug, Clone, PartialEq)]
 pub enum InstanceOutcome {
@@ -203,6 +284,8 @@ pub struct AggregateEntry {
     pub outcome: InstanceOutcome,
     /// Infra classification of the instance's logs, if any.
     pub infra_failure: Option<(String, bool)>,
+    /// Strict fields of its report (`swebench eval --strict`).
+    pub strict: Option<StrictEntry>,
 }
 
 /// The aggregate run report of `make_run_report` (without a Docker client,
@@ -221,6 +304,8 @@ pub struct AggregateReport {
     pub completed: usize,
     /// Dataset size.
     pub total: usize,
+    /// Strict counts (`--strict` only).
+    pub strict: Option<StrictCounts>,
 }
 
 impl AggregateReport {
@@ -240,6 +325,17 @@ pub fn aggregate_report_name(model_name_or_path: &str, run_id: &str) -> String {
 /// Builds the aggregate report. `dataset_ids` is the full dataset in order;
 /// `entries` are the submitted predictions (unique ids).
 pub fn aggregate_report(dataset_ids: &[String], entries: &[AggregateEntry]) -> AggregateReport {
+    aggregate_report_with(dataset_ids, entries, false)
+}
+
+/// [`aggregate_report`], plus with `strict` the official and strict counts
+/// side by side: `resolved_*` are strict, and `resolved_official_*`,
+/// `flagged_*` and `broken_*` follow `error_ids`.
+pub fn aggregate_report_with(
+    dataset_ids: &[String],
+    entries: &[AggregateEntry],
+    strict: bool,
+) -> AggregateReport {
     let by_id: BTreeMap<&str, &AggregateEntry> = entries
         .iter()
         .map(|e| (e.instance_id.as_str(), e))
@@ -288,11 +384,26 @@ pub fn aggregate_report(dataset_ids: &[String], entries: &[AggregateEntry]) -> A
             }
         }
     }
+    let (mut official, mut flagged, mut broken) =
+        (BTreeSet::new(), BTreeSet::new(), BTreeSet::new());
+    for id in &completed {
+        if let Some(s) = by_id.get(id.as_str()).and_then(|e| e.strict) {
+            if s.resolved_official {
+                official.insert(id.clone());
+            }
+            if s.flagged {
+                flagged.insert(id.clone());
+            }
+            if s.broken {
+                broken.insert(id.clone());
+            }
+        }
+    }
     let submitted: BTreeSet<String> = entries.iter().map(|e| e.instance_id.clone()).collect();
     let list =
         |s: &BTreeSet<String>| PyJson::List(s.iter().map(|x| PyJson::Str(x.clone())).collect());
     let n = |x: usize| PyJson::Int(x as i64);
-    let value = PyJson::Dict(vec![
+    let mut fields = vec![
         ("total_instances".into(), n(dataset_ids.len())),
         ("submitted_instances".into(), n(entries.len())),
         ("completed_instances".into(), n(completed.len())),
@@ -320,8 +431,20 @@ pub fn aggregate_report(dataset_ids: &[String], entries: &[AggregateEntry]) -> A
             ),
         ),
         ("error_ids".into(), list(&errors)),
-        ("schema_version".into(), n(2)),
-    ]);
+    ];
+    if strict {
+        fields.extend([
+            ("strict".to_string(), PyJson::Bool(true)),
+            ("resolved_official_instances".into(), n(official.len())),
+            ("flagged_instances".into(), n(flagged.len())),
+            ("broken_instances".into(), n(broken.len())),
+            ("resolved_official_ids".into(), list(&official)),
+            ("flagged_ids".into(), list(&flagged)),
+            ("broken_ids".into(), list(&broken)),
+        ]);
+    }
+    fields.push(("schema_version".into(), n(2)));
+    let value = PyJson::Dict(fields);
     AggregateReport {
         value,
         resolved: resolved.len(),
@@ -329,6 +452,11 @@ pub fn aggregate_report(dataset_ids: &[String], entries: &[AggregateEntry]) -> A
         empty_patches: empty.len(),
         completed: completed.len(),
         total: dataset_ids.len(),
+        strict: strict.then_some(StrictCounts {
+            resolved_official: official.len(),
+            flagged: flagged.len(),
+            broken: broken.len(),
+        }),
     }
 }
 
@@ -353,6 +481,69 @@ mod tests {
             v.dumps(),
             "{\n    \"a\": [],\n    \"b\": {},\n    \"c\": [\n        \"\\u00e9\\\"\\\\\\n\\u0001\\u007f\\ud83d\\ude00\",\n        true\n    ]\n}"
         );
+    }
+
+    #[test]
+    fn strict_report_keeps_the_official_verdict_beside_the_strict_one() {
+        let grade = InstanceGrade {
+            instance_id: "a__b-1".into(),
+            resolved: true,
+            patch_applied: true,
+            mode: super::super::grading::GradeMode::Markers,
+            resolution: super::super::grading::ResolvedStatus::Full,
+            tests_status: Default::default(),
+            error: None,
+            parser: None,
+            eval_type: super::super::grading::EvalType::PassAndFail,
+            infra_failure: None,
+            parsed_tests: 1,
+            exit_code: None,
+        };
+        let strict = StrictFields {
+            resolved: false,
+            flags: vec!["patch_policy:runner_config:conftest.py".into()],
+            broken: false,
+        };
+        let text = strict_instance_report_json("a__b-1", Some("p"), &grade, &strict);
+        let official = instance_report_json("a__b-1", Some("p"), &grade);
+        assert!(text.starts_with("{\n    \"a__b-1\": {\n        \"patch_is_None\": false,"));
+        assert!(text.contains("\"resolved\": false,\n        \"resolved_official\": true,\n        \"broken\": false,\n        \"flags\": [\n            \"patch_policy:runner_config:conftest.py\"\n        ],"), "{text}");
+        assert!(official.contains("\"resolved\": true,") && !official.contains("flags"));
+        let (off, back) = read_strict_fields(&text, "a__b-1").unwrap();
+        assert!(off);
+        assert_eq!(back, strict);
+        assert!(read_strict_fields(&official, "a__b-1").is_none());
+    }
+
+    #[test]
+    fn strict_aggregate_adds_counts_only_when_asked() {
+        let e = |id: &str, resolved, official, flagged| AggregateEntry {
+            instance_id: id.into(),
+            empty_patch: false,
+            outcome: InstanceOutcome::Reported { resolved },
+            infra_failure: None,
+            strict: Some(StrictEntry {
+                resolved_official: official,
+                flagged,
+                broken: false,
+            }),
+        };
+        let ids: Vec<String> = ["x-1", "x-2"].iter().map(|s| s.to_string()).collect();
+        let entries = [e("x-1", true, true, false), e("x-2", false, true, true)];
+        let plain = aggregate_report(&ids, &entries);
+        assert!(plain.strict.is_none() && !plain.to_json().contains("flagged"));
+        let s = aggregate_report_with(&ids, &entries, true);
+        assert_eq!(s.resolved, 1);
+        assert_eq!(
+            s.strict,
+            Some(StrictCounts {
+                resolved_official: 2,
+                flagged: 1,
+                broken: 0
+            })
+        );
+        let json = s.to_json();
+        assert!(json.contains("\"flagged_ids\": [\n        \"x-2\"\n    ],\n    \"broken_ids\": [],\n    \"schema_version\": 2"), "{json}");
     }
 
     #[test]
