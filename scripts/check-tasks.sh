@@ -39,7 +39,7 @@ try:
 except Exception as e:  # noqa: BLE001
     t = {}
     errors.append(f"task.toml: {e}")
-known = {"id", "tier", "language", "statement", "test_cmd", "timeout_s", "protected"}
+known = {"id", "tier", "language", "statement", "test_cmd", "timeout_s", "protected", "allow_paths", "targets"}
 unknown = sorted(set(t) - known)
 if unknown:
     errors.append(f"unknown fields {unknown}")

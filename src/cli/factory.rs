@@ -169,6 +169,11 @@ async fn run_factory(a: FactoryRunArgs) -> anyhow::Result<u8> {
     let licenses = sources.check_instances(&selected).map_err(usage)?;
     let instances: Vec<_> = selected.into_iter().zip(licenses).collect();
 
+    // The local backend confines the teacher and the eval in bubblewrap:
+    // refuse to start without it.
+    if matches!(a.sandbox, FactorySandbox::Local) {
+        crate::sandbox::bwrap::preflight().map_err(|e| CliError::failure(e.to_string()))?;
+    }
     let (env, verifier): (Arc<dyn InstanceEnv>, Arc<dyn PatchVerifier>) = match a.sandbox {
         FactorySandbox::Docker => {
             let config = crate::sandbox::docker::DockerConfig::load(None)

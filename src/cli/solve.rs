@@ -311,7 +311,12 @@ pub async fn run(args: SolveArgs) -> anyhow::Result<u8> {
     let _ = sandbox.close().await;
     let Some(result) = result else {
         // The workspace (a temp dir) is dropped on return; the repo was never touched.
-        let saved = save_partial(&progress, &redactor, "interrupted by the user (Ctrl-C)", &out_dir);
+        let saved = save_partial(
+            &progress,
+            &redactor,
+            "interrupted by the user (Ctrl-C)",
+            &out_dir,
+        );
         return Err(CliError {
             code: 130,
             message: format!("interrupted; the repository was left untouched{saved}"),
@@ -319,7 +324,12 @@ pub async fn run(args: SolveArgs) -> anyhow::Result<u8> {
         .into());
     };
     let traj = result.map_err(|e| {
-        let saved = save_partial(&progress, &redactor, &format!("engine failure: {e}"), &out_dir);
+        let saved = save_partial(
+            &progress,
+            &redactor,
+            &format!("engine failure: {e}"),
+            &out_dir,
+        );
         // A refused first call (wrong key, unknown model) is a configuration
         // error (2); a dead server or sandbox is a broken environment (3).
         let config = matches!(

@@ -116,9 +116,13 @@ impl InstanceEnv for LocalBackend {
     async fn prepare(&self, inst: &Instance) -> Result<Prepared, FactoryError> {
         let (scratch, repo) = self.fresh_clone(inst).await?;
         let workspace = crate::sandbox::blocking(|| Workspace::adopt(&repo))?;
+        // The teacher's commands run in bubblewrap, like `solve`'s.
+        let sandbox = crate::sandbox::SandboxChoice::Local
+            .open(&workspace)
+            .await?;
         Ok(Prepared {
             workspace,
-            sandbox: Box::new(LocalSandbox::new(&repo)),
+            sandbox,
             scratch: Some(scratch),
         })
     }
@@ -132,17 +136,27 @@ impl PatchVerifier for LocalBackend {
 
     async fn verify(&self, inst: &Instance, patch: &str) -> Result<Verdict, FactoryError> {
         let (scratch, repo) = self.fresh_clone(inst).await?;
-        let patch_file = scratch.path().join("patch.diff");
-        std::fs::write(&patch_file, patch)
+        // The patched code runs in a fresh bubblewrap sandbox; the patch,
+        // the eval script and git's global config live in a control
+        // directory beside the clone, visible at the sandbox's report path.
+        let ctl = scratch.path().join("ctl");
+        std::fs::create_dir_all(&ctl).map_err(|e| FactoryError::io("creating ctl", e))?;
+        std::fs::write(ctl.join("patch.diff"), patch)
             .map_err(|e| FactoryError::io("writing patch.diff", e))?;
-        let sb = LocalSandbox::new(&repo);
+        let repo =
+            std::fs::canonicalize(&repo).map_err(|e| FactoryError::io("resolving the clone", e))?;
+        let cfg = std::sync::Arc::new(crate::sandbox::config::SandboxConfig::load(None)?);
+        let base = crate::sandbox::bwrap::BwrapSandbox::new(&repo, None, cfg)?;
+        let sb = base.fresh(&repo, Some(&ctl)).await?;
+        let inside = sb.report_dir().unwrap_or_else(|| ctl.display().to_string());
+        let patch_file = format!("{inside}/patch.diff");
         let mut verdict = Verdict {
             verified_by: self.describe(),
             ..Verdict::default()
         };
         // The empty patch (the control) applies nothing.
         if !patch.trim().is_empty() {
-            let applied = apply_chain(&sb, &patch_file.to_string_lossy()).await?;
+            let applied = apply_chain(&sb, &patch_file).await?;
             if !applied.applied {
                 verdict.error = Some(format!(
                     "the patch did not apply: {}",
@@ -154,17 +168,14 @@ impl PatchVerifier for LocalBackend {
         let script = eval_script(inst)
             .map_err(|e| FactoryError::Other(format!("{}: {e}", inst.instance_id)))?
             .replace(REPO_DIRECTORY, &repo.to_string_lossy());
-        let script_file = scratch.path().join("eval.sh");
-        std::fs::write(&script_file, script).map_err(|e| FactoryError::io("writing eval.sh", e))?;
-        let mut req =
-            ExecRequest::new(format!("bash {}", script_file.display()), self.eval_timeout);
+        std::fs::write(ctl.join("eval.sh"), script)
+            .map_err(|e| FactoryError::io("writing eval.sh", e))?;
+        let mut req = ExecRequest::new(format!("bash {inside}/eval.sh"), self.eval_timeout);
         req.env.push(("PYTHONDONTWRITEBYTECODE".into(), "1".into()));
-        // Eval scripts run `git config --global ...`: keep that out of the host user's config.
-        let gitconfig = scratch.path().join("gitconfig");
-        req.env.push((
-            "GIT_CONFIG_GLOBAL".into(),
-            gitconfig.to_string_lossy().into_owned(),
-        ));
+        // Eval scripts run `git config --global ...`: keep that in the
+        // control directory.
+        req.env
+            .push(("GIT_CONFIG_GLOBAL".into(), format!("{inside}/gitconfig")));
         let out = sb.exec(&req).await?;
         if out.timed_out {
             verdict.error = Some(format!(

@@ -57,6 +57,13 @@ impl Shell for LocalSandbox {
     }
 }
 
+#[async_trait]
+impl Shell for Box<dyn crate::sandbox::Sandbox> {
+    async fn run(&self, command: &str, timeout: Duration) -> Result<ExecOutput, SandboxError> {
+        self.exec(&ExecRequest::new(command, timeout)).await
+    }
+}
+
 /// How the chain went.
 #[derive(Debug, Clone)]
 pub struct ApplyOutcome {

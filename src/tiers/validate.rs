@@ -10,9 +10,8 @@ use serde::Serialize;
 use super::TiersError;
 use super::suite::Task;
 use crate::gate::{GateRun, TestCommandGate, Verifier};
-use crate::sandbox::local::LocalSandbox;
+use crate::sandbox::Workspace;
 use crate::sandbox::workspace::build_globset;
-use crate::sandbox::{Sandbox, Workspace};
 
 /// What validation found for one task.
 #[derive(Debug, Clone, Serialize)]
@@ -193,11 +192,11 @@ async fn gate_run(
     ws: &Workspace,
     check: &mut TaskCheck,
 ) -> Result<GateRun, TiersError> {
-    let sandbox = LocalSandbox::new(ws.root());
+    // Task repos are data: their tests run in the same bubblewrap sandbox
+    // as an episode's gate.
+    let sandbox = crate::sandbox::SandboxChoice::Local.open(ws).await?;
     let patch = crate::sandbox::blocking(|| ws.diff())?;
-    let run = gate
-        .check(&sandbox as &dyn Sandbox, ws, &patch, None)
-        .await?;
+    let run = gate.check(sandbox.as_ref(), ws, &patch, None).await?;
     check.test_ms += run.duration_ms;
     Ok(run)
 }
