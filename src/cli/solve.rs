@@ -105,6 +105,11 @@ pub struct SolveArgs {
     /// Image for --sandbox docker.
     #[arg(long)]
     pub image: Option<String>,
+    /// Commands the approval rules hold back (git push, installs, deletes
+    /// outside build dirs): ask on the terminal, deny, or allow. Default:
+    /// ask on a terminal, deny in batch runs.
+    #[arg(long, value_name = "ask|deny|allow")]
+    pub approve: Option<crate::tools::approval::ApprovalMode>,
     /// Print exactly one JSON object on stdout.
     #[arg(long)]
     pub json: bool,
@@ -255,6 +260,12 @@ pub async fn run(args: SolveArgs) -> anyhow::Result<u8> {
         .open(&workspace)
         .await
         .map_err(|e| CliError::environment(format!("{} sandbox: {e}", args.sandbox.label())))?;
+    let approval_policy = crate::tools::approval::ApprovalPolicy::load(None)
+        .map_err(|e| CliError::usage(e.to_string()))?;
+    let approval_mode = crate::tools::approval::ApprovalMode::resolve(
+        args.approve,
+        std::io::IsTerminal::is_terminal(&std::io::stdin()),
+    );
     // Secrets: this process's secret-looking variables and the values in
     // the masked files never reach the model or any file airgate writes.
     let mut redactor = crate::redact::Redactor::from_env()
@@ -298,6 +309,7 @@ pub async fn run(args: SolveArgs) -> anyhow::Result<u8> {
         verifier: &verifier,
         policy: Some(&patch_policy),
         redactor: Some(redactor.as_ref()),
+        approval: Some((&approval_policy, approval_mode)),
         progress: Some(&progress),
     };
 

@@ -244,6 +244,11 @@ pub struct Episode<'a> {
     /// them when they are made). `None` keeps every change (the factory's
     /// hidden evaluation applies its own rules).
     pub policy: Option<&'a crate::gate::policy::PatchPolicy>,
+    /// The approval policy and mode for `run` (`None`: no approval step).
+    pub approval: Option<(
+        &'a crate::tools::approval::ApprovalPolicy,
+        crate::tools::approval::ApprovalMode,
+    )>,
     /// Removes secrets from every tool result and gate output before the
     /// model (or the trajectory) sees them.
     pub redactor: Option<&'a crate::redact::Redactor>,
@@ -312,7 +317,10 @@ pub async fn run_episode(
     };
     let ctx = ToolContext {
         sandbox: ep.sandbox,
-        guards: Default::default(),
+        guards: tools::Guards {
+            policy: ep.policy,
+            approval: ep.approval,
+        },
         output_limit: cfg.output_limit,
         run_timeout: cfg.run_timeout,
         max_run_timeout: cfg.max_run_timeout,

@@ -651,6 +651,7 @@ async fn run_job(shared: &Shared, item: &(Instance, String), sample: u32) -> Job
         verifier: &gate,
         policy: Some(&patch_policy),
         redactor: redactor.as_ref(),
+        approval: None,
         progress: None,
     };
     let outcome = run_episode(&episode, &shared.engine, std::slice::from_mut(&mut policy)).await;

@@ -386,6 +386,8 @@ async fn run_episode(
 ) -> Result<Trajectory, TiersError> {
     let gate = task.gate()?;
     let patch_policy = task.patch_policy()?;
+    let approval = crate::tools::approval::ApprovalPolicy::load(None)
+        .map_err(|e| TiersError::Usage(e.to_string()))?;
     let redactor = crate::redact::Redactor::from_env()
         .map_err(|e| TiersError::Usage(format!("redaction settings: {e}")))?;
     let repo = task.repo();
@@ -420,6 +422,8 @@ async fn run_episode(
         verifier: &gate,
         policy: Some(&patch_policy),
         redactor: Some(&redactor),
+        // Batch runs: commands the approval rules hold back are denied.
+        approval: Some((&approval, crate::tools::approval::ApprovalMode::Deny)),
         progress: None,
     };
     let result = engine::run_episode(&ep, engine_cfg, &mut stages).await;
