@@ -245,7 +245,7 @@ pub fn run_search(
                 }
                 // Swapped for a link, hard-linked or gone since the walk saw
                 // it: skipped, like an unreadable file.
-                if let Ok(opened) = root_ref.open_file(&rel) {
+                if let Ok(opened) = root_ref.open_file_walked(&rel) {
                     search_ref(&mut searcher, &opened.file, rel.shown().to_string());
                 }
                 WalkState::Continue
