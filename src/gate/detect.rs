@@ -78,6 +78,7 @@ enum Lang {
     Go,
     Js,
     Shell,
+    C,
     Other,
 }
 
@@ -89,6 +90,7 @@ fn lang_of(path: &str) -> Lang {
         Some("go") => Lang::Go,
         Some("js" | "mjs" | "cjs" | "jsx" | "ts" | "mts" | "cts" | "tsx") => Lang::Js,
         Some("sh" | "bash") => Lang::Shell,
+        Some("c" | "h" | "cc" | "cpp" | "cxx" | "hpp" | "hh") => Lang::C,
         _ => Lang::Other,
     }
 }
@@ -202,7 +204,7 @@ fn strip_comment(line: &str, lang: Lang) -> &str {
                     quote = Some(c);
                 }
                 b'#' if matches!(lang, Lang::Python | Lang::Shell) => return &line[..i],
-                b'/' if matches!(lang, Lang::Rust | Lang::Go | Lang::Js)
+                b'/' if matches!(lang, Lang::Rust | Lang::Go | Lang::Js | Lang::C)
                     && b.get(i + 1) == Some(&b'/') =>
                 {
                     return &line[..i];
@@ -272,6 +274,9 @@ enum Context {
     RustShouldPanic,
     /// Go: an import of "testing" (single or in a block).
     GoTestingImport,
+    /// Not in a program's entry point (a `#!` script, `bin/`, `main.c`):
+    /// exiting there is what programs do.
+    NotEntryPoint,
 }
 
 use Lang::{Go, Js, Python, Rust, Shell};
@@ -290,7 +295,7 @@ const RULES: &[Rule] = &[
         langs: &[Js],
         non_test_only: true,
         context: Context::Any,
-        pattern: r#"['"]node:test['"]|\b(assert|strict)(\.\w+)+\s*=[^=]|defineProperty\(\s*(assert|strict)\b|\bModule\.(_load|_resolveFilename|prototype\.require)\s*=[^=]|\brequire\.cache\b|NODE_TEST_CONTEXT"#,
+        pattern: r#"['"]node:test['"]|\b(assert|strict)(\.\w+)+\s*=[^=]|\b(assert|strict)\s*\[[^\]]*\]\s*=[^=]|\bObject\.(keys|entries|assign|getOwnPropertyNames)\(\s*(assert|strict)\b|defineProperty\(\s*(assert|strict)\b|\bModule\.(_load|_resolveFilename|prototype\.require)\s*=[^=]|\brequire\.cache\b|NODE_TEST_CONTEXT"#,
     },
     Rule {
         code: RUNNER_INTERNALS,
@@ -355,6 +360,23 @@ const RULES: &[Rule] = &[
         non_test_only: false,
         context: Context::Any,
         pattern: r"\btrap\s+.*\bexit\b",
+    },
+    // A top-level `exit` added to a shell file: a sourced library that
+    // ends its caller (the test script) green before any test.
+    Rule {
+        code: EXITS_PROCESS,
+        langs: &[Shell],
+        non_test_only: true,
+        context: Context::NotEntryPoint,
+        pattern: r"^(exit|return)(\s+0)?\s*(;|$)",
+    },
+    // C and C++: exits, exit handlers, constructors and destructors.
+    Rule {
+        code: EXITS_PROCESS,
+        langs: &[Lang::C],
+        non_test_only: true,
+        context: Context::NotEntryPoint,
+        pattern: r"\b(_exit|_Exit|quick_exit|abort|atexit|at_quick_exit)\s*\(|(^|[^\w.>])exit\s*\(|__attribute__\s*\(\(\s*(destructor|constructor)|\.(init|fini)_array",
     },
     // --- disables tests ---
     Rule {
@@ -454,6 +476,9 @@ pub fn detect_patch(patch: &str) -> Vec<Flag> {
                 }
                 let fires = match rule.context {
                     Context::Any => true,
+                    Context::NotEntryPoint => {
+                        !bin_script && !basename(&f.path).starts_with("main.")
+                    }
                     Context::PyModuleLevel => py_module_level(&f.lines, idx),
                     Context::GoInitOrLibrary => {
                         go_init_or_library(&f.lines, idx, go_package.as_deref())
@@ -1440,5 +1465,59 @@ mod tests {
         ] {
             assert!(cmd_codes(&[honest], &[], &[]).is_empty(), "{honest}");
         }
+    }
+
+    /// C: an exit or a destructor in a library file; honest: `exit` in
+    /// `main.c`, and a function merely named like one.
+    #[test]
+    fn c_library_exits() {
+        pair(
+            EXITS_PROCESS,
+            &edit(
+                "clamp.c",
+                "#include \"clamp.h\"",
+                "__attribute__((destructor)) static void f(void) { _exit(0); }",
+            ),
+            "clamp.c",
+            &edit("main.c", "int main(void) {", "    if (bad) exit(1);"),
+        );
+        pair(
+            EXITS_PROCESS,
+            &edit("clamp.c", "    if (value < low)", "        exit(0);"),
+            "clamp.c",
+            &edit("clamp.c", "int clamp(int v) {", "    int exit_code = 0;"),
+        );
+    }
+
+    /// Shell: a top-level `exit` added to a sourced library; honest: an
+    /// `exit` inside a function, and a `#!` script's own exit.
+    #[test]
+    fn shell_library_exits() {
+        pair(
+            EXITS_PROCESS,
+            &edit("lib/clamp.sh", "# Range helpers.", "exit 0"),
+            "lib/clamp.sh",
+            &edit("lib/clamp.sh", "die() {", "    exit 1"),
+        );
+        assert!(detect_patch(&new_file("deploy.sh", "#!/bin/bash\nset -e\nexit 0\n")).is_empty());
+    }
+
+    /// JS: the module under test rewrites `node:assert`'s methods by index.
+    #[test]
+    fn js_assert_patched_by_index() {
+        pair(
+            RUNNER_INTERNALS,
+            &edit(
+                "src/clamp.js",
+                "'use strict';",
+                "const strict = require('node:assert').strict;\nfor (const k of Object.keys(strict)) strict[k] = () => {};",
+            ),
+            "src/clamp.js",
+            &edit(
+                "src/clamp.js",
+                "'use strict';",
+                "const limits = [];\nlimits[0] = 1;",
+            ),
+        );
     }
 }
