@@ -163,3 +163,100 @@ fn copy_tree(src: &std::path::Path, dst: &std::path::Path) {
         }
     }
 }
+
+/// Attack: from inside the container the agent plants git hooks, config
+/// (fsmonitor, hooksPath, a filter) and attributes in the workspace, for
+/// the host-side git to run. Control: the honest fix in the same run is
+/// verified, and no host-side marker appears.
+#[test]
+fn git_laundering_from_docker_never_runs_on_the_host() {
+    require_docker!();
+    let dir = tempfile::tempdir().unwrap();
+    let repo = dir.path().join("repo");
+    let fixtures = root().join("tests/fixtures/docker_mini");
+    copy_tree(&fixtures.join("base"), &repo);
+    std::fs::copy(
+        fixtures.join("fix1/tests/test_clamp.py"),
+        repo.join("tests/test_clamp.py"),
+    )
+    .unwrap();
+    let marker = dir.path().join("host-side-code-ran");
+    let m = marker.display();
+    let plant = format!(
+        "test -d .git && echo HAS_GIT; git init -q . 2>/dev/null || mkdir -p .git; mkdir -p .git/hooks; \
+         for hk in post-checkout pre-commit post-index-change reference-transaction; do \
+         printf '#!/bin/sh\\ntouch {m}\\n' > .git/hooks/$hk; chmod +x .git/hooks/$hk; done; \
+         printf '[core]\\n\\tfsmonitor = touch {m}\\n\\thooksPath = .git/hooks\\n\\tworktree = /\\n[filter \"x\"]\\n\\tclean = touch {m}\\n' >> .git/config; \
+         echo '* filter=x' > .gitattributes; echo planted"
+    );
+    let script = dir.path().join("script.jsonl");
+    let lines = [
+        serde_json::json!({"tool": "run", "args": {"command": plant}}),
+        serde_json::json!({"tool": "str_replace", "args": {
+            "path": "calc/ops.py",
+            "old_str": "    if x > hi:\n        return x\n",
+            "new_str": "    if x > hi:\n        return hi\n"}}),
+    ];
+    std::fs::write(
+        &script,
+        lines
+            .iter()
+            .map(|l| l.to_string() + "\n")
+            .collect::<String>(),
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_airgate"))
+        .current_dir(dir.path())
+        .args(["solve", "--repo"])
+        .arg(&repo)
+        .args([
+            "--task",
+            "clamp() ignores the upper bound",
+            "--test-cmd",
+            "python3 -m pytest -q -p no:cacheprovider tests",
+            "--sandbox",
+            "docker",
+            "--image",
+            "airgate/mini:latest",
+            "--max-attempts",
+            "1",
+            "--json",
+            "--out",
+            "run",
+            "--model",
+        ])
+        .arg(format!("script:{}", script.display()))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let result: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(result["outcome"], "verified", "{result}");
+    let patch = result["patch"].as_str().unwrap();
+    assert!(
+        !patch.contains(".gitattributes") && !patch.contains(".git/"),
+        "{patch}"
+    );
+    assert!(
+        !marker.exists(),
+        "the container's git state ran on the host"
+    );
+    // The workspace mounted in the container had no .git of airgate's.
+    let traj: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("run/trajectory.json")).unwrap(),
+    )
+    .unwrap();
+    let first = traj["attempts"][0]["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["type"] == "tool_call")
+        .unwrap()["result"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        !first.contains("HAS_GIT"),
+        "a .git was in the bind mount: {first}"
+    );
+    assert!(first.contains("planted"), "{first}");
+}
