@@ -531,6 +531,7 @@ async fn nothing_survives_the_command() {
         "setsid bash -c 'sleep 1; touch m1' {token} </dev/null >/dev/null 2>&1 & \
          nohup bash -c 'sleep 1; touch m2' {token} >/dev/null 2>&1 & \
          ( ( exec -a {token} bash -c 'sleep 1; touch m3' & ) & ) ; \
+         for i in $(seq 40); do setsid bash -c 'sleep 30' {token} >/dev/null 2>&1 & done; \
          disown -a; echo started"
     );
     let out = run(&sb, &daemons).await;
