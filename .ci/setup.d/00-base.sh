@@ -7,6 +7,8 @@ command -v go >/dev/null || need+=(golang-go)
 command -v node >/dev/null || need+=(nodejs)
 command -v rg >/dev/null || need+=(ripgrep)
 command -v patch >/dev/null || need+=(patch)
+# The local sandbox (`--sandbox local`, the default) runs every command under bubblewrap.
+command -v bwrap >/dev/null || need+=(bubblewrap)
 if [ ${#need[@]} -gt 0 ]; then
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}"

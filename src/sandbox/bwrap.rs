@@ -294,6 +294,8 @@ pub fn preflight() -> Result<(), SandboxError> {
             "/proc",
             "--dev",
             "/dev",
+            "--size",
+            "1048576",
             "--tmpfs",
             "/tmp",
             "--",
@@ -312,6 +314,13 @@ pub fn preflight() -> Result<(), SandboxError> {
     }
     let why = String::from_utf8_lossy(&out.stderr);
     let why = why.lines().next().unwrap_or("no message").trim();
+    if why.contains("Unknown option") {
+        return Err(SandboxError::Unavailable(format!(
+            "{} is too old ({why}): bubblewrap 0.8 or later is needed; upgrade it \
+             (`apt-get install bubblewrap`) or pass `--sandbox none` to run unconfined",
+            bwrap.display()
+        )));
+    }
     Err(SandboxError::Unavailable(format!(
         "bubblewrap cannot create a sandbox here ({why}): allow unprivileged user \
          namespaces, or pass `--sandbox none` to run unconfined"
@@ -696,10 +705,8 @@ impl<'a> Layout<'a> {
         if c == Path::new("/") {
             return Some("the whole filesystem");
         }
-        if let Some(h) = &self.user_home {
-            if h.starts_with(c) {
-                return Some("the user's home (or a parent of it)");
-            }
+        if self.user_home.as_ref().is_some_and(|h| h.starts_with(c)) {
+            return Some("the user's home (or a parent of it)");
         }
         if DENIED_ROOTS.iter().any(|d| c.starts_with(d)) {
             return Some("a runtime tree (/proc, /sys, /dev, /run, /var, /srv)");

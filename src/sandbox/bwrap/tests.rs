@@ -531,6 +531,7 @@ async fn nothing_survives_the_command() {
         "setsid bash -c 'sleep 1; touch m1' {token} </dev/null >/dev/null 2>&1 & \
          nohup bash -c 'sleep 1; touch m2' {token} >/dev/null 2>&1 & \
          ( ( exec -a {token} bash -c 'sleep 1; touch m3' & ) & ) ; \
+         for i in $(seq 40); do setsid bash -c 'sleep 30' {token} >/dev/null 2>&1 & done; \
          disown -a; echo started"
     );
     let out = run(&sb, &daemons).await;
@@ -814,25 +815,46 @@ async fn bench_step_overhead() {
     let cfg = SandboxConfig::load(None).unwrap();
     let bw = BwrapSandbox::new(&f.ws, Some(f.base.join("agent-home")), Arc::new(cfg)).unwrap();
     let local = LocalSandbox::new(&f.ws);
+    // The floor: bubblewrap's own cost here (namespaces, two forks), with
+    // one bind and nothing of our layout.
+    let floor = |cmd: &str| {
+        format!(
+            "{} --unshare-all --die-with-parent --ro-bind / / -- bash -c '{cmd}'",
+            bw.bwrap.display()
+        )
+    };
     for cmd in ["true", "python3 -c pass"] {
-        let mut times = [0f64; 2];
-        // Warm up, then interleave the two so machine noise hits both.
-        for sb in [&bw as &dyn Sandbox, &local] {
-            run(sb, cmd).await;
-        }
-        for _ in 0..reps {
-            for (i, sb) in [&bw as &dyn Sandbox, &local].into_iter().enumerate() {
-                let t = std::time::Instant::now();
-                let out = run(sb, cmd).await;
-                times[i] += t.elapsed().as_secs_f64();
-                assert!(out.success(), "{}", out.output);
+        let mut times = [0f64; 3];
+        let bare = floor(cmd);
+        // Warm up, then interleave so machine noise hits all three alike.
+        for i in 0..=reps {
+            let t = std::time::Instant::now();
+            let out = run(&bw, cmd).await;
+            let b = t.elapsed().as_secs_f64();
+            assert!(out.success(), "{}", out.output);
+            let t = std::time::Instant::now();
+            let out = run(&local, cmd).await;
+            let l = t.elapsed().as_secs_f64();
+            assert!(out.success(), "{}", out.output);
+            let t = std::time::Instant::now();
+            let out = run(&local, &bare).await;
+            let f = t.elapsed().as_secs_f64();
+            assert!(out.success(), "{}", out.output);
+            // The first round is a warm-up.
+            if i > 0 {
+                times[0] += b;
+                times[1] += l;
+                times[2] += f;
             }
         }
-        let (b, l) = (times[0] * 1e3 / reps as f64, times[1] * 1e3 / reps as f64);
+        let ms = |x: f64| x * 1e3 / reps as f64;
+        let (b, l, f) = (ms(times[0]), ms(times[1]), ms(times[2]));
         println!(
-            "BENCH {cmd:>16}: bwrap {b:7.2} ms  none {l:7.2} ms  overhead {:6.2} ms  ratio {:.2}x  ({reps} reps)",
+            "BENCH {cmd:>16}: bwrap {b:7.2} ms  none {l:7.2} ms  overhead {:6.2} ms  ratio {:.2}x  \
+             (bare `bwrap --unshare-all` floor: {f:7.2} ms, {:+.2} ms over none; {reps} reps)",
             b - l,
-            b / l
+            b / l,
+            f - l
         );
     }
 }
