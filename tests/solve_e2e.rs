@@ -146,6 +146,10 @@ fn a_pass_without_any_change_is_not_a_verified_fix() {
             "--max-attempts",
             "2",
             "--json",
+            // The flaky command keeps state outside the repo, which the
+            // sandbox (rightly) forbids.
+            "--sandbox",
+            "none",
         ],
     );
     assert_exit(&out, 0);
@@ -327,18 +331,25 @@ fn editing_a_protected_test_cannot_pass_the_gate() {
     let j = json_of(&out);
     assert_eq!(j["outcome"], "gate_held");
     let traj = trajectory_of(&j);
-    // The agent's own run passed with the weakened test; the gate restored it.
-    let run_result = traj["attempts"][0]["events"]
-        .as_array()
-        .unwrap()
+    let events = traj["attempts"][0]["events"].as_array().unwrap().clone();
+    // str_replace refuses the edit when it is made, naming the path.
+    let edit = events
+        .iter()
+        .find(|e| e["type"] == "tool_call" && e["call"]["name"] == "str_replace")
+        .unwrap();
+    assert_eq!(edit["is_error"], true);
+    let why = edit["result"].as_str().unwrap();
+    assert!(why.contains("tests/test_calc.py") && why.contains("refused"), "{why}");
+    // The same edit through `run` works in the agent's sandbox...
+    let run_result = events
         .iter()
         .find(|e| e["type"] == "tool_call" && e["call"]["name"] == "run")
         .unwrap()["result"]
         .as_str()
         .unwrap()
         .to_string();
-    assert!(run_result.contains("passed"), "{run_result}");
-    // The patch policy dropped the test edit before the gate: it was never
+    assert!(run_result.contains("3 passed"), "{run_result}");
+    // ...but the patch policy dropped it before the gate: it was never
     // judged, and it is not in the attempt's patch.
     let dropped = traj["attempts"][0]["dropped"][0].as_str().unwrap();
     assert!(dropped.contains("tests/test_calc.py"), "{dropped}");
