@@ -93,22 +93,31 @@ fn solve_in_docker_reaches_verified_and_touches_only_the_workspace() {
         std::fs::read_to_string(repo.join("calc/ops.py")).unwrap(),
         original_ops
     );
-    // Inside the container, nothing outside the bind-mounted workspace changed.
+    // Three containers: the agent's, and a fresh one for each gate run
+    // (the baseline and the submitted patch). Inside each, nothing outside
+    // the bind-mounted workspace changed.
     assert_eq!(
         kept.len(),
-        1,
-        "expected the one kept solve container: {kept:?}"
+        3,
+        "expected the agent's and two gate containers: {kept:?}"
     );
-    let diff = Command::new("docker")
-        .args(["diff", &kept[0]])
-        .output()
-        .unwrap();
-    assert!(diff.status.success());
-    assert_eq!(
-        String::from_utf8_lossy(&diff.stdout),
-        "",
-        "the container filesystem changed outside /testbed"
-    );
+    for name in &kept {
+        let diff = Command::new("docker")
+            .args(["diff", name])
+            .output()
+            .unwrap();
+        assert!(diff.status.success());
+        // The gate containers' report mount point is airgate's own.
+        let changed: Vec<String> = String::from_utf8_lossy(&diff.stdout)
+            .lines()
+            .filter(|l| *l != "A /airgate-report")
+            .map(str::to_string)
+            .collect();
+        assert!(
+            changed.is_empty(),
+            "the filesystem of {name} changed outside /testbed: {changed:?}"
+        );
+    }
 }
 
 #[test]

@@ -339,7 +339,10 @@ fn editing_a_protected_test_cannot_pass_the_gate() {
         .unwrap();
     assert_eq!(edit["is_error"], true);
     let why = edit["result"].as_str().unwrap();
-    assert!(why.contains("tests/test_calc.py") && why.contains("refused"), "{why}");
+    assert!(
+        why.contains("tests/test_calc.py") && why.contains("refused"),
+        "{why}"
+    );
     // The same edit through `run` works in the agent's sandbox...
     let run_result = events
         .iter()
@@ -785,4 +788,43 @@ fn repeated_calls_are_nudged_and_recorded() {
         .filter(|m| m["role"] == "user")
         .count();
     assert_eq!(nudges_in_conversation, 1 + 3);
+}
+
+/// `--gate-runs N`: a pass must repeat on N fresh copies. A test command
+/// that fails on its 4th run (baseline, then gate runs 1-3) is verified
+/// with `--gate-runs 2` and held with `--gate-runs 3`. (Unconfined: the
+/// counter lives outside the repo, which the sandbox forbids.)
+#[test]
+fn gate_runs_repeat_a_pass_on_fresh_copies() {
+    for (runs, outcome, code) in [("2", "verified", 0), ("3", "gate_held", 1)] {
+        let r = repo("grep_config");
+        let out_dir = tempfile::tempdir().unwrap();
+        let counter = out_dir.path().join("count");
+        let cmd = format!(
+            "n=$(cat {c} 2>/dev/null || echo 0); n=$((n+1)); echo $n > {c}; [ $n -ne 1 ] && [ $n -ne 4 ]",
+            c = counter.display()
+        );
+        let out = solve(
+            r.path(),
+            out_dir.path(),
+            &[
+                "--task",
+                "t",
+                "--test-cmd",
+                &cmd,
+                "--model",
+                &script("grep_config_fix.jsonl"),
+                "--max-attempts",
+                "1",
+                "--gate-runs",
+                runs,
+                "--sandbox",
+                "none",
+                "--json",
+            ],
+        );
+        assert_exit(&out, code);
+        let j = json_of(&out);
+        assert_eq!(j["outcome"], outcome, "--gate-runs {runs}");
+    }
 }

@@ -329,6 +329,7 @@ fn factory_rejects_a_cheating_teacher_naming_the_flag() {
 /// final run (`gate_runs = 2`) does not, so nothing is kept. With
 /// `--gate-runs 1` (a fresh counter) the same teacher is kept.
 #[test]
+#[ignore = "the flaky fixture counts its runs in a file outside the clone, which the bubblewrap sandbox now (rightly) makes unwritable; `solve --gate-runs` is covered in tests/solve_e2e.rs"]
 fn factory_never_keeps_a_flaky_pass() {
     let tmp = tempfile::tempdir().unwrap();
     let repos = local_repos(tmp.path());

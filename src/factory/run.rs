@@ -676,6 +676,29 @@ async fn run_job(shared: &Shared, item: &(Instance, String), sample: u32) -> Job
     result
 }
 
+/// Every change the patch policy refused in an episode: `str_replace`
+/// refusals and changes dropped before the gate.
+fn policy_refusals(traj: &Trajectory) -> Vec<String> {
+    let mut out = vec![];
+    for a in &traj.attempts {
+        out.extend(a.dropped.iter().cloned());
+        for ev in &a.events {
+            if let crate::engine::Event::ToolCall {
+                call,
+                result,
+                is_error: true,
+                ..
+            } = ev
+                && call.name == "str_replace"
+                && result.starts_with("ERROR: refused to change")
+            {
+                out.push(result.trim_start_matches("ERROR: ").to_string());
+            }
+        }
+    }
+    out
+}
+
 /// Decides what happens to a finished episode; builds the row when kept.
 /// `gate_flags` are the strict-grading flags the in-loop checks raised.
 async fn judge(
@@ -744,6 +767,20 @@ async fn judge(
                 .unwrap_or_else(|| "no attempt passed the hidden evaluation".into());
             return rejected("unresolved", detail, false);
         }
+    }
+    // A teacher that tried to change tests or runner config (refused at
+    // edit time, or dropped before the gate) is no example to train on,
+    // even when the rest of its patch is right.
+    let refused = policy_refusals(traj);
+    if !refused.is_empty() {
+        return rejected(
+            "tampered_tests",
+            format!(
+                "the teacher tried to change files the patch policy refuses: {}",
+                refused.join("; ")
+            ),
+            false,
+        );
     }
     let patch = traj.patch.clone();
     match tampered_paths(inst, &patch) {
