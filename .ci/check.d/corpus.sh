@@ -43,12 +43,13 @@ table = pa.concat_tables([pq.read_table(f) for f in files])
 for name, ty in want.items():
     got = table.schema.field(name).type
     assert got == ty, f"{name}: {got} != {ty}"
-assert table.num_rows == 4, table.num_rows
+# airgate__noop-1 is a broken instance (its empty patch resolves): 3 rows.
+assert table.num_rows == 3, table.num_rows
 manifest = json.load(open(f"{work}/corpus/manifest.json"))
 assert manifest["rows"] == table.num_rows
 
 df = pd.concat([pd.read_parquet(f) for f in files])
-assert len(df) == 4
+assert len(df) == 3
 assert set(df["provenance"]) == {"public"}
 assert df["resolved"].all()
 assert str(df["created_at"].dtype) in ("datetime64[us, UTC]", "datetime64[ns, UTC]"), df["created_at"].dtype
@@ -60,14 +61,14 @@ for m in df["messages"]:
     assert ids and all(x["tool_call_id"] in ids for x in msgs if x["role"] == "tool")
 
 ds = datasets.load_dataset("parquet", data_files=files, split="train")
-assert ds.num_rows == 4
+assert ds.num_rows == 3
 assert ds.features["created_at"].dtype.startswith("timestamp[us"), ds.features["created_at"]
 assert ds.features["attempts"].dtype == "int32" and ds.features["wall_s"].dtype == "float64"
 
 sft = datasets.load_dataset("json", data_files=f"{work}/sft.jsonl", split="train")
-assert sft.num_rows == 4 and set(sft.column_names) == {"messages", "tools"}, sft.column_names
+assert sft.num_rows == 3 and set(sft.column_names) == {"messages", "tools"}, sft.column_names
 assert sft[0]["messages"][0]["role"] == "system"
 sg = datasets.load_dataset("json", data_files=f"{work}/sharegpt.jsonl", split="train")
-assert sg.num_rows == 4 and "conversations" in sg.column_names
+assert sg.num_rows == 3 and "conversations" in sg.column_names
 print(f"corpus: pyarrow, pandas and datasets read {table.num_rows} rows from {len(files)} segments; SFT export loads")
 PY
