@@ -355,6 +355,11 @@ pub async fn run(args: SolveArgs) -> anyhow::Result<u8> {
         }
     })?;
 
+    // The verified patch as judged: what --apply writes and --json prints
+    // (to the user who owns the repo). The saved trajectory and the audit
+    // record are redacted; they differ from it only where the user's own
+    // files (diff context) hold something that looks like a secret.
+    let shipped_patch = traj.patch.clone();
     let traj = traj.redacted(&redactor);
     let traj_path = traj.save(&out_dir).map_err(|e| {
         CliError::failure(format!(
@@ -368,7 +373,7 @@ pub async fn run(args: SolveArgs) -> anyhow::Result<u8> {
     let audit_head = progress.finish_audit(&traj, &traj_sha).unwrap_or_default();
 
     if args.apply && traj.outcome == Outcome::Verified {
-        workspace.apply_to(&repo, &traj.patch).map_err(|e| {
+        workspace.apply_to(&repo, &shipped_patch).map_err(|e| {
             CliError::failure(format!(
                 "applying the verified patch to {}: {e}",
                 repo.display()
@@ -381,7 +386,7 @@ pub async fn run(args: SolveArgs) -> anyhow::Result<u8> {
             "outcome": traj.outcome.as_str(),
             "attempts": traj.attempts.len(),
             "steps": traj.steps(),
-            "patch": traj.patch,
+            "patch": shipped_patch,
             "trajectory": traj_path.display().to_string(),
             "test_cmd": test_cmd,
             "flags": traj.flags,
@@ -392,7 +397,7 @@ pub async fn run(args: SolveArgs) -> anyhow::Result<u8> {
         });
         println!("{obj}");
     } else {
-        print_human(&traj, &traj_path, args.apply);
+        print_human(&traj, &shipped_patch, &traj_path, args.apply);
     }
     // The model never answered (its server is down or unreachable): the
     // gate held only because nothing was tried, which is a broken
@@ -416,7 +421,7 @@ pub async fn run(args: SolveArgs) -> anyhow::Result<u8> {
     })
 }
 
-fn print_human(traj: &engine::Trajectory, path: &Path, applied: bool) {
+fn print_human(traj: &engine::Trajectory, patch: &str, path: &Path, applied: bool) {
     match traj.outcome {
         Outcome::AlreadyPassing if !traj.attempts.is_empty() => println!(
             "already passing: `{}` failed at first, then passed with no change to the repository: the tests look flaky. There is nothing to patch.",
@@ -427,7 +432,7 @@ fn print_human(traj: &engine::Trajectory, path: &Path, applied: bool) {
             traj.test_cmd
         ),
         Outcome::Verified => {
-            println!("{}", traj.patch);
+            println!("{patch}");
             println!(
                 "verified: `{}` passes with this patch (attempt {}, {} steps, by {}).",
                 traj.test_cmd,

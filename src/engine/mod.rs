@@ -433,6 +433,16 @@ pub async fn run_episode(
     Ok(traj)
 }
 
+/// The lines a unified diff adds (without their `+`), one per line.
+fn added_lines(patch: &str) -> String {
+    patch
+        .lines()
+        .filter(|l| l.starts_with('+') && !l.starts_with("+++"))
+        .map(|l| &l[1..])
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 /// Redacts a gate run's output (it is shown to the model and saved).
 fn redact_gate(ep: &Episode<'_>, g: &mut GateRun) {
     if let Some(r) = ep.redactor
@@ -688,10 +698,10 @@ async fn run_attempt(
     redact_gate(ep, &mut gate);
     a.gate = Some(gate);
     a.flags = attempt_flags(&a);
-    // A patch carrying a secret can be neither shipped as verified nor
-    // shown redacted (then it would not be the patch that was verified).
+    // A patch that ADDS a secret (an exfiltration, or a key written into
+    // the code) is never verified. Context lines are the user's own file.
     if let Some(r) = ep.redactor
-        && matches!(r.redact(&a.patch), std::borrow::Cow::Owned(_))
+        && matches!(r.redact(&added_lines(&a.patch)), std::borrow::Cow::Owned(_))
     {
         a.flags
             .push("secret_in_patch: the patch contains text that looks like a secret".into());
