@@ -26,13 +26,14 @@ echo "== building this checkout (release)"
 cargo build --quiet --release --bin airgate
 cp target/release/airgate target/bench/airgate-after
 
-run() { # NAME BIN EXTRA...
-    local name=$1 bin=$2
-    shift 2
+run() { # NAME BIN TASKS EXTRA...
+    local name=$1 bin=$2 tasks=$3
+    shift 3
     local out="$work/$name-$RANDOM"
     local t0 t1
     t0=$(date +%s.%N)
-    "$bin" tiers run --tasks tasks --model reference --max-attempts 1 --out "$out" "$@" >"$out.log" 2>&1
+    "$bin" tiers run --tasks "$tasks" --model reference --max-attempts 1 --out "$out" "$@" >"$out.log" 2>&1 ||
+        { echo "bench-gate: $name run failed:" >&2; tail -5 "$out.log" >&2; exit 1; }
     t1=$(date +%s.%N)
     local share
     share=$(grep -o 'test runs [0-9.]* s ([0-9]*%)' "$out.log" | head -1 || true)
@@ -42,8 +43,10 @@ run() { # NAME BIN EXTRA...
 }
 
 for i in $(seq 1 "$rounds"); do
-    run before target/bench/airgate-before
-    run after target/bench/airgate-after --sandbox "$sandbox"
+    # Each binary runs the suite as it shipped (the old one refuses the
+    # new task keys).
+    run before target/bench/airgate-before "$work/before/tasks"
+    run after target/bench/airgate-after tasks --sandbox "$sandbox"
 done
 
 python3 - "$work/times" <<'PY'
