@@ -5,6 +5,10 @@ need=()
 command -v git >/dev/null || need+=(git)
 command -v go >/dev/null || need+=(golang-go)
 command -v node >/dev/null || need+=(nodejs)
+# The red-team fixtures (tests/cheats_e2e.rs) run `npm test` and `make test` over C.
+command -v npm >/dev/null || need+=(npm)
+command -v make >/dev/null || need+=(make)
+command -v cc >/dev/null || need+=(gcc)
 command -v rg >/dev/null || need+=(ripgrep)
 command -v patch >/dev/null || need+=(patch)
 # The local sandbox (`--sandbox local`, the default) runs every command under bubblewrap.
