@@ -9,6 +9,7 @@
 //! dataset load, 5.x grading of marker-wrapped logs, grading of raw pre-3.0
 //! logs in markers mode (the "no test output" path, with infra
 //! classification) and in legacy mode, and report rendering.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic: a panic is a failed test
 
 use std::path::PathBuf;
 use std::process::ExitCode;

@@ -8,6 +8,7 @@
 //! Prints the median wall time of `search` (in process), and the per-step
 //! harness overhead (median ms of `read_file`, `search`, `str_replace`
 //! through `tools::dispatch`, truncation included).
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic: a panic is a failed test
 
 use std::path::PathBuf;
 use std::process::ExitCode;

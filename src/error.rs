@@ -12,7 +12,7 @@ pub trait Retryable {
     fn is_retryable(&self) -> bool;
 }
 
-/// Exit codes from DESIGN.md, shared by every command.
+/// Exit codes from docs/design.md, shared by every command.
 pub mod exit {
     /// Success; for `solve`, a verified patch or tests already passing.
     pub const OK: u8 = 0;
@@ -25,6 +25,8 @@ pub mod exit {
     /// The tests passed but a cheat detector fired: `suspicious`, never
     /// verified. `solve` only.
     pub const SUSPICIOUS: u8 = 4;
+    /// Interrupted by Ctrl-C (128 + SIGINT, as shells report it).
+    pub const INTERRUPTED: u8 = 130;
 }
 
 /// An error that the CLI edge maps to a specific exit code.

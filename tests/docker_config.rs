@@ -3,6 +3,7 @@
 //! `configs/docker.toml` does not choose its own isolation.
 //!
 //! Its own test binary: it changes the process's current directory.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic: a panic is a failed test
 
 use std::path::Path;
 

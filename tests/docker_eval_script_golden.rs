@@ -4,6 +4,7 @@
 //! `generate.py` there (swebench 4.1.0's generator + the 5.0.2 transform):
 //! full scripts for two rows per Lite repo, and the sha256 of the script for
 //! every one of the 300 Lite rows. No Docker needed.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic: a panic is a failed test
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -5,6 +5,7 @@
 //! an honest control that still works.
 //!
 //! Without a Docker socket these tests print SKIP and return.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic: a panic is a failed test
 
 mod docker_common;
 

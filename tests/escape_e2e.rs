@@ -7,6 +7,7 @@
 //! patch is exactly that fix, and the run ends `suspicious` (it tried the
 //! network). The honest control, the same fix without the attacks, ends
 //! `verified` in the same sandbox.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic: a panic is a failed test
 
 use std::io::Read;
 use std::net::TcpListener;

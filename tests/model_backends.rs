@@ -3,6 +3,7 @@
 //! malformed reply, a 500 then a success, a 429 with Retry-After, a hang
 //! past the timeout, a hanging connect, a reset connection, 401/404, a
 //! context overflow, refused tools and refused optional parameters.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic: a panic is a failed test
 
 mod model_support;
 

@@ -5,6 +5,7 @@
 //!   (`AIRGATE_BENCH_URL`);
 //! - `harness_overhead_per_step`: `airgate solve` (the real binary) against a
 //!   0 ms mock server, per-step time outside the model and the tests.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic: a panic is a failed test
 
 mod model_support;
 

@@ -3,6 +3,7 @@
 //! a small Python repo with a wrong operator, and the run must end
 //! `verified`. Also: the text protocol through a named config, and
 //! escalation recording which model produced the verified patch.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic: a panic is a failed test
 
 mod model_support;
 

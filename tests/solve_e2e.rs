@@ -1,5 +1,6 @@
 //! End-to-end runs of the real `airgate solve` binary against real temporary
 //! git repos (Python, Rust, plain shell), with `script:` policies.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic: a panic is a failed test
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

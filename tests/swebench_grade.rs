@@ -2,6 +2,7 @@
 //! against the official harness: the 58 stored dev reports (harness 2.0.x,
 //! legacy mode) and golden files generated with `swebench==5.0.2`
 //! (`tests/fixtures/swebench_golden/generate.py`).
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic: a panic is a failed test
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

@@ -6,6 +6,7 @@
 //!
 //! Without a Docker socket these tests print SKIP and return; with one, they
 //! must pass.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic: a panic is a failed test
 
 mod docker_common;
 

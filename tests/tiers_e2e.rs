@@ -1,5 +1,6 @@
 //! End-to-end runs of the real `airgate tiers` and `airgate report` binary
 //! on the fixture suites in `tests/fixtures/tiers_*`.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic: a panic is a failed test
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

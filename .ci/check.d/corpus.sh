@@ -3,7 +3,7 @@
 # run on the airgate-mini instances, then pyarrow.parquet.read_table,
 # pandas.read_parquet and datasets.load_dataset("parquet") on the segments,
 # and datasets.load_dataset("json") on the SFT export. Columns and types are
-# asserted against DESIGN.md.
+# asserted against docs/design.md.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 [ -x target/debug/airgate ] || cargo build --quiet --bin airgate

@@ -1,5 +1,5 @@
 //! The command line: one `clap` derive tree, one tokio runtime, and the
-//! mapping from errors to the exit codes of DESIGN.md. `anyhow` lives here
+//! mapping from errors to the exit codes of docs/design.md. `anyhow` lives here
 //! and nowhere below.
 
 mod corpus;
@@ -31,7 +31,7 @@ pub struct Cli {
     pub command: Command,
 }
 
-/// Every top-level command of DESIGN.md.
+/// Every top-level command of docs/design.md.
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the verification-first loop on one repository.

@@ -64,7 +64,7 @@ pub struct SolveArgs {
     /// Test command (default: detected from the repo).
     #[arg(long)]
     pub test_cmd: Option<String>,
-    /// Model spec (see DESIGN.md); `local` is the embedded model.
+    /// Model spec (see docs/design.md); `local` is the embedded model.
     #[arg(long, default_value = "local")]
     pub model: String,
     /// Hand the task to this model when the first one's gate holds.
@@ -169,7 +169,7 @@ fn task_from_toml(t: crate::tiers::task::TaskToml) -> TaskSpec {
     }
 }
 
-/// Runs `airgate solve`; returns the exit code of DESIGN.md.
+/// Runs `airgate solve`; returns the exit code of docs/design.md.
 pub async fn run(args: SolveArgs) -> anyhow::Result<u8> {
     // Listen for Ctrl-C before anything starts, so no window loses it.
     let mut interrupt = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
@@ -206,7 +206,7 @@ pub async fn run(args: SolveArgs) -> anyhow::Result<u8> {
     // weights): Ctrl-C must still stop it, and dropping the start stops
     // any server it spawned.
     let interrupted_start = || CliError {
-        code: 130,
+        code: exit::INTERRUPTED,
         message: "interrupted while starting the model; nothing was run".into(),
     };
     let first = tokio::select! {
@@ -330,7 +330,7 @@ pub async fn run(args: SolveArgs) -> anyhow::Result<u8> {
             &out_dir,
         );
         return Err(CliError {
-            code: 130,
+            code: exit::INTERRUPTED,
             message: format!("interrupted; the repository was left untouched{saved}"),
         }
         .into());

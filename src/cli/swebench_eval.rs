@@ -72,7 +72,7 @@ async fn run_eval_cmd(args: EvalArgs) -> anyhow::Result<u8> {
         Ok(s) => s,
         Err(e @ EvalError::Interrupted { .. }) => {
             return Err(CliError {
-                code: 130,
+                code: exit::INTERRUPTED,
                 message: e.to_string(),
             }
             .into());

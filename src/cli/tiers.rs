@@ -183,7 +183,7 @@ async fn run_cmd(a: TierRun) -> anyhow::Result<u8> {
         Ok(s) => s,
         Err(RunStop::Interrupted) => {
             return Err(CliError {
-                code: 130,
+                code: exit::INTERRUPTED,
                 message: format!(
                     "interrupted; finished episodes are in {}; rerun with --out {} to resume",
                     out.display(),

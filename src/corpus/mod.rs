@@ -31,7 +31,7 @@ pub enum CorpusError {
     /// Arrow/Parquet encoding or decoding failure.
     #[error("parquet/arrow error: {0}")]
     Arrow(String),
-    /// A segment's columns are not those of DESIGN.md.
+    /// A segment's columns are not those of docs/design.md.
     #[error("schema mismatch: {0}")]
     Schema(String),
     /// `manifest.json` is unreadable or inconsistent.

@@ -1,4 +1,4 @@
-//! One corpus row and its Arrow schema: the columns of DESIGN.md
+//! One corpus row and its Arrow schema: the columns of docs/design.md
 //! ("Corpus (Parquet)") with their exact types, plus a few extra columns.
 
 use std::sync::Arc;
@@ -65,7 +65,7 @@ pub struct CorpusRow {
     pub cost_usd: f64,
 }
 
-/// Required columns of DESIGN.md with their Arrow types, in order.
+/// Required columns of docs/design.md with their Arrow types, in order.
 pub fn required_columns() -> Vec<(&'static str, DataType)> {
     let s = DataType::Utf8;
     vec![

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use super::{ModelError, Policy};
 
-/// A parsed `--model` value. See DESIGN.md, "Model SPEC".
+/// A parsed `--model` value. See docs/design.md, "Model SPEC".
 #[derive(Debug, Clone, PartialEq)]
 pub enum ModelSpec {
     /// `openai:MODEL@BASE_URL`: any OpenAI-compatible chat-completions server.

@@ -327,6 +327,28 @@ pub fn grade_bytes(instance: &Instance, test_output: &[u8]) -> InstanceGrade {
 }
 
 /// Grades one log against one row. Never panics; see the module docs.
+///
+/// ```
+/// use airgate::swebench::{grading, instance::Instance};
+///
+/// let row = Instance {
+///     repo: "psf/requests".into(),
+///     instance_id: "psf__requests-1".into(),
+///     fail_to_pass: vec!["tests/test_a.py::test_fix".into()],
+///     pass_to_pass: vec!["tests/test_a.py::test_old".into()],
+///     ..Instance::default()
+/// };
+/// let log = ">>>>> Applied Patch (pred)\n>>>>> Start Test Output\n\
+///            PASSED tests/test_a.py::test_fix\n\
+///            PASSED tests/test_a.py::test_old\n>>>>> End Test Output\n";
+/// let verdict = grading::grade(&row, log);
+/// assert!(verdict.patch_applied);
+/// assert!(verdict.resolved);
+///
+/// // The same log without the fixed test passing is not resolved.
+/// let broken = log.replace("PASSED tests/test_a.py::test_fix", "FAILED tests/test_a.py::test_fix");
+/// assert!(!grading::grade(&row, &broken).resolved);
+/// ```
 pub fn grade(instance: &Instance, test_output: &str) -> InstanceGrade {
     // The official grader reads the log in text mode: universal newlines.
     let content = parsers::universal_newlines(test_output);

@@ -23,7 +23,7 @@ pub enum TiersError {
     /// Bad flags or a missing suite directory.
     #[error("{0}")]
     Usage(String),
-    /// A task directory that does not follow the format of DESIGN.md.
+    /// A task directory that does not follow the format of docs/design.md.
     #[error("task {task}: {reason}")]
     Task {
         /// Task directory or id.

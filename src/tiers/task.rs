@@ -1,4 +1,4 @@
-//! `task.toml`, the tier task format of DESIGN.md.
+//! `task.toml`, the tier task format of docs/design.md.
 
 use serde::{Deserialize, Serialize};
 

@@ -1,5 +1,5 @@
 //! The confined tools the model acts through: `ls`, `read_file`, `search`,
-//! `str_replace`, `run`, `submit` (names and arguments from DESIGN.md).
+//! `str_replace`, `run`, `submit` (names and arguments from docs/design.md).
 //!
 //! Every path is resolved inside the workspace root; every output is cut to
 //! head + tail. Errors are returned to the model as text, never acted on.

@@ -1,4 +1,5 @@
 //! Helpers shared by tests/docker_*.rs.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic: a panic is a failed test
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};

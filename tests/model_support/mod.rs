@@ -1,6 +1,6 @@
 //! In-process mock model servers shared by the model tests: an axum app
 //! that replays scripted replies in order and records every request.
-
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic: a panic is a failed test
 #![allow(dead_code)]
 
 use std::net::SocketAddr;
