@@ -28,12 +28,14 @@ pub mod gate;
 pub mod git;
 pub mod images;
 pub mod model;
+pub mod protocol;
 pub mod redact;
 pub mod report;
 pub mod sandbox;
 pub mod swebench;
 pub mod tiers;
 pub mod tools;
+pub mod truncate;
 
 /// Version recorded in every trajectory and corpus row.
 pub const ENGINE_VERSION: &str = env!("CARGO_PKG_VERSION");

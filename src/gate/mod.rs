@@ -18,7 +18,7 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
 use crate::sandbox::{ExecRequest, Sandbox, SandboxError, Workspace};
-use crate::tools::truncate::head_tail;
+use crate::truncate::head_tail;
 
 /// Default limit of one test run.
 pub const DEFAULT_TEST_TIMEOUT: Duration = Duration::from_secs(300);

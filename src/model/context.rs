@@ -160,26 +160,12 @@ fn looks_like_failure(s: &str) -> bool {
         || s.contains("exit code 1")
 }
 
-/// Keeps the first and last halves of `limit` bytes, with a label.
+/// Keeps the head and tail of `limit` bytes, with a label the elision
+/// check above recognises.
 fn head_tail(s: &str, limit: usize) -> String {
-    if s.len() <= limit {
-        return s.to_string();
-    }
-    let half = limit / 2;
-    let mut a = half;
-    while !s.is_char_boundary(a) {
-        a -= 1;
-    }
-    let mut b = s.len() - half;
-    while !s.is_char_boundary(b) {
-        b += 1;
-    }
-    format!(
-        "{}\n[... {} chars elided by airgate to fit the context window ...]\n{}",
-        &s[..a],
-        b - a,
-        &s[b..]
-    )
+    crate::truncate::head_tail_with(s, limit, |bytes, _| {
+        format!("[... {bytes} chars elided by airgate to fit the context window ...]")
+    })
 }
 
 #[cfg(test)]

@@ -11,7 +11,7 @@ pub mod paths;
 pub mod run;
 pub mod safety;
 pub mod search;
-pub mod truncate;
+pub use crate::truncate;
 
 use std::path::Path;
 use std::time::Duration;

@@ -19,8 +19,8 @@ use ignore::{WalkBuilder, WalkState};
 use serde_json::{Map, Value};
 
 use super::paths::{PathError, RelPath, Root};
-use super::truncate::floor_char_boundary;
 use super::{ToolContext, ToolOutcome, opt_str, req_str};
+use crate::truncate::floor_char_boundary;
 
 /// Matching lines shown at most; the rest are counted.
 pub const MAX_MATCHES: usize = 200;

@@ -1,4 +1,5 @@
-//! Head + tail truncation of tool output.
+//! Head + tail truncation: the one truncator for tool output, gate output
+//! shown to the model, and old observations elided to fit the context.
 //!
 //! A model reading a failing test run needs both ends: the command's start
 //! (what ran) and its end (the failure summary). The middle is dropped and a
@@ -11,6 +12,14 @@
 /// Returns `s` unchanged when it fits. Cuts land on line boundaries when one
 /// is near (so no half lines are shown) and always on UTF-8 char boundaries.
 pub fn head_tail(s: &str, limit: usize) -> String {
+    head_tail_with(s, limit, |bytes, lines| {
+        format!("[... {bytes} bytes ({lines} lines) cut from the middle of this output ...]")
+    })
+}
+
+/// [`head_tail`] with the caller's label; `label(bytes_cut, lines_cut)`
+/// gives the line put where the middle was (without its newline).
+pub fn head_tail_with(s: &str, limit: usize, label: impl FnOnce(usize, usize) -> String) -> String {
     if s.len() <= limit {
         return s.to_string();
     }
@@ -24,11 +33,8 @@ pub fn head_tail(s: &str, limit: usize) -> String {
     if !out.is_empty() && !out.ends_with('\n') {
         out.push('\n');
     }
-    out.push_str(&format!(
-        "[... {} bytes ({} lines) cut from the middle of this output ...]\n",
-        cut.len(),
-        cut_lines
-    ));
+    out.push_str(&label(cut.len(), cut_lines));
+    out.push('\n');
     out.push_str(&s[tail_start..]);
     out
 }
