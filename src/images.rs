@@ -20,10 +20,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use crate::error::Retryable;
 use crate::sandbox::SandboxError;
 use crate::sandbox::docker::{classify, image_exists};
-use crate::swebench::instance::Instance;
 
-/// Architecture part of official image names.
-pub const ARCH: &str = "x86_64";
+pub use crate::swebench::instance::ARCH;
 /// Manifest file inside a bundle.
 pub const MANIFEST: &str = "manifest.json";
 /// Bundle format tag written in the manifest.
@@ -80,25 +78,7 @@ fn io(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> ImagesError 
     move |source| ImagesError::Io { context, source }
 }
 
-/// The official instance image name: `sweb.eval.x86_64.<id>:<tag>`, or with
-/// a namespace `<ns>/sweb.eval.x86_64.<id with __ → _1776_>:<tag>` (as
-/// swebench's `TestSpec.instance_image_key`; ids are lowercased).
-pub fn instance_image_name(instance_id: &str, namespace: Option<&str>, tag: &str) -> String {
-    let key = format!("sweb.eval.{ARCH}.{}:{tag}", instance_id.to_lowercase());
-    match namespace {
-        Some(ns) if !ns.is_empty() => format!("{ns}/{key}").replace("__", "_1776_"),
-        _ => key,
-    }
-}
-
-/// The image an instance is evaluated in: the row's 5.x `image` if it has
-/// one, else the official name.
-pub fn image_for(instance: &Instance, namespace: Option<&str>) -> String {
-    match &instance.image {
-        Some(img) if !img.is_empty() => img.clone(),
-        _ => instance_image_name(&instance.instance_id, namespace, "latest"),
-    }
-}
+pub use crate::swebench::instance::{image_for, instance_image_name};
 
 /// One tarball in a bundle.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -115,7 +95,7 @@ pub struct BundleEntry {
 
 /// `manifest.json` of a bundle.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct Manifest {
+pub struct BundleManifest {
     /// Always [`BUNDLE_FORMAT`].
     pub format: String,
     /// One entry per image.
@@ -144,7 +124,7 @@ pub async fn save(
     images: &[String],
     out: &Path,
     on_bytes: &(dyn Fn(u64) + Sync),
-) -> Result<Manifest, ImagesError> {
+) -> Result<BundleManifest, ImagesError> {
     tokio::fs::create_dir_all(out)
         .await
         .map_err(io(format!("creating {}", out.display())))?;
@@ -184,7 +164,7 @@ pub async fn save(
             sha256: hex::encode(hasher.finalize()),
         });
     }
-    let manifest = Manifest {
+    let manifest = BundleManifest {
         format: BUNDLE_FORMAT.into(),
         images: entries,
     };
@@ -203,13 +183,13 @@ pub async fn save(
 }
 
 /// Reads a bundle's manifest.
-pub fn read_manifest(bundle: &Path) -> Result<Manifest, ImagesError> {
+pub fn read_manifest(bundle: &Path) -> Result<BundleManifest, ImagesError> {
     let path = bundle.join(MANIFEST);
     let text = std::fs::read_to_string(&path).map_err(|e| ImagesError::BadManifest {
         path: path.clone(),
         message: e.to_string(),
     })?;
-    let m: Manifest = serde_json::from_str(&text).map_err(|e| ImagesError::BadManifest {
+    let m: BundleManifest = serde_json::from_str(&text).map_err(|e| ImagesError::BadManifest {
         path: path.clone(),
         message: e.to_string(),
     })?;
@@ -245,7 +225,7 @@ async fn sha256_file(path: &Path) -> Result<(String, u64), ImagesError> {
 
 /// Verifies every tarball of a bundle against its manifest (size, sha256,
 /// file names confined to the bundle). Loads nothing.
-pub async fn verify(bundle: &Path) -> Result<Manifest, ImagesError> {
+pub async fn verify(bundle: &Path) -> Result<BundleManifest, ImagesError> {
     let manifest = read_manifest(bundle)?;
     let tampered = |problem: String| ImagesError::Tampered {
         bundle: bundle.to_path_buf(),
@@ -447,25 +427,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn names_match_the_official_keys() {
-        assert_eq!(
-            instance_image_name("django__django-11099", None, "latest"),
-            "sweb.eval.x86_64.django__django-11099:latest"
-        );
-        assert_eq!(
-            instance_image_name("Django__Django-11099", Some("swebench"), "latest"),
-            "swebench/sweb.eval.x86_64.django_1776_django-11099:latest"
-        );
-        let mut inst = Instance {
-            instance_id: "a__b-1".into(),
-            ..Default::default()
-        };
-        assert_eq!(image_for(&inst, None), "sweb.eval.x86_64.a__b-1:latest");
-        inst.image = Some("custom:1".into());
-        assert_eq!(image_for(&inst, Some("ns")), "custom:1");
-    }
-
-    #[test]
     fn one_line_sources_skip_options() {
         let t = "# c\ndeb [arch=amd64 signed-by=/k] http://m.example/debian bookworm main\ndeb-src http://x/debian bookworm main\n";
         assert_eq!(one_line_uris(t), vec!["http://m.example/debian"]);
@@ -475,7 +436,7 @@ mod tests {
     async fn verify_refuses_tampered_and_truncated_bundles() {
         let d = tempfile::tempdir().unwrap();
         std::fs::write(d.path().join("a.tar"), b"hello").unwrap();
-        let good = Manifest {
+        let good = BundleManifest {
             format: BUNDLE_FORMAT.into(),
             images: vec![BundleEntry {
                 image: "a:1".into(),

@@ -20,13 +20,13 @@ use async_trait::async_trait;
 use super::FactoryError;
 use super::env::{InstanceEnv, PatchVerifier, Prepared, Verdict};
 use super::local::from_grade;
-use crate::images::image_for;
 use crate::sandbox::docker::{Container, ContainerSpec, DockerConfig, DockerSandbox, connect};
 use crate::sandbox::{SandboxError, Workspace};
 use crate::swebench::dataset::Dataset;
 use crate::swebench::eval::{EvalOptions, RunStatus, run_eval};
 use crate::swebench::git_hygiene::strip_future_history;
 use crate::swebench::instance::Instance;
+use crate::swebench::instance::image_for;
 use crate::swebench::predictions::Prediction;
 
 static SEQ: AtomicU64 = AtomicU64::new(0);

@@ -34,9 +34,9 @@ use super::predictions::Prediction;
 use super::report::{self, AggregateEntry, AggregateReport, InstanceOutcome, StrictEntry};
 use super::strict::StrictGrader;
 use crate::error::Retryable;
-use crate::images::image_for;
 use crate::sandbox::docker::{self, Container, ContainerSpec, DockerConfig, container_name};
 use crate::sandbox::{ExecRequest, SandboxError};
+use crate::swebench::instance::image_for;
 
 /// Prefix of the line naming an infrastructure failure in `run_instance.log`.
 pub const INFRA_FAILURE_LINE: &str = ">>>>> Infrastructure Failure:";

@@ -54,3 +54,50 @@ pub struct Instance {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub eval_type: Option<String>,
 }
+
+/// Architecture in official image names (the official harness's default).
+pub const ARCH: &str = "x86_64";
+
+/// The official instance image name: `sweb.eval.x86_64.<id>:<tag>`, or with
+/// a namespace `<ns>/sweb.eval.x86_64.<id with __ → _1776_>:<tag>` (as
+/// swebench's `TestSpec.instance_image_key`; ids are lowercased).
+pub fn instance_image_name(instance_id: &str, namespace: Option<&str>, tag: &str) -> String {
+    let key = format!("sweb.eval.{ARCH}.{}:{tag}", instance_id.to_lowercase());
+    match namespace {
+        Some(ns) if !ns.is_empty() => format!("{ns}/{key}").replace("__", "_1776_"),
+        _ => key,
+    }
+}
+
+/// The image an instance is evaluated in: the row's 5.x `image` if it has
+/// one, else the official name.
+pub fn image_for(instance: &Instance, namespace: Option<&str>) -> String {
+    match &instance.image {
+        Some(img) if !img.is_empty() => img.clone(),
+        _ => instance_image_name(&instance.instance_id, namespace, "latest"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_match_the_official_keys() {
+        assert_eq!(
+            instance_image_name("django__django-11099", None, "latest"),
+            "sweb.eval.x86_64.django__django-11099:latest"
+        );
+        assert_eq!(
+            instance_image_name("Django__Django-11099", Some("swebench"), "latest"),
+            "swebench/sweb.eval.x86_64.django_1776_django-11099:latest"
+        );
+        let mut inst = Instance {
+            instance_id: "a__b-1".into(),
+            ..Default::default()
+        };
+        assert_eq!(image_for(&inst, None), "sweb.eval.x86_64.a__b-1:latest");
+        inst.image = Some("custom:1".into());
+        assert_eq!(image_for(&inst, Some("ns")), "custom:1");
+    }
+}
