@@ -342,16 +342,9 @@ pub async fn run(args: SolveArgs) -> anyhow::Result<u8> {
             &format!("engine failure: {e}"),
             &out_dir,
         );
-        // A refused first call (wrong key, unknown model) is a configuration
-        // error (2); a dead server or sandbox is a broken environment (3).
-        let config = matches!(
-            e,
-            engine::EngineError::Model(ModelError::Config(_) | ModelError::Rejected(_))
-        );
-        if config {
-            CliError::usage(format!("{e}{saved}"))
-        } else {
-            CliError::environment(format!("{e}{saved}"))
+        CliError {
+            code: e.exit_code(),
+            message: format!("{e}{saved}"),
         }
     })?;
 
@@ -463,12 +456,11 @@ fn print_human(traj: &engine::Trajectory, patch: &str, path: &Path, applied: boo
     println!("trajectory: {}", path.display());
 }
 
-/// A bad spec or config file is a usage error (2); a model that cannot be
-/// started or reached is a broken environment (3).
+/// A model that cannot be built: its own [`ModelError::exit_code`].
 fn policy_error(e: ModelError) -> CliError {
-    match e {
-        ModelError::Config(_) => CliError::usage(e.to_string()),
-        other => CliError::environment(other.to_string()),
+    CliError {
+        code: e.exit_code(),
+        message: e.to_string(),
     }
 }
 

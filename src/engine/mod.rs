@@ -73,6 +73,18 @@ pub enum EngineError {
     Model(#[from] ModelError),
 }
 
+impl EngineError {
+    /// The exit code a front end reports for this error: a model's own
+    /// answer ([`ModelError::exit_code`]); a failed sandbox is always a broken
+    /// environment.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            EngineError::Sandbox(_) => crate::error::exit::ENVIRONMENT,
+            EngineError::Model(m) => m.exit_code(),
+        }
+    }
+}
+
 impl Retryable for EngineError {
     fn is_retryable(&self) -> bool {
         match self {

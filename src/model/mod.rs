@@ -76,6 +76,19 @@ pub enum ModelError {
     Other(String),
 }
 
+impl ModelError {
+    /// The one answer to "is this the user's configuration, or a broken
+    /// environment?": a bad spec, config file or a refused call (wrong key,
+    /// unknown model) is configuration the user must fix (exit 2); a server
+    /// that cannot be started or reached is a broken environment (exit 3).
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            ModelError::Config(_) | ModelError::Rejected(_) => crate::error::exit::USAGE,
+            _ => crate::error::exit::ENVIRONMENT,
+        }
+    }
+}
+
 impl Retryable for ModelError {
     fn is_retryable(&self) -> bool {
         matches!(
