@@ -55,7 +55,7 @@ fn info() -> EpisodeInfo {
 
 fn start_convo(p: &RemotePolicy) -> Vec<Message> {
     let mut sys = "You fix bugs.".to_string();
-    if let Some(a) = p.system_prompt_addendum() {
+    if let Some(a) = p.system_prompt_addendum(&airgate::tools::schemas()) {
         sys.push_str("\n\n");
         sys.push_str(&a);
     }
@@ -83,7 +83,10 @@ async fn native_multi_turn_ties_results_to_call_ids() {
         ])
         .await;
         let mut p = policy(api, &mock, opts(ToolCallMode::Native));
-        assert!(p.system_prompt_addendum().is_none());
+        assert!(
+            p.system_prompt_addendum(&airgate::tools::schemas())
+                .is_none()
+        );
         let mut conv = start_convo(&p);
         let p1 = p.propose(&conv, &info()).await.unwrap();
         let c1 = &p1.message.as_ref().unwrap().tool_calls[0];
@@ -175,7 +178,7 @@ async fn text_protocol_replies_are_parsed_and_results_sent_as_text() {
         .await;
         let mut p = policy(api, &mock, opts(ToolCallMode::Text));
         let addendum = p
-            .system_prompt_addendum()
+            .system_prompt_addendum(&airgate::tools::schemas())
             .expect("text mode adds the protocol");
         assert!(addendum.contains("```json"));
         let mut conv = start_convo(&p);
@@ -223,7 +226,10 @@ async fn auto_mode_falls_back_to_text_when_no_native_call() {
         ])
         .await;
         let mut p = policy(api, &mock, opts(ToolCallMode::Auto));
-        assert!(p.system_prompt_addendum().is_none());
+        assert!(
+            p.system_prompt_addendum(&airgate::tools::schemas())
+                .is_none()
+        );
         let mut conv = start_convo(&p);
         let p1 = p.propose(&conv, &info()).await.unwrap();
         let call = &p1.message.as_ref().unwrap().tool_calls[0];

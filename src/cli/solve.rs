@@ -311,6 +311,7 @@ pub async fn run(args: SolveArgs) -> anyhow::Result<u8> {
         redactor: Some(redactor.as_ref()),
         approval: Some((&approval_policy, approval_mode)),
         progress: Some(&progress),
+        tools: crate::tools::Registry::builtin(),
     };
 
     let result = tokio::select! {

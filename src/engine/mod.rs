@@ -266,6 +266,9 @@ pub struct Episode<'a> {
     pub redactor: Option<&'a crate::redact::Redactor>,
     /// Where to mirror the trajectory as it grows (for saving partial runs).
     pub progress: Option<&'a Progress>,
+    /// The tools offered: [`tools::Registry::builtin`], plus any registered
+    /// at run time (MCP servers).
+    pub tools: &'a tools::Registry,
 }
 
 /// Runs the whole loop. `stages` holds one policy, or a small model then a
@@ -277,9 +280,12 @@ pub async fn run_episode(
     stages: &mut [Box<dyn Policy>],
 ) -> Result<Trajectory, EngineError> {
     let started = Instant::now();
-    let tool_schemas = tools::schemas();
+    let tool_schemas = ep.tools.schemas();
     let mut system = prompt::system_prompt();
-    if let Some(add) = stages.first().and_then(|p| p.system_prompt_addendum()) {
+    if let Some(add) = stages
+        .first()
+        .and_then(|p| p.system_prompt_addendum(&tool_schemas))
+    {
         system.push_str("\n\n");
         system.push_str(&add);
     }
@@ -325,7 +331,7 @@ pub async fn run_episode(
     }
 
     let info = EpisodeInfo {
-        tools: tool_schemas,
+        tools: tool_schemas.clone(),
     };
     let ctx = ToolContext {
         sandbox: ep.sandbox,
@@ -344,7 +350,7 @@ pub async fn run_episode(
         let mut stage_system = system.clone();
         if stage_no > 0 {
             stage_system = prompt::system_prompt();
-            if let Some(add) = policy.system_prompt_addendum() {
+            if let Some(add) = policy.system_prompt_addendum(&tool_schemas) {
                 stage_system.push_str("\n\n");
                 stage_system.push_str(&add);
             }
@@ -611,7 +617,10 @@ async fn run_attempt(
             a.messages
                 .push(Message::assistant(proposal.raw.clone(), vec![]));
             let hint = proposal.format_hint.unwrap_or_else(|| {
-                "Your reply did not contain a tool call. Reply with exactly one tool call (ls, read_file, search, str_replace, run or submit).".into()
+                format!(
+                    "Your reply did not contain a tool call. Reply with exactly one tool call ({}).",
+                    ep.tools.names().join(", ")
+                )
             });
             let text = format!("Format error: {error}\n{hint}");
             a.events.push(Event::Nudge {
@@ -640,7 +649,7 @@ async fn run_attempt(
                 continue;
             }
             let t0 = Instant::now();
-            let mut outcome = tools::dispatch(ctx, call).await;
+            let mut outcome = ep.tools.dispatch(ctx, call).await;
             if let Some(r) = ep.redactor
                 && let std::borrow::Cow::Owned(clean) = r.redact(&outcome.text)
             {

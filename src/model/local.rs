@@ -433,8 +433,8 @@ impl Policy for LocalPolicy {
         self.inner.propose(conversation, info).await
     }
 
-    fn system_prompt_addendum(&self) -> Option<String> {
-        self.inner.system_prompt_addendum()
+    fn system_prompt_addendum(&self, tools: &[serde_json::Value]) -> Option<String> {
+        self.inner.system_prompt_addendum(tools)
     }
 
     async fn shutdown(&mut self) {

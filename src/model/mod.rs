@@ -119,7 +119,9 @@ pub trait Policy: Send {
     ) -> Result<Proposal, ModelError>;
 
     /// Text appended to the system prompt (e.g. the text tool-call protocol).
-    fn system_prompt_addendum(&self) -> Option<String> {
+    /// `tools` are the schemas offered, for protocols that list them.
+    fn system_prompt_addendum(&self, tools: &[serde_json::Value]) -> Option<String> {
+        let _ = tools;
         None
     }
 

@@ -295,7 +295,7 @@ impl RemotePolicy {
             let mut r = render_text_mode(msgs);
             if self.opts.mode != ToolCallMode::Text {
                 // Switched mid-run: the system prompt has not taught the format yet.
-                add_text_protocol_to_system(&mut r);
+                add_text_protocol_to_system(&mut r, &info.tools);
             }
             rendered = r;
             (rendered.as_slice(), None)
@@ -440,8 +440,8 @@ fn excerpt(e: &HttpError) -> String {
 
 /// Appends the text protocol's instructions to the system message (or adds
 /// one), for a run that switched to the protocol after it started.
-fn add_text_protocol_to_system(msgs: &mut Vec<Message>) {
-    let add = text_protocol::addendum();
+fn add_text_protocol_to_system(msgs: &mut Vec<Message>, tools: &[Value]) {
+    let add = text_protocol::addendum(tools);
     match msgs.first_mut() {
         Some(m) if m.role == Role::System => {
             if !m.content.contains(&add) {
@@ -514,8 +514,8 @@ impl Policy for RemotePolicy {
         self.name.clone()
     }
 
-    fn system_prompt_addendum(&self) -> Option<String> {
-        (self.opts.mode == ToolCallMode::Text).then(text_protocol::addendum)
+    fn system_prompt_addendum(&self, tools: &[Value]) -> Option<String> {
+        (self.opts.mode == ToolCallMode::Text).then(|| text_protocol::addendum(tools))
     }
 
     async fn propose(
@@ -610,7 +610,7 @@ impl Policy for RemotePolicy {
             }
             Err(why) => {
                 proposal.format_error = Some(why);
-                proposal.format_hint = Some(text_protocol::hint());
+                proposal.format_hint = Some(text_protocol::hint(&info.tools));
             }
         }
         Ok(proposal)

@@ -8,7 +8,7 @@
 use serde_json::{Map, Value};
 
 /// The system-prompt addendum that asks for the protocol.
-pub fn addendum() -> String {
+pub fn addendum(tools: &[Value]) -> String {
     format!(
         "## How to call a tool\n\
 Reply with exactly one action per message: a JSON object in a ```json fenced block, like this:\n\
@@ -16,30 +16,38 @@ Reply with exactly one action per message: a JSON object in a ```json fenced blo
 The tools and their arguments (`?` = optional):\n{}\n\
 Write at most a short sentence of reasoning before the block, and nothing after it. \
 You will receive the tool's result in the next message.",
-        tool_lines()
+        tool_lines(tools)
     )
 }
 
 /// What the model is told after a reply with no valid action.
-pub fn hint() -> String {
+pub fn hint(tools: &[Value]) -> String {
     format!(
         "Reply with exactly one action as a JSON object in a ```json fenced block, e.g.\n\
 ```json\n{{\"tool\": \"ls\", \"args\": {{\"path\": \".\"}}}}\n```\n\
 Tools: {}.",
-        tool_lines().replace('\n', "; ").trim_end_matches("; ")
+        tool_lines(tools).replace('\n', "; ").trim_end_matches("; ")
     )
 }
 
-fn tool_lines() -> String {
-    [
-        "- ls {path?}: list a directory",
-        "- read_file {path, start_line?, end_line?}: read a file or a line range",
-        "- search {pattern, path?, glob?}: regex search across the repo",
-        "- str_replace {path, old_str, new_str}: replace the unique occurrence of old_str",
-        "- run {command, timeout_s?}: run a shell command (e.g. the tests)",
-        "- submit {}: finish; the harness then runs the tests",
-    ]
-    .join("\n")
+/// One line per offered tool, `- name {a, b?}: summary`, derived from the
+/// schemas the registry built (so run-time tools are listed too).
+fn tool_lines(tools: &[Value]) -> String {
+    tools
+        .iter()
+        .filter_map(|t| {
+            let f = &t["function"];
+            Some(
+                crate::tools::ToolSpec {
+                    name: f["name"].as_str()?.to_string(),
+                    description: f["description"].as_str().unwrap_or_default().to_string(),
+                    parameters: f["parameters"].clone(),
+                }
+                .text_line(),
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// The action parsed out of a reply: tool name and argument object.
@@ -309,8 +317,12 @@ mod tests {
 
     #[test]
     fn addendum_and_hint_show_the_format() {
-        assert!(addendum().contains("{\"tool\": \"ls\""));
-        assert!(hint().contains("```json"));
-        assert!(hint().contains("str_replace {path, old_str, new_str}"));
+        let tools = crate::tools::schemas();
+        assert!(addendum(&tools).contains("{\"tool\": \"ls\""));
+        assert!(
+            addendum(&tools).contains("- read_file {path, end_line?, start_line?}: read a file")
+        );
+        assert!(hint(&tools).contains("```json"));
+        assert!(hint(&tools).contains("str_replace {path, old_str, new_str}"));
     }
 }

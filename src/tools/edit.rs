@@ -7,10 +7,43 @@
 //! with a copied line-number gutter removed. Whatever matched must be unique;
 //! otherwise the error says what to copy.
 
-use serde_json::{Map, Value};
+use async_trait::async_trait;
+use schemars::JsonSchema;
+use serde::Deserialize;
 
 use super::paths::{PathError, RelPath, Root};
-use super::{ToolContext, ToolOutcome, req_str};
+use super::registry::Tool;
+use super::{ToolContext, ToolOutcome};
+
+/// Arguments of `str_replace`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StrReplaceArgs {
+    /// File, relative to the repo root.
+    pub path: String,
+    /// The text to replace, copied from `read_file` (empty: create the file).
+    pub old_str: String,
+    /// The replacement.
+    pub new_str: String,
+}
+
+/// `str_replace`: edits a file. Paths the patch policy would drop are
+/// refused up front (the gate's filter on the real diff is the boundary).
+pub struct StrReplace;
+
+#[async_trait]
+impl Tool for StrReplace {
+    const NAME: &'static str = "str_replace";
+    const DESCRIPTION: &'static str = "Replace the unique occurrence of old_str in a file with new_str. Copy old_str exactly from read_file output; leading/trailing whitespace per line is tolerated. With an empty old_str on a missing file, creates it.";
+    type Args = StrReplaceArgs;
+
+    async fn call(&self, ctx: &ToolContext<'_>, args: StrReplaceArgs) -> ToolOutcome {
+        if let Some(why) = ctx.guards.refuse_edit(ctx.root(), &args.path) {
+            return ToolOutcome::err(why);
+        }
+        str_replace(ctx, &args)
+    }
+}
 
 /// Lines of context shown around the edited region.
 const SNIPPET_CONTEXT: usize = 3;
@@ -21,18 +54,12 @@ const CLOSEST_SHOWN: usize = 3;
 
 /// Replaces the unique occurrence of `old_str` with `new_str`, or creates a
 /// file when `old_str` is empty and the file does not exist.
-pub fn str_replace(ctx: &ToolContext<'_>, args: &Map<String, Value>) -> ToolOutcome {
-    let parsed = (|| -> Result<(&str, &str, &str), String> {
-        Ok((
-            req_str(args, "path")?,
-            req_str(args, "old_str")?,
-            req_str(args, "new_str")?,
-        ))
-    })();
-    let (path, old, new) = match parsed {
-        Ok(p) => p,
-        Err(e) => return ToolOutcome::err(e),
-    };
+pub fn str_replace(ctx: &ToolContext<'_>, args: &StrReplaceArgs) -> ToolOutcome {
+    let (path, old, new) = (
+        args.path.as_str(),
+        args.old_str.as_str(),
+        args.new_str.as_str(),
+    );
     let opened = RelPath::parse(path).and_then(|rel| Ok((Root::open(ctx.root())?, rel)));
     let (root, rel) = match opened {
         Ok(r) => r,

@@ -7,10 +7,67 @@
 
 use std::io::{BufRead, BufReader, Read};
 
-use serde_json::{Map, Value};
+use async_trait::async_trait;
+use schemars::JsonSchema;
+use serde::Deserialize;
 
 use super::paths::{EntryKind, PathError, RelPath, Root};
-use super::{ToolContext, ToolOutcome, opt_str, opt_u64, req_str};
+use super::registry::{Tool, lenient_u64};
+use super::{ToolContext, ToolOutcome};
+
+/// Arguments of `ls`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LsArgs {
+    /// Directory, relative to the repo root.
+    #[serde(default)]
+    pub path: Option<String>,
+}
+
+/// `ls`: lists a directory.
+pub struct Ls;
+
+#[async_trait]
+impl Tool for Ls {
+    const NAME: &'static str = "ls";
+    const DESCRIPTION: &'static str = "List a directory of the repository (default: the root).";
+    type Args = LsArgs;
+
+    async fn call(&self, ctx: &ToolContext<'_>, args: LsArgs) -> ToolOutcome {
+        ls(ctx, args)
+    }
+}
+
+/// Arguments of `read_file`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReadFileArgs {
+    /// File, relative to the repo root.
+    pub path: String,
+    /// First line to show (1-based).
+    #[serde(default, deserialize_with = "lenient_u64")]
+    #[schemars(with = "Option<u64>", range(min = 1))]
+    pub start_line: Option<u64>,
+    /// Last line to show (inclusive).
+    #[serde(default, deserialize_with = "lenient_u64")]
+    #[schemars(with = "Option<u64>", range(min = 1))]
+    pub end_line: Option<u64>,
+}
+
+/// `read_file`: reads a file or a range of its lines.
+pub struct ReadFile;
+
+#[async_trait]
+impl Tool for ReadFile {
+    const NAME: &'static str = "read_file";
+    const DESCRIPTION: &'static str =
+        "Read a file, or lines start_line..=end_line of it (1-based). Large files are paged.";
+    type Args = ReadFileArgs;
+
+    async fn call(&self, ctx: &ToolContext<'_>, args: ReadFileArgs) -> ToolOutcome {
+        read_file(ctx, args)
+    }
+}
 
 /// Entries shown by `ls` before the listing is cut.
 pub const LS_MAX_ENTRIES: usize = 400;
@@ -24,11 +81,8 @@ const COUNT_LINES_UP_TO: u64 = 32 << 20;
 const BINARY_SNIFF: usize = 8 << 10;
 
 /// Lists a directory: sorted, directories marked with `/`, `.git` hidden.
-pub fn ls(ctx: &ToolContext<'_>, args: &Map<String, Value>) -> ToolOutcome {
-    let path = match opt_str(args, "path") {
-        Ok(p) => p.unwrap_or("."),
-        Err(e) => return ToolOutcome::err(e),
-    };
+pub fn ls(ctx: &ToolContext<'_>, args: LsArgs) -> ToolOutcome {
+    let path = args.path.as_deref().unwrap_or(".");
     let listed = RelPath::parse(path)
         .and_then(|rel| Ok((Root::open(ctx.root())?, rel)))
         .map_err(|e| e.to_string())
@@ -98,18 +152,8 @@ fn list_dir(root: &Root, rel: &RelPath) -> Result<String, String> {
 }
 
 /// Reads a file, or lines `start_line..=end_line` of it, line-numbered.
-pub fn read_file(ctx: &ToolContext<'_>, args: &Map<String, Value>) -> ToolOutcome {
-    let parsed = (|| -> Result<(&str, Option<u64>, Option<u64>), String> {
-        Ok((
-            req_str(args, "path")?,
-            opt_u64(args, "start_line")?,
-            opt_u64(args, "end_line")?,
-        ))
-    })();
-    let (path, start, end) = match parsed {
-        Ok(p) => p,
-        Err(e) => return ToolOutcome::err(e),
-    };
+pub fn read_file(ctx: &ToolContext<'_>, args: ReadFileArgs) -> ToolOutcome {
+    let (path, start, end) = (args.path.as_str(), args.start_line, args.end_line);
     let opened = RelPath::parse(path).and_then(|rel| Ok((Root::open(ctx.root())?, rel)));
     let (root, rel) = match opened {
         Ok(r) => r,
@@ -347,7 +391,7 @@ impl<R: BufRead> LineReader<R> {
 mod tests {
     use super::*;
     use crate::sandbox::local::LocalSandbox;
-    use serde_json::json;
+    use serde_json::{Map, Value, json};
     use std::fs::File;
     use std::io::Write;
     use std::time::Duration;
@@ -364,6 +408,28 @@ mod tests {
 
     fn args(v: Value) -> Map<String, Value> {
         v.as_object().cloned().expect("object")
+    }
+
+    /// Calls go through the registry, as the model's do (argument checks
+    /// included).
+    fn call(ctx: &ToolContext<'_>, name: &str, a: &Map<String, Value>) -> ToolOutcome {
+        let call = crate::protocol::ToolCall {
+            id: "t".into(),
+            name: name.into(),
+            arguments: Value::Object(a.clone()),
+        };
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("runtime")
+            .block_on(super::super::registry::Registry::builtin().dispatch(ctx, &call))
+    }
+
+    fn ls(ctx: &ToolContext<'_>, a: &Map<String, Value>) -> ToolOutcome {
+        call(ctx, "ls", a)
+    }
+
+    fn read_file(ctx: &ToolContext<'_>, a: &Map<String, Value>) -> ToolOutcome {
+        call(ctx, "read_file", a)
     }
 
     fn setup() -> (tempfile::TempDir, LocalSandbox) {

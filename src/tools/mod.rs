@@ -8,6 +8,7 @@ pub mod approval;
 pub mod edit;
 pub mod fs;
 pub mod paths;
+pub mod registry;
 pub mod run;
 pub mod safety;
 pub mod search;
@@ -16,13 +17,11 @@ pub use crate::truncate;
 use std::path::Path;
 use std::time::Duration;
 
-use serde_json::{Value, json};
+use serde_json::Value;
 
-use crate::model::ToolCall;
+use crate::protocol::ToolCall;
 use crate::sandbox::Sandbox;
-
-/// Names of the tools, in the order they are offered.
-pub const TOOL_NAMES: [&str; 6] = ["ls", "read_file", "search", "str_replace", "run", "submit"];
+pub use registry::{Registry, Tool, ToolHandler, ToolSpec};
 
 /// Default limit for tool output shown to the model (head + tail).
 pub const DEFAULT_OUTPUT_LIMIT: usize = 10_000;
@@ -123,188 +122,21 @@ impl ToolOutcome {
     }
 }
 
-/// JSON schemas of the tools, in OpenAI function-calling format.
+/// JSON schemas of the built-in tools, in OpenAI function-calling format.
 pub fn schemas() -> Vec<Value> {
-    let f = |name: &str, desc: &str, props: Value, required: &[&str]| {
-        json!({
-            "type": "function",
-            "function": {
-                "name": name,
-                "description": desc,
-                "parameters": {
-                    "type": "object",
-                    "properties": props,
-                    "required": required,
-                    "additionalProperties": false,
-                }
-            }
-        })
-    };
-    vec![
-        f(
-            "ls",
-            "List a directory of the repository (default: the root).",
-            json!({"path": {"type": "string", "description": "Directory, relative to the repo root."}}),
-            &[],
-        ),
-        f(
-            "read_file",
-            "Read a file, or lines start_line..=end_line of it (1-based). Large files are paged.",
-            json!({
-                "path": {"type": "string"},
-                "start_line": {"type": "integer", "minimum": 1},
-                "end_line": {"type": "integer", "minimum": 1}
-            }),
-            &["path"],
-        ),
-        f(
-            "search",
-            "Regex search across the repository (honours .gitignore). Returns file:line: text.",
-            json!({
-                "pattern": {"type": "string", "description": "Rust regex syntax."},
-                "path": {"type": "string", "description": "File or directory to search in."},
-                "glob": {"type": "string", "description": "Only files matching this glob, e.g. *.py"}
-            }),
-            &["pattern"],
-        ),
-        f(
-            "str_replace",
-            "Replace the unique occurrence of old_str in a file with new_str. Copy old_str exactly from read_file output; leading/trailing whitespace per line is tolerated. With an empty old_str on a missing file, creates it.",
-            json!({
-                "path": {"type": "string"},
-                "old_str": {"type": "string"},
-                "new_str": {"type": "string"}
-            }),
-            &["path", "old_str", "new_str"],
-        ),
-        f(
-            "run",
-            "Run a shell command from the repo root (e.g. the tests). Dangerous commands are refused.",
-            json!({
-                "command": {"type": "string"},
-                "timeout_s": {"type": "integer", "minimum": 1}
-            }),
-            &["command"],
-        ),
-        f(
-            "submit",
-            "Finish: the harness then runs the real tests. Submit only when the tests pass.",
-            json!({}),
-            &[],
-        ),
-    ]
+    Registry::builtin().schemas()
 }
 
-/// Allowed argument names per tool; anything else is an error to the model.
-fn allowed_args(name: &str) -> Option<&'static [&'static str]> {
-    Some(match name {
-        "ls" => &["path"],
-        "read_file" => &["path", "start_line", "end_line"],
-        "search" => &["pattern", "path", "glob"],
-        "str_replace" => &["path", "old_str", "new_str"],
-        "run" => &["command", "timeout_s"],
-        "submit" => &[],
-        _ => return None,
-    })
-}
-
-/// Runs one tool call. Never panics and never returns `Err`: every failure
-/// becomes an error outcome the model can read and act on.
+/// Runs one call of a built-in tool (see [`Registry::dispatch`]).
 pub async fn dispatch(ctx: &ToolContext<'_>, call: &ToolCall) -> ToolOutcome {
-    let Some(allowed) = allowed_args(&call.name) else {
-        return ToolOutcome::err(format!(
-            "unknown tool `{}`; the tools are: {}",
-            call.name,
-            TOOL_NAMES.join(", ")
-        ));
-    };
-    let args = match &call.arguments {
-        Value::Object(m) => m.clone(),
-        Value::Null => serde_json::Map::new(),
-        other => {
-            return ToolOutcome::err(format!("arguments must be a JSON object, got {other}"));
-        }
-    };
-    let unknown: Vec<&String> = args
-        .keys()
-        .filter(|k| !allowed.contains(&k.as_str()))
-        .collect();
-    if !unknown.is_empty() {
-        return ToolOutcome::err(format!(
-            "unknown argument(s) {:?} for `{}`; allowed: {:?}",
-            unknown, call.name, allowed
-        ));
-    }
-    let outcome = match call.name.as_str() {
-        "ls" => fs::ls(ctx, &args),
-        "read_file" => fs::read_file(ctx, &args),
-        "search" => search::search(ctx, &args),
-        "str_replace" => {
-            let refused = args
-                .get("path")
-                .and_then(Value::as_str)
-                .and_then(|p| ctx.guards.refuse_edit(ctx.root(), p));
-            match refused {
-                Some(why) => ToolOutcome::err(why),
-                None => edit::str_replace(ctx, &args),
-            }
-        }
-        "run" => run::run(ctx, &args).await,
-        "submit" => ToolOutcome {
-            text: "Submitted. The harness now runs the tests.".into(),
-            is_error: false,
-            submitted: true,
-        },
-        _ => unreachable_tool(&call.name),
-    };
-    ToolOutcome {
-        text: truncate::head_tail(&outcome.text, ctx.output_limit),
-        ..outcome
-    }
-}
-
-fn unreachable_tool(name: &str) -> ToolOutcome {
-    ToolOutcome::err(format!("unknown tool `{name}`"))
-}
-
-/// Reads an optional string argument; a wrong type is an error message.
-pub fn opt_str<'m>(
-    args: &'m serde_json::Map<String, Value>,
-    key: &str,
-) -> Result<Option<&'m str>, String> {
-    match args.get(key) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) => Ok(Some(s.as_str())),
-        Some(other) => Err(format!("`{key}` must be a string, got {other}")),
-    }
-}
-
-/// Reads a required string argument.
-pub fn req_str<'m>(args: &'m serde_json::Map<String, Value>, key: &str) -> Result<&'m str, String> {
-    opt_str(args, key)?.ok_or_else(|| format!("missing required argument `{key}`"))
-}
-
-/// Reads an optional non-negative integer argument (accepts integral strings, a common slip).
-pub fn opt_u64(args: &serde_json::Map<String, Value>, key: &str) -> Result<Option<u64>, String> {
-    match args.get(key) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::Number(n)) => n
-            .as_u64()
-            .map(Some)
-            .ok_or_else(|| format!("`{key}` must be a non-negative integer, got {n}")),
-        Some(Value::String(s)) => s
-            .trim()
-            .parse::<u64>()
-            .map(Some)
-            .map_err(|_| format!("`{key}` must be an integer, got \"{s}\"")),
-        Some(other) => Err(format!("`{key}` must be an integer, got {other}")),
-    }
+    Registry::builtin().dispatch(ctx, call).await
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::sandbox::local::LocalSandbox;
+    use serde_json::json;
 
     fn call(name: &str, arguments: Value) -> ToolCall {
         ToolCall {
@@ -352,32 +184,43 @@ mod tests {
     }
 
     #[test]
-    fn schemas_match_the_tool_names() {
-        let names: Vec<String> = schemas()
+    fn schemas_match_the_design_contract() {
+        // docs/design.md, "Tools the model sees": names, order and arguments.
+        let contract: [(&str, &[&str], &[&str]); 6] = [
+            ("ls", &[], &["path"]),
+            ("read_file", &["path"], &["start_line", "end_line"]),
+            ("search", &["pattern"], &["path", "glob"]),
+            ("str_replace", &["path", "old_str", "new_str"], &[]),
+            ("run", &["command"], &["timeout_s"]),
+            ("submit", &[], &[]),
+        ];
+        let specs: Vec<ToolSpec> = Registry::builtin()
+            .names()
             .iter()
-            .map(|s| {
-                s["function"]["name"]
-                    .as_str()
-                    .unwrap_or_default()
-                    .to_string()
-            })
+            .filter_map(|n| Registry::builtin().get(n).map(|t| t.spec().clone()))
             .collect();
-        assert_eq!(names, TOOL_NAMES);
-        for s in schemas() {
-            let name = s["function"]["name"].as_str().unwrap_or_default();
-            let props: Vec<String> = s["function"]["parameters"]["properties"]
-                .as_object()
-                .map(|m| m.keys().cloned().collect())
-                .unwrap_or_default();
-            let mut allowed: Vec<String> = allowed_args(name)
-                .unwrap_or_default()
-                .iter()
-                .map(|s| s.to_string())
+        assert_eq!(specs.len(), contract.len());
+        for (spec, (name, required, optional)) in specs.iter().zip(contract) {
+            assert_eq!(spec.name, name);
+            let mut req: Vec<String> = spec
+                .args()
+                .into_iter()
+                .filter(|a| a.1)
+                .map(|a| a.0)
                 .collect();
-            let mut props = props;
-            props.sort();
-            allowed.sort();
-            assert_eq!(props, allowed, "{name}");
+            let mut opt: Vec<String> = spec
+                .args()
+                .into_iter()
+                .filter(|a| !a.1)
+                .map(|a| a.0)
+                .collect();
+            req.sort();
+            opt.sort();
+            let mut want_req: Vec<String> = required.iter().map(|s| s.to_string()).collect();
+            let mut want_opt: Vec<String> = optional.iter().map(|s| s.to_string()).collect();
+            want_req.sort();
+            want_opt.sort();
+            assert_eq!((req, opt), (want_req, want_opt), "{name}");
         }
     }
 }

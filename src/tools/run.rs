@@ -2,21 +2,45 @@
 
 use std::time::Duration;
 
-use serde_json::{Map, Value};
+use async_trait::async_trait;
+use schemars::JsonSchema;
+use serde::Deserialize;
 
-use super::{ToolContext, ToolOutcome, opt_u64, req_str, safety};
+use super::registry::{Tool, lenient_u64};
+use super::{ToolContext, ToolOutcome, safety};
+
+/// Arguments of `run`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RunArgs {
+    /// The shell command, run from the repo root.
+    pub command: String,
+    /// Seconds before the command is killed (capped by the harness).
+    #[serde(default, deserialize_with = "lenient_u64")]
+    #[schemars(with = "Option<u64>", range(min = 1))]
+    pub timeout_s: Option<u64>,
+}
+
+/// `run`: a shell command in the sandbox.
+pub struct Run;
+
+#[async_trait]
+impl Tool for Run {
+    const NAME: &'static str = "run";
+    const DESCRIPTION: &'static str =
+        "Run a shell command from the repo root (e.g. the tests). Dangerous commands are refused.";
+    type Args = RunArgs;
+
+    async fn call(&self, ctx: &ToolContext<'_>, args: RunArgs) -> ToolOutcome {
+        run(ctx, args).await
+    }
+}
 use crate::sandbox::ExecRequest;
 
 /// Runs `command` from the repo root with a timeout (`timeout_s`, default
 /// the context's, capped at its maximum) and shows exit code and output.
-pub async fn run(ctx: &ToolContext<'_>, args: &Map<String, Value>) -> ToolOutcome {
-    let parsed = (|| -> Result<(&str, Option<u64>), String> {
-        Ok((req_str(args, "command")?, opt_u64(args, "timeout_s")?))
-    })();
-    let (command, timeout_s) = match parsed {
-        Ok(p) => p,
-        Err(e) => return ToolOutcome::err(e),
-    };
+pub async fn run(ctx: &ToolContext<'_>, args: RunArgs) -> ToolOutcome {
+    let (command, timeout_s) = (args.command.as_str(), args.timeout_s);
     if command.trim().is_empty() {
         return ToolOutcome::err("`command` is empty; give a shell command such as `pytest -q`");
     }
@@ -89,7 +113,7 @@ pub async fn run(ctx: &ToolContext<'_>, args: &Map<String, Value>) -> ToolOutcom
 mod tests {
     use super::*;
     use crate::sandbox::local::LocalSandbox;
-    use serde_json::json;
+    use serde_json::{Map, Value, json};
 
     fn ctx(sb: &LocalSandbox, max: u64) -> ToolContext<'_> {
         ToolContext {
@@ -103,6 +127,18 @@ mod tests {
 
     fn args(v: Value) -> Map<String, Value> {
         v.as_object().cloned().expect("object")
+    }
+
+    /// Calls go through the registry, as the model's do.
+    async fn run(ctx: &ToolContext<'_>, a: &Map<String, Value>) -> ToolOutcome {
+        let call = crate::protocol::ToolCall {
+            id: "t".into(),
+            name: "run".into(),
+            arguments: Value::Object(a.clone()),
+        };
+        super::super::registry::Registry::builtin()
+            .dispatch(ctx, &call)
+            .await
     }
 
     #[tokio::test]

@@ -12,14 +12,46 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use async_trait::async_trait;
 use globset::{GlobBuilder, GlobMatcher};
 use grep_regex::{RegexMatcher, RegexMatcherBuilder};
 use grep_searcher::{BinaryDetection, Searcher, SearcherBuilder, Sink, SinkMatch};
 use ignore::{WalkBuilder, WalkState};
-use serde_json::{Map, Value};
+use schemars::JsonSchema;
+use serde::Deserialize;
 
 use super::paths::{PathError, RelPath, Root};
-use super::{ToolContext, ToolOutcome, opt_str, req_str};
+use super::registry::Tool;
+use super::{ToolContext, ToolOutcome};
+
+/// Arguments of `search`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SearchArgs {
+    /// Rust regex syntax.
+    pub pattern: String,
+    /// File or directory to search in.
+    #[serde(default)]
+    pub path: Option<String>,
+    /// Only files matching this glob, e.g. *.py
+    #[serde(default)]
+    pub glob: Option<String>,
+}
+
+/// `search`: regex search across the repo.
+pub struct Search;
+
+#[async_trait]
+impl Tool for Search {
+    const NAME: &'static str = "search";
+    const DESCRIPTION: &'static str =
+        "Regex search across the repository (honours .gitignore). Returns file:line: text.";
+    type Args = SearchArgs;
+
+    async fn call(&self, ctx: &ToolContext<'_>, args: SearchArgs) -> ToolOutcome {
+        search(ctx, &args)
+    }
+}
 use crate::truncate::floor_char_boundary;
 
 /// Matching lines shown at most; the rest are counted.
@@ -42,18 +74,12 @@ pub struct SearchResult {
 
 /// Regex search across the repo (or `path`), optionally only in files
 /// matching `glob`; prints `path:line: text`.
-pub fn search(ctx: &ToolContext<'_>, args: &Map<String, Value>) -> ToolOutcome {
-    let parsed = (|| -> Result<(&str, Option<&str>, Option<&str>), String> {
-        Ok((
-            req_str(args, "pattern")?,
-            opt_str(args, "path")?,
-            opt_str(args, "glob")?,
-        ))
-    })();
-    let (pattern, path, glob) = match parsed {
-        Ok(p) => p,
-        Err(e) => return ToolOutcome::err(e),
-    };
+pub fn search(ctx: &ToolContext<'_>, args: &SearchArgs) -> ToolOutcome {
+    let (pattern, path, glob) = (
+        args.pattern.as_str(),
+        args.path.as_deref(),
+        args.glob.as_deref(),
+    );
     match run_search(ctx.root(), pattern, path, glob) {
         Ok(res) => ToolOutcome::ok(render(&res, pattern, path, glob)),
         Err(e) => ToolOutcome::err(e),
@@ -317,7 +343,7 @@ impl SearchResult {
 mod tests {
     use super::*;
     use crate::sandbox::local::LocalSandbox;
-    use serde_json::json;
+    use serde_json::{Value, json};
     use std::time::Duration;
 
     fn setup() -> tempfile::TempDir {
@@ -355,7 +381,15 @@ mod tests {
             run_timeout: Duration::from_secs(5),
             max_run_timeout: Duration::from_secs(5),
         };
-        search(&ctx, a.as_object().expect("obj"))
+        let call = crate::protocol::ToolCall {
+            id: "t".into(),
+            name: "search".into(),
+            arguments: a,
+        };
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("runtime")
+            .block_on(super::super::registry::Registry::builtin().dispatch(&ctx, &call))
     }
 
     #[test]
