@@ -7,8 +7,8 @@ use clap::{Args, Subcommand, ValueEnum};
 
 use crate::engine::EngineConfig;
 use crate::error::CliError;
+use crate::factory::bench_double::InstantBackend;
 use crate::factory::docker::DockerBackend;
-use crate::factory::instant::InstantBackend;
 use crate::factory::local::LocalBackend;
 use crate::factory::run::{in_shard, parse_shard};
 use crate::factory::{

@@ -18,8 +18,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use super::FactoryError;
-use super::env::{InstanceEnv, PatchVerifier, Prepared, Verdict};
 use super::local::from_grade;
+use super::seams::{InstanceEnv, PatchVerifier, Prepared, Verdict};
 use crate::sandbox::docker::{Container, ContainerSpec, DockerConfig, DockerSandbox, connect};
 use crate::sandbox::{SandboxError, Workspace};
 use crate::swebench::dataset::Dataset;

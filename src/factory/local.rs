@@ -16,7 +16,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use super::FactoryError;
-use super::env::{InstanceEnv, PatchVerifier, Prepared, Verdict};
+use super::seams::{InstanceEnv, PatchVerifier, Prepared, Verdict};
 use crate::sandbox::local::LocalSandbox;
 use crate::sandbox::{ExecRequest, Sandbox, SandboxError, Workspace};
 use crate::swebench::eval_script::{REPO_DIRECTORY, eval_script};

@@ -9,11 +9,12 @@
 //! - [`docker`], [`local`], [`instant`]: the three backends.
 //! - [`run`]: workers, samples, caps, shards, the done-log and resume.
 
+#[doc(hidden)]
+pub mod bench_double;
 pub mod docker;
-pub mod env;
-pub mod instant;
 pub mod local;
 pub mod run;
+pub mod seams;
 pub mod sources;
 
 use std::path::Path;
@@ -25,8 +26,8 @@ use crate::engine::EngineError;
 use crate::error::Retryable;
 use crate::model::ModelError;
 use crate::sandbox::SandboxError;
-pub use env::{InstanceEnv, PatchVerifier, Prepared, Verdict};
 pub use run::{RunPlan, Summary};
+pub use seams::{InstanceEnv, PatchVerifier, Prepared, Verdict};
 pub use sources::PublicSources;
 
 /// Errors of the factory room.

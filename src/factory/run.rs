@@ -27,7 +27,7 @@ use serde::{Deserialize, Serialize};
 use tokio::task::JoinSet;
 
 use super::FactoryError;
-use super::env::{HiddenEvalGate, InstanceEnv, PatchVerifier, Verdict, tampered_paths};
+use super::seams::{HiddenEvalGate, InstanceEnv, PatchVerifier, Verdict, tampered_paths};
 use crate::corpus::{self, CorpusRow, CorpusWriter, Insert};
 use crate::engine::{EngineConfig, Episode, Outcome, Trajectory, run_episode};
 use crate::error::Retryable;
@@ -624,7 +624,7 @@ async fn run_job(shared: &Shared, item: &(Instance, String), sample: u32) -> Job
     // The instance's test files (from its test patch) are protected beside
     // the policy's defaults.
     let patch_policy = match crate::gate::policy::PatchPolicy::load(None)
-        .and_then(|p| p.with_protected(&crate::factory::env::protected_globs(inst)))
+        .and_then(|p| p.with_protected(&crate::factory::seams::protected_globs(inst)))
     {
         Ok(p) => p,
         Err(e) => {

@@ -7,13 +7,13 @@
 //! identical for a replayed script, a 135M local model and a frontier teacher.
 
 pub mod anthropic;
-pub mod build;
 pub mod config;
 pub mod context;
 pub mod http;
 pub mod local;
 pub mod ollama;
 pub mod openai;
+pub mod provider;
 pub mod reference;
 pub mod remote;
 pub mod script;

@@ -119,7 +119,7 @@ pub async fn build_policy(
             })?;
             Ok(Box::new(super::reference::ReferencePolicy::load(patch)?))
         }
-        other => super::build::build_remote(other, ctx).await,
+        other => super::provider::build_remote(other, ctx).await,
     }
 }
 

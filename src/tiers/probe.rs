@@ -1,6 +1,6 @@
 //! Per-backend scheduling for `tiers run`: how many episodes of a model may
 //! run at once. Reachability itself is the model room's
-//! [`crate::model::build::probe`], called before any task starts.
+//! [`crate::model::provider::probe`], called before any task starts.
 
 use crate::model::ModelSpec;
 

@@ -21,7 +21,7 @@ use super::probe;
 use super::results::{ResultRow, ResultsWriter, read_rows};
 use super::suite::Task;
 use crate::engine::{self, EngineConfig, Episode, Outcome, Trajectory};
-use crate::model::build;
+use crate::model::provider;
 use crate::model::spec::{PolicyContext, build_policy};
 use crate::model::{ModelSpec, Policy};
 use crate::sandbox::{Sandbox, Workspace};
@@ -105,11 +105,11 @@ pub async fn prepare(cfg: &RunConfig) -> Result<Vec<Arc<ModelPlan>>, TiersError>
             solution_patch: None,
             config_root: Some(cfg.config_root.clone()),
         };
-        let resolved = build::resolve(&spec, &cfg.config_root)
+        let resolved = provider::resolve(&spec, &cfg.config_root)
             .map_err(|e| fail(e.to_string()))?
             .spec;
         if !probe::is_offline(&resolved) {
-            build::probe(&spec, &ctx).await.map_err(|e| {
+            provider::probe(&spec, &ctx).await.map_err(|e| {
                 fail(format!(
                     "{e}; start the server (or fix the spec) or drop this --model"
                 ))

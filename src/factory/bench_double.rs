@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use async_trait::async_trait;
 
 use super::FactoryError;
-use super::env::{InstanceEnv, PatchVerifier, Prepared, Verdict};
+use super::seams::{InstanceEnv, PatchVerifier, Prepared, Verdict};
 use crate::sandbox::{ExecOutput, ExecRequest, Sandbox, SandboxError, Workspace};
 use crate::swebench::instance::Instance;
 
