@@ -112,6 +112,7 @@ fn bench(o: &Opts) -> Result<(), String> {
         .map_err(|e| e.to_string())?;
     let sandbox = LocalSandbox::new(&o.tree);
     let ctx = ToolContext {
+        mcp: None,
         sandbox: &sandbox,
         guards: Default::default(),
         output_limit: tools::DEFAULT_OUTPUT_LIMIT,

@@ -65,6 +65,7 @@ impl Tools {
 
     fn call(&self, name: &str, args: Value) -> ToolOutcome {
         let ctx = ToolContext {
+            mcp: None,
             sandbox: &self.sandbox,
             guards: Default::default(),
             output_limit: tools::DEFAULT_OUTPUT_LIMIT,

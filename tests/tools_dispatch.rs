@@ -66,6 +66,7 @@ fn repo() -> Repo {
 fn dispatch(root: &Path, limit: usize, name: &str, args: Value) -> ToolOutcome {
     let sb = LocalSandbox::new(root);
     let ctx = ToolContext {
+        mcp: None,
         sandbox: &sb,
         guards: Default::default(),
         output_limit: limit,

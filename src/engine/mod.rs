@@ -266,6 +266,8 @@ pub struct Episode<'a> {
     pub redactor: Option<&'a crate::redact::Redactor>,
     /// Where to mirror the trajectory as it grows (for saving partial runs).
     pub progress: Option<&'a Progress>,
+    /// MCP servers whose tools are offered beside the built-in ones.
+    pub mcp: Option<&'a crate::mcp::McpHub>,
 }
 
 /// Runs the whole loop. `stages` holds one policy, or a small model then a
@@ -277,11 +279,17 @@ pub async fn run_episode(
     stages: &mut [Box<dyn Policy>],
 ) -> Result<Trajectory, EngineError> {
     let started = Instant::now();
-    let tool_schemas = tools::schemas();
+    let mut tool_schemas = tools::schemas();
+    tool_schemas.extend(ep.mcp.map(|h| h.schemas()).unwrap_or_default());
     let mut system = prompt::system_prompt();
     if let Some(add) = stages.first().and_then(|p| p.system_prompt_addendum()) {
         system.push_str("\n\n");
         system.push_str(&add);
+    }
+    let mcp_section = ep.mcp.and_then(|h| h.prompt_section());
+    if let Some(add) = &mcp_section {
+        system.push_str("\n\n");
+        system.push_str(add);
     }
     let mut traj = Trajectory {
         schema_version: 1,
@@ -303,6 +311,7 @@ pub async fn run_episode(
         aborted: None,
         flags: vec![],
         masked: ep.workspace.masked().to_vec(),
+        mcp: ep.mcp.map(|h| h.records()).unwrap_or_default(),
     };
 
     if let Some(p) = ep.progress {
@@ -328,6 +337,7 @@ pub async fn run_episode(
         tools: tool_schemas,
     };
     let ctx = ToolContext {
+        mcp: ep.mcp,
         sandbox: ep.sandbox,
         guards: tools::Guards {
             policy: ep.policy,
@@ -347,6 +357,10 @@ pub async fn run_episode(
             if let Some(add) = policy.system_prompt_addendum() {
                 stage_system.push_str("\n\n");
                 stage_system.push_str(&add);
+            }
+            if let Some(add) = &mcp_section {
+                stage_system.push_str("\n\n");
+                stage_system.push_str(add);
             }
         }
         for _ in 0..cfg.max_attempts {

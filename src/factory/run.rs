@@ -653,6 +653,7 @@ async fn run_job(shared: &Shared, item: &(Instance, String), sample: u32) -> Job
         redactor: redactor.as_ref(),
         approval: None,
         progress: None,
+        mcp: None,
     };
     let outcome = run_episode(&episode, &shared.engine, std::slice::from_mut(&mut policy)).await;
     policy.shutdown().await;

@@ -425,6 +425,7 @@ async fn run_episode(
         // Batch runs: commands the approval rules hold back are denied.
         approval: Some((&approval, crate::tools::approval::ApprovalMode::Deny)),
         progress: None,
+        mcp: None,
     };
     let result = engine::run_episode(&ep, engine_cfg, &mut stages).await;
     let _ = sb.close().await;

@@ -354,6 +354,7 @@ mod tests {
 
     fn ctx(sb: &LocalSandbox) -> ToolContext<'_> {
         ToolContext {
+            mcp: None,
             sandbox: sb,
             guards: Default::default(),
             output_limit: 10_000,

@@ -40,6 +40,8 @@ pub struct ToolContext<'a> {
     pub max_run_timeout: Duration,
     /// Early refusals (UX, not the boundary: the sandbox and the gate are).
     pub guards: Guards<'a>,
+    /// MCP servers whose tools are offered as `SERVER__tool` (`None`: none).
+    pub mcp: Option<&'a crate::mcp::McpHub>,
 }
 
 /// Friendly early refusals: a `str_replace` the patch policy would drop
@@ -211,6 +213,16 @@ fn allowed_args(name: &str) -> Option<&'static [&'static str]> {
 /// Runs one tool call. Never panics and never returns `Err`: every failure
 /// becomes an error outcome the model can read and act on.
 pub async fn dispatch(ctx: &ToolContext<'_>, call: &ToolCall) -> ToolOutcome {
+    if let Some(hub) = ctx.mcp
+        && hub.owns(&call.name)
+    {
+        // Same truncation as every tool; the engine redacts and records it.
+        let outcome = hub.call(&call.name, &call.arguments).await;
+        return ToolOutcome {
+            text: truncate::head_tail(&outcome.text, ctx.output_limit),
+            ..outcome
+        };
+    }
     let Some(allowed) = allowed_args(&call.name) else {
         return ToolOutcome::err(format!(
             "unknown tool `{}`; the tools are: {}",
@@ -316,6 +328,7 @@ mod tests {
 
     fn ctx(sb: &LocalSandbox) -> ToolContext<'_> {
         ToolContext {
+            mcp: None,
             sandbox: sb,
             guards: Default::default(),
             output_limit: DEFAULT_OUTPUT_LIMIT,

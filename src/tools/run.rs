@@ -93,6 +93,7 @@ mod tests {
 
     fn ctx(sb: &LocalSandbox, max: u64) -> ToolContext<'_> {
         ToolContext {
+            mcp: None,
             sandbox: sb,
             guards: Default::default(),
             output_limit: 10_000,

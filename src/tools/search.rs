@@ -349,6 +349,7 @@ mod tests {
     fn call(dir: &Path, a: Value) -> ToolOutcome {
         let sb = LocalSandbox::new(dir);
         let ctx = ToolContext {
+            mcp: None,
             sandbox: &sb,
             guards: Default::default(),
             output_limit: 10_000,
