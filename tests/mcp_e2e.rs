@@ -5,6 +5,7 @@
 //! mid-run, a probe of what it can reach), in bubblewrap unless a test says
 //! otherwise. The server lives in the repo under test (inside the sandbox
 //! only the workspace and the system are visible).
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic: a panic is a failed test
 
 use std::io::Read;
 use std::net::TcpListener;
