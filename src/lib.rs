@@ -27,6 +27,7 @@ pub mod factory;
 pub mod gate;
 pub mod git;
 pub mod images;
+pub mod mcp;
 pub mod model;
 pub mod protocol;
 pub mod redact;

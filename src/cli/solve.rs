@@ -110,6 +110,15 @@ pub struct SolveArgs {
     /// ask on a terminal, deny in batch runs.
     #[arg(long, value_name = "ask|deny|allow")]
     pub approve: Option<crate::tools::approval::ApprovalMode>,
+    /// Start a local MCP server beside the agent (repeatable): COMMAND runs
+    /// in the same sandbox as `run` (no network, the repo read-only) and its
+    /// tools are offered as NAME__tool. See docs/tools.md.
+    #[arg(long = "mcp", value_name = "NAME=COMMAND")]
+    pub mcp: Vec<String>,
+    /// MCP settings file with `[[mcp]]` tables (default:
+    /// $AIRGATE_CONFIG_DIR/mcp.toml, else none); never read from the repo.
+    #[arg(long, value_name = "FILE")]
+    pub mcp_config: Option<PathBuf>,
     /// Print exactly one JSON object on stdout.
     #[arg(long)]
     pub json: bool,
@@ -198,6 +207,14 @@ pub async fn run(args: SolveArgs) -> anyhow::Result<u8> {
             ))
         })?;
     let spec = ModelSpec::parse(&args.model).map_err(|e| CliError::usage(e.to_string()))?;
+    let mcp_specs = crate::mcp::config::servers(args.mcp_config.as_deref(), &args.mcp)
+        .map_err(|e| CliError::usage(e.to_string()))?;
+    if !mcp_specs.is_empty() && args.sandbox == SandboxKind::Docker {
+        return Err(CliError::usage(
+            "MCP servers cannot run with --sandbox docker yet: use --sandbox local (bubblewrap, the default) or drop --mcp / [[mcp]]",
+        )
+        .into());
+    }
     let ctx = PolicyContext {
         solution_patch: find_solution_patch(&repo),
         config_root: None,
@@ -260,6 +277,43 @@ pub async fn run(args: SolveArgs) -> anyhow::Result<u8> {
         .open(&workspace)
         .await
         .map_err(|e| CliError::environment(format!("{} sandbox: {e}", args.sandbox.label())))?;
+    // MCP servers start in the agent's sandbox, before any model call; one
+    // that cannot start stops the run with its name.
+    let hub = if mcp_specs.is_empty() {
+        None
+    } else {
+        let started = tokio::select! {
+            h = crate::mcp::McpHub::start(&mcp_specs, sandbox.as_ref()) => {
+                h.map_err(|e| CliError::environment(e.to_string()))
+            }
+            _ = interrupt.recv() => Err(CliError {
+                code: exit::INTERRUPTED,
+                message: "interrupted while starting the MCP servers; nothing was run".into(),
+            }),
+        };
+        match started {
+            Ok(h) => Some(std::sync::Arc::new(h)),
+            Err(e) => {
+                for p in stages.iter_mut() {
+                    p.shutdown().await;
+                }
+                let _ = sandbox.close().await;
+                return Err(e.into());
+            }
+        }
+    };
+    // The tools of this run: the built-ins plus every MCP server's.
+    let mut registry = crate::tools::Registry::builtin().clone();
+    if let Some(h) = &hub
+        && let Err(e) = h.register_into(&mut registry)
+    {
+        h.shutdown().await;
+        for p in stages.iter_mut() {
+            p.shutdown().await;
+        }
+        let _ = sandbox.close().await;
+        return Err(CliError::usage(format!("MCP tools: {e}")).into());
+    }
     let approval_policy = crate::tools::approval::ApprovalPolicy::load(None)
         .map_err(|e| CliError::usage(e.to_string()))?;
     let approval_mode = crate::tools::approval::ApprovalMode::resolve(
@@ -311,7 +365,8 @@ pub async fn run(args: SolveArgs) -> anyhow::Result<u8> {
         redactor: Some(redactor.as_ref()),
         approval: Some((&approval_policy, approval_mode)),
         progress: Some(&progress),
-        tools: crate::tools::Registry::builtin(),
+        tools: &registry,
+        mcp: hub.as_deref(),
     };
 
     let result = tokio::select! {
@@ -320,6 +375,9 @@ pub async fn run(args: SolveArgs) -> anyhow::Result<u8> {
     };
     for p in stages.iter_mut() {
         p.shutdown().await;
+    }
+    if let Some(h) = &hub {
+        h.shutdown().await;
     }
     let _ = sandbox.close().await;
     let Some(result) = result else {
@@ -354,6 +412,11 @@ pub async fn run(args: SolveArgs) -> anyhow::Result<u8> {
     // record are redacted; they differ from it only where the user's own
     // files (diff context) hold something that looks like a secret.
     let shipped_patch = traj.patch.clone();
+    let mut traj = traj;
+    if let Some(h) = &hub {
+        // The pins as recorded at start, plus why any server was stopped.
+        traj.mcp = h.records();
+    }
     let traj = traj.redacted(&redactor);
     let traj_path = traj.save(&out_dir).map_err(|e| {
         CliError::failure(format!(

@@ -269,6 +269,8 @@ pub struct Episode<'a> {
     /// The tools offered: [`tools::Registry::builtin`], plus any registered
     /// at run time (MCP servers).
     pub tools: &'a tools::Registry,
+    /// MCP servers whose tools are offered beside the built-in ones.
+    pub mcp: Option<&'a crate::mcp::McpHub>,
 }
 
 /// Runs the whole loop. `stages` holds one policy, or a small model then a
@@ -281,13 +283,22 @@ pub async fn run_episode(
 ) -> Result<Trajectory, EngineError> {
     let started = Instant::now();
     let tool_schemas = ep.tools.schemas();
+    // The text protocol's tool list in the system prompt names the built-in
+    // tools; MCP tools get their own section below, which names them and
+    // their arguments only (a server's words never reach the system prompt).
+    let builtin_schemas = tools::schemas();
     let mut system = prompt::system_prompt();
     if let Some(add) = stages
         .first()
-        .and_then(|p| p.system_prompt_addendum(&tool_schemas))
+        .and_then(|p| p.system_prompt_addendum(&builtin_schemas))
     {
         system.push_str("\n\n");
         system.push_str(&add);
+    }
+    let mcp_section = ep.mcp.and_then(|h| h.prompt_section());
+    if let Some(add) = &mcp_section {
+        system.push_str("\n\n");
+        system.push_str(add);
     }
     let mut traj = Trajectory {
         schema_version: 1,
@@ -309,6 +320,7 @@ pub async fn run_episode(
         aborted: None,
         flags: vec![],
         masked: ep.workspace.masked().to_vec(),
+        mcp: ep.mcp.map(|h| h.records()).unwrap_or_default(),
     };
 
     if let Some(p) = ep.progress {
@@ -350,9 +362,13 @@ pub async fn run_episode(
         let mut stage_system = system.clone();
         if stage_no > 0 {
             stage_system = prompt::system_prompt();
-            if let Some(add) = policy.system_prompt_addendum(&tool_schemas) {
+            if let Some(add) = policy.system_prompt_addendum(&builtin_schemas) {
                 stage_system.push_str("\n\n");
                 stage_system.push_str(&add);
+            }
+            if let Some(add) = &mcp_section {
+                stage_system.push_str("\n\n");
+                stage_system.push_str(add);
             }
         }
         for _ in 0..cfg.max_attempts {

@@ -179,6 +179,10 @@ pub struct Trajectory {
     /// Secret-looking files masked from the agent's copy.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub masked: Vec<String>,
+    /// MCP servers of the run: their tools' sha256 pins, and why any was
+    /// stopped mid-run.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub mcp: Vec<crate::mcp::ServerRecord>,
 }
 
 impl Trajectory {

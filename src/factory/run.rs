@@ -654,6 +654,7 @@ async fn run_job(shared: &Shared, item: &(Instance, String), sample: u32) -> Job
         approval: None,
         progress: None,
         tools: crate::tools::Registry::builtin(),
+        mcp: None,
     };
     let outcome = run_episode(&episode, &shared.engine, std::slice::from_mut(&mut policy)).await;
     policy.shutdown().await;

@@ -134,7 +134,7 @@ impl BwrapSandbox {
         })?;
         warn_nproc_for_root(&cfg.limits);
         let (args, bash) = {
-            let l = Layout::plan(root, home.host_dir(), report.as_deref(), &cfg, host)?;
+            let l = Layout::plan(root, home.host_dir(), report.as_deref(), &cfg, host, false)?;
             (l.args, l.bash)
         };
         Ok(Self {
@@ -266,6 +266,34 @@ impl Sandbox for BwrapSandbox {
 
     fn report_dir(&self) -> Option<String> {
         self.report.as_ref().map(|_| REPORT_MOUNT.to_string())
+    }
+
+    fn stdio_command(&self, command: &str) -> Result<Command, SandboxError> {
+        // The layout of `exec`, but the workspace read-only and a tmpfs
+        // HOME: a long-lived server must not change the patch or plant
+        // state in the HOME the agent's commands share.
+        let l = Layout::plan(&self.root, None, None, &self.cfg, &host_env(), true)?;
+        let mut cmd = Command::new(&self.bwrap);
+        cmd.env_clear()
+            .current_dir("/")
+            .args(l.args)
+            .arg("--")
+            .arg(&l.bash)
+            .arg("-c")
+            .arg(command)
+            .process_group(0);
+        let limits = self.cfg.limits;
+        // SAFETY: prctl, getrlimit and setrlimit are async-signal-safe and
+        // allocate nothing.
+        unsafe {
+            cmd.pre_exec(move || {
+                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong) < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                apply_limits(&limits)
+            });
+        }
+        Ok(cmd)
     }
 }
 
@@ -543,6 +571,7 @@ impl<'a> Layout<'a> {
         report: Option<&Path>,
         cfg: &'a SandboxConfig,
         host: &HostEnv,
+        ro_workspace: bool,
     ) -> Result<Self, SandboxError> {
         let user_home = cfg.home().map(|h| std::fs::canonicalize(&h).unwrap_or(h));
         let mut l = Layout {
@@ -637,7 +666,11 @@ impl<'a> Layout<'a> {
         if let Some(r) = &report {
             l.bind("--bind", r, Path::new(REPORT_MOUNT));
         }
-        l.bind("--bind", root, root);
+        l.bind(
+            if ro_workspace { "--ro-bind" } else { "--bind" },
+            root,
+            root,
+        );
         if let Some(top) = &tmp_top {
             l.push(["--remount-ro"]);
             l.args.push(top.clone().into());

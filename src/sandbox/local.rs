@@ -70,6 +70,24 @@ impl Sandbox for LocalSandbox {
     async fn exec(&self, req: &ExecRequest) -> Result<ExecOutput, SandboxError> {
         exec_command(bash_command(&self.root, req), req).await
     }
+
+    fn stdio_command(&self, command: &str) -> Result<Command, SandboxError> {
+        let mut cmd = Command::new("bash");
+        cmd.arg("-c")
+            .arg(command)
+            .current_dir(&self.root)
+            .process_group(0);
+        // SAFETY: prctl is async-signal-safe and allocates nothing.
+        unsafe {
+            cmd.pre_exec(|| {
+                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong) < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        Ok(cmd)
+    }
 }
 
 /// `bash -c CMD` in `cwd` with the request's extra environment, inheriting

@@ -224,6 +224,20 @@ pub trait Sandbox: Send + Sync {
     fn report_dir(&self) -> Option<String> {
         None
     }
+    /// A long-lived command (an MCP server) whose stdin and stdout the
+    /// caller pipes: `command` runs with `bash -c`, from the workspace root,
+    /// under the same confinement as [`Sandbox::exec`] except that the
+    /// workspace is read-only and HOME is private to the process (bubblewrap).
+    /// The command leads its own process group and dies with the thread that
+    /// spawns it (`PR_SET_PDEATHSIG`). The default refuses
+    /// ([`SandboxError::Unavailable`]): the Docker sandbox cannot host one.
+    fn stdio_command(&self, command: &str) -> Result<std::process::Command, SandboxError> {
+        let _ = command;
+        Err(SandboxError::Unavailable(format!(
+            "the {} sandbox cannot run MCP servers: use --sandbox local (bubblewrap) or --sandbox none",
+            self.kind()
+        )))
+    }
     /// Releases the sandbox (removes the container). Idempotent.
     async fn close(&self) -> Result<(), SandboxError> {
         Ok(())

@@ -426,6 +426,7 @@ async fn run_episode(
         approval: Some((&approval, crate::tools::approval::ApprovalMode::Deny)),
         progress: None,
         tools: crate::tools::Registry::builtin(),
+        mcp: None,
     };
     let result = engine::run_episode(&ep, engine_cfg, &mut stages).await;
     let _ = sb.close().await;

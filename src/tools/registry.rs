@@ -290,8 +290,9 @@ impl Registry {
             }
         };
         let allowed: Vec<String> = tool.spec().args().into_iter().map(|(a, _)| a).collect();
+        let closed = tool.spec().parameters["additionalProperties"] == json!(false);
         let unknown: Vec<&String> = args.keys().filter(|k| !allowed.contains(k)).collect();
-        if !unknown.is_empty() {
+        if closed && !unknown.is_empty() {
             return ToolOutcome::err(format!(
                 "unknown argument(s) {:?} for `{}`; allowed: {:?}",
                 unknown, call.name, allowed
@@ -415,7 +416,7 @@ mod tests {
         Arc::new(Echo(ToolSpec {
             name: name.into(),
             description: "Echo the arguments.".into(),
-            parameters: json!({"type": "object", "properties": {"x": {"type": "string"}}, "required": []}),
+            parameters: json!({"type": "object", "properties": {"x": {"type": "string"}}, "required": [], "additionalProperties": false}),
         }))
     }
 
@@ -469,6 +470,21 @@ mod tests {
             bad.is_error && bad.text.contains("unknown argument"),
             "{}",
             bad.text
+        );
+        // A schema that does not close its properties is the server's to check.
+        let open = Arc::new(Echo(ToolSpec {
+            name: "docs__open".into(),
+            description: "Echo.".into(),
+            parameters: json!({"type": "object", "properties": {}}),
+        }));
+        r.register(open).unwrap();
+        let mut c = call(json!({"y": 1}));
+        c.name = "docs__open".into();
+        let passed = r.dispatch(&ctx, &c).await;
+        assert!(
+            !passed.is_error && passed.text.contains("\"y\":1"),
+            "{}",
+            passed.text
         );
         let huge = r
             .dispatch(&ctx, &call(json!({"x": "z".repeat(10_000)})))
