@@ -86,6 +86,56 @@ fn gold_wrong_and_broken_patches() {
     assert_no_containers(&run_id);
 }
 
+/// A1/A2: gold narrowed by `--instance-ids` counts only the selected rows
+/// (as the official harness loads them), and the report carries the
+/// official engine keys. Attack: a kept container is named as unstopped.
+#[test]
+fn gold_with_instance_ids_counts_the_selection_and_names_leftovers() {
+    require_docker!();
+    let dir = tempfile::tempdir().unwrap();
+    let run_id = unique("a1");
+    let out = eval_gold(dir.path(), &run_id, &["--instance-ids", "airgate__mini-1"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let agg = aggregate(dir.path(), "gold", &run_id);
+    assert_eq!(agg["total_instances"], 1);
+    assert_eq!(agg["submitted_instances"], 1);
+    assert_eq!(agg["submitted_ids"], serde_json::json!(["airgate__mini-1"]));
+    assert_eq!(agg["resolved_ids"], serde_json::json!(["airgate__mini-1"]));
+    assert_eq!(agg["incomplete_ids"], serde_json::json!([]));
+    assert_eq!(agg["unstopped_instances"], 0);
+    assert_eq!(agg["unstopped_containers"], serde_json::json!([]));
+    assert_eq!(agg["unremoved_images"], serde_json::json!([]));
+    let raw = std::fs::read_to_string(
+        dir.path()
+            .join("reports")
+            .join(format!("gold.{run_id}.json")),
+    )
+    .unwrap();
+    assert!(
+        raw.ends_with("    \"schema_version\": 2,\n    \"unstopped_instances\": 0,\n    \"unstopped_containers\": [],\n    \"unremoved_images\": []\n}\n"),
+        "{raw}"
+    );
+    assert!(
+        text(&out).contains("Unstopped containers: 0"),
+        "{}",
+        text(&out)
+    );
+    assert_no_containers(&run_id);
+
+    let kept = unique("a2");
+    let out = eval_gold(
+        dir.path(),
+        &kept,
+        &["--instance-ids", "airgate__mini-1", "--keep"],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let agg = aggregate(dir.path(), "gold", &kept);
+    let name = format!("sweb.eval.airgate__mini-1.{kept}");
+    let _ = Command::new("docker").args(["rm", "-f", &name]).output();
+    assert_eq!(agg["unstopped_instances"], 1, "{agg}");
+    assert_eq!(agg["unstopped_containers"], serde_json::json!([name]));
+}
+
 #[test]
 fn hanging_tests_time_out_and_spoofed_passes_do_not_resolve() {
     require_docker!();
@@ -276,6 +326,18 @@ fn eval(dir: &Path, preds: &Path, run_id: &str, extra: &[&str]) -> std::process:
         .arg(dataset())
         .arg("--predictions")
         .arg(preds)
+        .args(["--run-id", run_id, "--report-dir", "reports"])
+        .args(extra)
+        .output()
+        .unwrap()
+}
+
+fn eval_gold(dir: &Path, run_id: &str, extra: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_airgate"))
+        .current_dir(dir)
+        .args(["swebench", "eval", "--dataset"])
+        .arg(dataset())
+        .args(["--predictions", "gold"])
         .args(["--run-id", run_id, "--report-dir", "reports"])
         .args(extra)
         .output()

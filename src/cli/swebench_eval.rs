@@ -9,7 +9,7 @@ use crate::sandbox::docker::DockerConfig;
 use crate::swebench::dataset::load_dataset;
 use crate::swebench::eval::{self, EvalError, EvalOptions, RunStatus, StrictEval};
 use crate::swebench::eval_script::eval_script;
-use crate::swebench::predictions::load_predictions;
+use crate::swebench::predictions::load_predictions_for;
 use crate::swebench::strict::StrictGrader;
 
 /// Runs the Docker evaluation.
@@ -21,7 +21,7 @@ async fn run_eval_cmd(args: EvalArgs) -> anyhow::Result<u8> {
     for skipped in &dataset.skipped {
         eprintln!("warning: dataset {skipped} was skipped");
     }
-    let predictions = load_predictions(&args.predictions, &dataset)
+    let predictions = load_predictions_for(&args.predictions, &dataset, &args.instance_ids)
         .map_err(|e| CliError::usage(e.to_string()))?;
     let missing: Vec<&String> = args
         .instance_ids
@@ -105,6 +105,10 @@ async fn run_eval_cmd(args: EvalArgs) -> anyhow::Result<u8> {
     }
     println!("Instances with empty patches: {}", a.empty_patches);
     println!("Instances with errors: {}", a.errors);
+    if let Some(left) = &a.engine {
+        println!("Unstopped containers: {}", left.unstopped_containers.len());
+        println!("Unremoved images: {}", left.unremoved_images.len());
+    }
     println!("Report written to {}", summary.report_path.display());
     Ok(exit::OK)
 }

@@ -254,6 +254,56 @@ pub fn container_name(instance_id: &str, run_id: &str) -> String {
     format!("sweb.eval.{}.{}", instance_id.to_lowercase(), run_id)
 }
 
+/// Names (without the leading `/`) of every container, in any state, whose
+/// name contains `needle`: the official report's `unstopped_containers`
+/// check (`run_id in container.name`).
+pub async fn container_names_containing(
+    docker: &Docker,
+    needle: &str,
+) -> Result<Vec<String>, SandboxError> {
+    let opts = bollard::query_parameters::ListContainersOptionsBuilder::default()
+        .all(true)
+        .build();
+    let list = docker
+        .list_containers(Some(opts))
+        .await
+        .map_err(|e| classify(e, "listing containers"))?;
+    let mut out: Vec<String> = list
+        .into_iter()
+        .flat_map(|c| c.names.unwrap_or_default())
+        .map(|n| n.trim_start_matches('/').to_string())
+        .filter(|n| n.contains(needle))
+        .collect();
+    out.sort();
+    out.dedup();
+    Ok(out)
+}
+
+/// Every `repo:tag` the engine holds (the official `list_images`).
+pub async fn image_tags(docker: &Docker) -> Result<HashSet<String>, SandboxError> {
+    let opts = bollard::query_parameters::ListImagesOptionsBuilder::default()
+        .all(true)
+        .build();
+    let list = docker
+        .list_images(Some(opts))
+        .await
+        .map_err(|e| classify(e, "listing images"))?;
+    Ok(list.into_iter().flat_map(|i| i.repo_tags).collect())
+}
+
+/// The engine's content id of `image` (`sha256:...`, the image `Id`), which
+/// names exactly the bytes a verdict was computed on, unlike a tag.
+/// `Ok(None)` when the image is absent.
+pub async fn image_digest(docker: &Docker, image: &str) -> Result<Option<String>, SandboxError> {
+    match docker.inspect_image(image).await {
+        Ok(info) => Ok(info.id),
+        Err(BollardError::DockerResponseServerError {
+            status_code: 404, ..
+        }) => Ok(None),
+        Err(e) => Err(classify(e, "inspecting image")),
+    }
+}
+
 /// True when `image` exists locally.
 pub async fn image_exists(docker: &Docker, image: &str) -> Result<bool, SandboxError> {
     match docker.inspect_image(image).await {

@@ -378,7 +378,15 @@ pub async fn run_eval(
         .map(|p| aggregate_entry(&opts, dataset, p))
         .collect();
     let dataset_ids: Vec<String> = full.iter().map(|i| i.instance_id.clone()).collect();
-    let aggregate = report::aggregate_report_with(&dataset_ids, &entries, opts.strict.is_some());
+    let mut aggregate =
+        report::aggregate_report_with(&dataset_ids, &entries, opts.strict.is_some());
+    match engine_leftovers(&opts.run_id, &full).await {
+        Ok(left) => aggregate = aggregate.with_engine(left),
+        // The official harness needs its client anyway; here a run whose
+        // instances were all resumed or empty may have no engine, and then
+        // the report simply lacks the engine keys (as without a client).
+        Err(e) => tracing::warn!("cannot list leftover containers and images: {e}"),
+    }
     let model = predictions[0]
         .model_name_or_path
         .clone()
@@ -394,6 +402,27 @@ pub async fn run_eval(
         runs,
         aggregate,
         report_path,
+    })
+}
+
+/// The official report's engine check: containers whose name holds the
+/// run id (kept or failed removals) and dataset `image`s still present.
+async fn engine_leftovers(
+    run_id: &str,
+    full: &[&Instance],
+) -> Result<report::EngineLeftovers, SandboxError> {
+    let docker = docker::connect().await?;
+    let containers = docker::container_names_containing(&docker, run_id).await?;
+    let tags = docker::image_tags(&docker).await?;
+    let images = full
+        .iter()
+        .filter_map(|i| i.image.as_ref())
+        .filter(|img| tags.contains(*img))
+        .cloned()
+        .collect();
+    Ok(report::EngineLeftovers {
+        unstopped_containers: containers.into_iter().collect(),
+        unremoved_images: images,
     })
 }
 

@@ -80,6 +80,23 @@ impl Retryable for PredictionsError {
     }
 }
 
+/// [`load_predictions`] for a run narrowed to `instance_ids` (empty = all).
+/// Gold predictions are then only the selected rows, as the official
+/// harness loads them (`load_swebench_dataset(..., instance_ids)`), so the
+/// aggregate's `submitted_instances` counts what was asked for; predictions
+/// from a file are kept whole, as officially.
+pub fn load_predictions_for(
+    spec: &str,
+    dataset: &Dataset,
+    instance_ids: &[String],
+) -> Result<Vec<Prediction>, PredictionsError> {
+    let mut preds = load_predictions(spec, dataset)?;
+    if spec == "gold" && !instance_ids.is_empty() {
+        preds.retain(|p| instance_ids.contains(&p.instance_id));
+    }
+    Ok(preds)
+}
+
 /// Loads predictions. `spec` is `gold` (the dataset's own patches, model
 /// `gold`) or a path ending in `.json`/`.jsonl`. Duplicate ids keep the last
 /// prediction at the first one's position (Python dict semantics). Ids not
@@ -229,6 +246,24 @@ mod tests {
         assert_eq!(p[0].model_patch.as_deref(), Some("P1"));
         assert_eq!(p[0].model_name_or_path.as_deref(), Some("gold"));
         assert!(p[1].is_empty_patch());
+    }
+
+    #[test]
+    fn gold_narrowed_to_selected_ids_but_files_kept_whole() {
+        let ids = vec!["a__b-2".to_string()];
+        let p = load_predictions_for("gold", &ds(), &ids).unwrap();
+        assert_eq!(p.len(), 1);
+        assert_eq!(p[0].instance_id, "a__b-2");
+        assert_eq!(load_predictions_for("gold", &ds(), &[]).unwrap().len(), 2);
+        let dir = tempfile::tempdir().unwrap();
+        let j = dir.path().join("p.jsonl");
+        std::fs::write(
+            &j,
+            "{\"instance_id\":\"a__b-1\",\"model_patch\":\"x\"}\n{\"instance_id\":\"a__b-2\",\"model_patch\":\"y\"}\n",
+        )
+        .unwrap();
+        let f = load_predictions_for(j.to_str().unwrap(), &ds(), &ids).unwrap();
+        assert_eq!(f.len(), 2);
     }
 
     #[test]

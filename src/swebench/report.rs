@@ -306,9 +306,44 @@ pub struct AggregateReport {
     pub total: usize,
     /// Strict counts (`--strict` only).
     pub strict: Option<StrictCounts>,
+    /// What the engine still held after the run (`None` without an engine).
+    pub engine: Option<EngineLeftovers>,
+}
+
+/// What the container engine still holds after a run: the official report's
+/// `unstopped_containers` (names containing the run id) and
+/// `unremoved_images` (dataset `image` fields still present).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EngineLeftovers {
+    /// Container names (any state) that contain the run id.
+    pub unstopped_containers: BTreeSet<String>,
+    /// Images named by the selected rows that are still present.
+    pub unremoved_images: BTreeSet<String>,
 }
 
 impl AggregateReport {
+    /// Adds the keys `make_run_report` adds when it has a Docker client:
+    /// `unstopped_instances`, `unstopped_containers` and `unremoved_images`,
+    /// after `schema_version` (Python's `dict.update` appends them).
+    pub fn with_engine(mut self, leftovers: EngineLeftovers) -> Self {
+        if let PyJson::Dict(fields) = &mut self.value {
+            let list = |s: &BTreeSet<String>| {
+                PyJson::List(s.iter().map(|x| PyJson::Str(x.clone())).collect())
+            };
+            fields.push((
+                "unstopped_instances".into(),
+                PyJson::Int(leftovers.unstopped_containers.len() as i64),
+            ));
+            fields.push((
+                "unstopped_containers".into(),
+                list(&leftovers.unstopped_containers),
+            ));
+            fields.push(("unremoved_images".into(), list(&leftovers.unremoved_images)));
+        }
+        self.engine = Some(leftovers);
+        self
+    }
+
     /// The file text: `json.dumps(report, indent=4)` plus the newline `print` adds.
     pub fn to_json(&self) -> String {
         let mut s = self.value.dumps();
@@ -457,6 +492,7 @@ pub fn aggregate_report_with(
             flagged: flagged.len(),
             broken: broken.len(),
         }),
+        engine: None,
     }
 }
 
@@ -544,6 +580,31 @@ mod tests {
         );
         let json = s.to_json();
         assert!(json.contains("\"flagged_ids\": [\n        \"x-2\"\n    ],\n    \"broken_ids\": [],\n    \"schema_version\": 2"), "{json}");
+    }
+
+    #[test]
+    fn engine_keys_follow_schema_version_like_dict_update() {
+        let ids = vec!["x-1".to_string()];
+        let entries = [AggregateEntry {
+            instance_id: "x-1".into(),
+            empty_patch: false,
+            outcome: InstanceOutcome::Reported { resolved: true },
+            infra_failure: None,
+            strict: None,
+        }];
+        let plain = aggregate_report(&ids, &entries);
+        assert!(!plain.to_json().contains("unstopped"));
+        let left = EngineLeftovers {
+            unstopped_containers: ["sweb.eval.x-1.r1".to_string()].into(),
+            unremoved_images: BTreeSet::new(),
+        };
+        let json = plain.with_engine(left).to_json();
+        assert!(
+            json.ends_with(
+                "    \"schema_version\": 2,\n    \"unstopped_instances\": 1,\n    \"unstopped_containers\": [\n        \"sweb.eval.x-1.r1\"\n    ],\n    \"unremoved_images\": []\n}\n"
+            ),
+            "{json}"
+        );
     }
 
     #[test]
