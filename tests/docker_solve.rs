@@ -151,6 +151,96 @@ fn solve_without_the_image_is_an_environment_error() {
     assert!(text(&out).contains("airgate/does-not-exist:never is not present locally"));
 }
 
+/// A4: the image's build generated `calc/_version.py` in `/testbed`
+/// (as setuptools-scm writes `_pytest/_version.py`); the user's repo lacks
+/// it and a test imports it. Solve starts from the image's `/testbed`, so
+/// the file is there for every run and the gate, and it never enters the
+/// patch; the user's own `calc/ops.py` still wins over the image's copy.
+#[test]
+fn solve_in_docker_keeps_files_the_image_generated_in_testbed() {
+    require_docker!();
+    let image = "airgate/mini-generated:latest";
+    let dockerfile = "FROM airgate/mini:latest\n\
+        RUN printf 'version = \"9.9\"\\n' > /testbed/calc/_version.py \
+         && printf '# image copy, must lose\\n' >> /testbed/calc/ops.py\n";
+    let mut build = Command::new("docker")
+        .args(["build", "-q", "-t", image, "-"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(build.stdin.as_mut().unwrap(), dockerfile.as_bytes()).unwrap();
+    drop(build.stdin.take());
+    let built = build.wait_with_output().unwrap();
+    assert!(built.status.success(), "{}", text(&built));
+
+    let dir = tempfile::tempdir().unwrap();
+    let repo = dir.path().join("repo");
+    let fixtures = root().join("tests/fixtures/docker_mini");
+    copy_tree(&fixtures.join("base"), &repo);
+    std::fs::copy(
+        fixtures.join("fix1/tests/test_clamp.py"),
+        repo.join("tests/test_clamp.py"),
+    )
+    .unwrap();
+    std::fs::write(
+        repo.join("tests/test_version.py"),
+        "from calc._version import version\n\n\ndef test_version():\n    assert version == \"9.9\"\n",
+    )
+    .unwrap();
+    let script = dir.path().join("script.jsonl");
+    let lines = [
+        serde_json::json!({"tool": "run", "args": {"command": "cat calc/_version.py; tail -n1 calc/ops.py"}}),
+        serde_json::json!({"tool": "str_replace", "args": {
+            "path": "calc/ops.py",
+            "old_str": "    if x > hi:\n        return x\n",
+            "new_str": "    if x > hi:\n        return hi\n"}}),
+    ];
+    std::fs::write(
+        &script,
+        lines
+            .iter()
+            .map(|l| l.to_string() + "\n")
+            .collect::<String>(),
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_airgate"))
+        .current_dir(dir.path())
+        .args(["solve", "--repo"])
+        .arg(&repo)
+        .args([
+            "--task",
+            "clamp() ignores the upper bound",
+            "--test-cmd",
+            "python3 -m pytest -q -p no:cacheprovider tests",
+            "--sandbox",
+            "docker",
+            "--image",
+            image,
+            "--max-attempts",
+            "1",
+            "--json",
+            "--out",
+            "run",
+            "--model",
+        ])
+        .arg(format!("script:{}", script.display()))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let result: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(result["outcome"], "verified", "{result}");
+    let patch = result["patch"].as_str().unwrap();
+    assert!(!patch.contains("_version.py"), "{patch}");
+    assert!(!patch.contains("image copy"), "{patch}");
+    let traj = std::fs::read_to_string(dir.path().join("run/trajectory.json")).unwrap();
+    assert!(traj.contains("version = \\\"9.9\\\""), "{traj}");
+    assert!(!traj.contains("image copy, must lose"), "{traj}");
+    // The user's repo is untouched (a dry run).
+    assert!(!repo.join("calc/_version.py").exists());
+}
+
 struct Cleanup(Vec<String>);
 
 impl Drop for Cleanup {

@@ -1080,6 +1080,74 @@ fn sandbox_user(setting: &str, workspace: &Path) -> Result<String, SandboxError>
     Ok(format!("{}:{}", meta.uid(), meta.gid()))
 }
 
+/// Copies `image`'s workdir (`/testbed`) out into a host temporary
+/// directory: a throwaway container, no mounts, removed afterwards.
+/// Returns the directory holding the copy (its `.git` included) and the
+/// copy's path.
+pub async fn copy_image_workdir(
+    image: &str,
+    config: &DockerConfig,
+) -> Result<(tempfile::TempDir, PathBuf), SandboxError> {
+    let docker = connect().await?;
+    let name = format!(
+        "airgate.copy.{}.{}",
+        std::process::id(),
+        EXEC_SEQ.fetch_add(1, Ordering::Relaxed)
+    );
+    let mut spec = ContainerSpec::new(image, name, config.clone());
+    spec.labels.insert("airgate.kind".into(), "copy".into());
+    let container = Container::start(&docker, &spec).await?;
+    let tar = container.download_tar(&config.workdir).await;
+    if let Err(e) = container.remove().await {
+        tracing::warn!("removing {}: {e}", container.name());
+    }
+    let tar = tar?;
+    let scratch = tempfile::Builder::new()
+        .prefix("airgate-image-tree-")
+        .tempdir()
+        .map_err(|e| SandboxError::io("creating a scratch directory", e))?;
+    let dest = scratch.path().to_path_buf();
+    tokio::task::spawn_blocking(move || {
+        let mut archive = tar::Archive::new(std::io::Cursor::new(tar));
+        archive.set_preserve_permissions(true);
+        archive.unpack(&dest)
+    })
+    .await
+    .map_err(|e| SandboxError::Other(format!("untar task failed: {e}")))?
+    .map_err(|e| SandboxError::io("unpacking the tree copied out of the image", e))?;
+    let base = Path::new(&config.workdir)
+        .file_name()
+        .map(|n| n.to_os_string())
+        .unwrap_or_else(|| "testbed".into());
+    let root = scratch.path().join(base);
+    Ok((scratch, root))
+}
+
+/// The sandbox `solve --sandbox docker` uses, starting from the image's own
+/// `/testbed`: the files the image's build generated there (versions
+/// written by setuptools-scm, built extensions, egg-info) are laid into the
+/// workspace where the user's repo lacks them, so the bind mount does not
+/// hide them; the user's files win. Then as [`for_solve_with`].
+pub async fn for_solve_workspace(
+    ws: &super::Workspace,
+    image: Option<&str>,
+    config: DockerConfig,
+) -> Result<Box<dyn Sandbox>, SandboxError> {
+    let image = image.unwrap_or(DEFAULT_IMAGE);
+    let (_scratch, tree) = copy_image_workdir(image, &config).await?;
+    if tree.is_dir() {
+        let added = ws.add_missing_from(&tree)?;
+        if !added.is_empty() {
+            tracing::info!(
+                count = added.len(),
+                "files of the image's {} added to the workspace",
+                config.workdir
+            );
+        }
+    }
+    for_solve_with(ws.root(), Some(image), config).await
+}
+
 /// Builds the sandbox `solve --sandbox docker` uses: a container from
 /// `image` with the workspace bind-mounted at `/testbed`, configured by the
 /// installation's `docker.toml` (see [`DockerConfig::load`]).

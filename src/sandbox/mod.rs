@@ -188,7 +188,10 @@ impl SandboxChoice {
                 Box::new(bwrap::BwrapSandbox::new(&root, Some(home), cfg)?)
             }
             SandboxChoice::None => Box::new(local::LocalSandbox::new(ws.root())),
-            SandboxChoice::Docker(image) => docker::for_solve(ws.root(), image.as_deref()).await?,
+            SandboxChoice::Docker(image) => {
+                let config = docker::DockerConfig::load(None)?;
+                docker::for_solve_workspace(ws, image.as_deref(), config).await?
+            }
         })
     }
 }

@@ -169,6 +169,76 @@ impl Workspace {
         Ok(ws)
     }
 
+    /// Lays the files of `src` that the tree lacks into it and into the
+    /// pristine copy, then re-commits the baseline: the agent starts from
+    /// `src` (e.g. an instance image's `/testbed`, with the files its build
+    /// generated, such as `_pytest/_version.py` or built extensions), with
+    /// the user's own files winning wherever both have a path. `src`'s
+    /// top-level `.git` and bytecode are left out. Returns the paths added.
+    pub fn add_missing_from(&self, src: &Path) -> Result<Vec<String>, SandboxError> {
+        let pristine = self.state.join("pristine");
+        let mut added = Vec::new();
+        let mut it = walkdir::WalkDir::new(src)
+            .follow_links(false)
+            .min_depth(1)
+            .sort_by_file_name()
+            .into_iter();
+        while let Some(entry) = it.next() {
+            let entry = entry
+                .map_err(|e| SandboxError::Other(format!("walking {}: {e}", src.display())))?;
+            let rel = entry
+                .path()
+                .strip_prefix(src)
+                .map_err(|e| SandboxError::Other(e.to_string()))?
+                .to_path_buf();
+            if (entry.depth() == 1 && rel == Path::new(".git")) || is_bytecode(&entry) {
+                if entry.file_type().is_dir() {
+                    it.skip_current_dir();
+                }
+                continue;
+            }
+            let dst = self.root.join(&rel);
+            match dst.symlink_metadata() {
+                // A directory both have: look inside it.
+                Ok(m) if m.is_dir() && entry.file_type().is_dir() => continue,
+                // The user's path wins (a file over an image directory too).
+                Ok(_) => {
+                    if entry.file_type().is_dir() {
+                        it.skip_current_dir();
+                    }
+                    continue;
+                }
+                Err(_) => {}
+            }
+            if entry.file_type().is_dir() {
+                for d in [&dst, &pristine.join(&rel)] {
+                    std::fs::create_dir_all(d)
+                        .map_err(|e| SandboxError::io(format!("creating {}", d.display()), e))?;
+                }
+                continue;
+            }
+            if !entry.file_type().is_file() && !entry.file_type().is_symlink() {
+                continue;
+            }
+            copy_one(entry.path(), &dst)?;
+            copy_one(entry.path(), &pristine.join(&rel))?;
+            added.push(rel.to_string_lossy().into_owned());
+        }
+        if !added.is_empty() {
+            self.git.run(&["add", "-A"])?;
+            self.git.run(&[
+                "commit",
+                "-q",
+                "--allow-empty",
+                "--no-verify",
+                "-m",
+                "airgate baseline: files of the sandbox image",
+            ])?;
+            self.git.run(&["update-ref", BASELINE_REF, "HEAD"])?;
+        }
+        Ok(added)
+    }
+
     /// The workspace root on the host (the agent's tree).
     pub fn root(&self) -> &Path {
         &self.root
@@ -564,6 +634,36 @@ mod tests {
     /// A same-length edit made in the same second as the baseline, diffed in
     /// a later second, must show in the diff (racy git: the scratch index
     /// must keep the real index's mtime).
+    #[test]
+    fn image_files_fill_gaps_without_overwriting_or_entering_the_diff() {
+        let src = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(src.path().join("pkg")).unwrap();
+        std::fs::write(src.path().join("pkg/mod.py"), "user\n").unwrap();
+        let ws = Workspace::copy_from(src.path()).unwrap();
+        let image = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(image.path().join("pkg")).unwrap();
+        std::fs::create_dir_all(image.path().join(".git")).unwrap();
+        std::fs::write(image.path().join(".git/HEAD"), "x").unwrap();
+        std::fs::write(image.path().join("pkg/mod.py"), "image\n").unwrap();
+        std::fs::write(image.path().join("pkg/_version.py"), "v = 1\n").unwrap();
+        let added = ws.add_missing_from(image.path()).unwrap();
+        assert_eq!(added, vec!["pkg/_version.py".to_string()]);
+        let root = ws.root();
+        assert_eq!(
+            std::fs::read_to_string(root.join("pkg/mod.py")).unwrap(),
+            "user\n"
+        );
+        assert!(root.join("pkg/_version.py").is_file());
+        assert!(!root.join(".git/HEAD").exists());
+        assert_eq!(ws.diff().unwrap(), "");
+        // The gate's pristine copy has it too.
+        let fresh = ws.fresh_tree("").unwrap();
+        assert!(fresh.root().join("pkg/_version.py").is_file());
+        // Control: a real edit still shows.
+        std::fs::write(root.join("pkg/mod.py"), "edited\n").unwrap();
+        assert!(ws.diff().unwrap().contains("+edited"));
+    }
+
     #[test]
     fn same_second_same_length_edit_shows_in_the_diff() {
         let src = repo();
