@@ -190,6 +190,27 @@ fn three_teachers(sandbox: &[&str], out: &Path) {
         reasons.contains(&("airgate__mini-1".into(), "tampered_tests".into())),
         "{reasons:?}"
     );
+    // A5: the wrong teacher's first attempt (its real, wrong patch) is on
+    // record, not only the empty resubmit that ended the episode.
+    let text = std::fs::read_to_string(out.join("rejected/rejected.jsonl")).unwrap();
+    let wrong: serde_json::Value = text
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .find(|v| v["reason"] == "unresolved")
+        .unwrap();
+    let attempts = wrong["attempts"].as_array().unwrap();
+    assert!(attempts.len() >= 2, "{wrong}");
+    assert_eq!(attempts[0]["index"], 1);
+    assert!(
+        attempts[0]["patch"]
+            .as_str()
+            .unwrap()
+            .contains("+        return lo"),
+        "{wrong}"
+    );
+    assert_eq!(attempts[0]["gate_passed"], false, "{wrong}");
+    let last = attempts.last().unwrap();
+    assert_eq!(wrong["patch"], last["patch"]);
     verify_ok(out);
 }
 

@@ -207,6 +207,56 @@ pub struct RejectedLine {
     pub retried_on_resume: bool,
     /// When.
     pub created_at: chrono::DateTime<Utc>,
+    /// Every attempt of the episode in order, each with its own patch and
+    /// gate result (`patch` above is the last one's).
+    #[serde(default)]
+    pub attempts: Vec<RejectedAttempt>,
+}
+
+/// One attempt of a rejected episode, as `rejected.jsonl` records it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RejectedAttempt {
+    /// 1-based attempt number.
+    pub index: u32,
+    /// The policy that acted.
+    pub model: String,
+    /// The attempt's diff at gate time.
+    pub patch: String,
+    /// Whether the model called `submit`.
+    pub submitted: bool,
+    /// The gate's verdict (`None`: the attempt never reached the gate).
+    pub gate_passed: Option<bool>,
+    /// The gate run's exit code.
+    pub gate_exit_code: Option<i32>,
+    /// The gate run hit its timeout.
+    pub gate_timed_out: bool,
+    /// The gate's output (head + tail, as in the trajectory).
+    pub gate_output: String,
+    /// Changes the patch policy dropped before the gate.
+    pub dropped: Vec<String>,
+    /// Cheat-detector findings.
+    pub flags: Vec<String>,
+}
+
+impl From<&crate::engine::trajectory::Attempt> for RejectedAttempt {
+    fn from(a: &crate::engine::trajectory::Attempt) -> Self {
+        Self {
+            index: a.index,
+            model: a.model.clone(),
+            patch: a.patch.clone(),
+            submitted: a.submitted,
+            gate_passed: a.gate.as_ref().map(|g| g.passed),
+            gate_exit_code: a.gate.as_ref().and_then(|g| g.exit_code),
+            gate_timed_out: a.gate.as_ref().is_some_and(|g| g.timed_out),
+            gate_output: a
+                .gate
+                .as_ref()
+                .map(|g| g.output.clone())
+                .unwrap_or_default(),
+            dropped: a.dropped.clone(),
+            flags: a.flags.clone(),
+        }
+    }
 }
 
 enum JobOutcome {
@@ -504,6 +554,9 @@ pub async fn run(
             wall_s: traj.map(|t| t.wall_s).unwrap_or(0.0),
             retried_on_resume: retryable,
             created_at: Utc::now(),
+            attempts: traj
+                .map(|t| t.attempts.iter().map(RejectedAttempt::from).collect())
+                .unwrap_or_default(),
         };
         if let Some(t) = traj {
             let dir = rejected_dir
