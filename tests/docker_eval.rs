@@ -61,6 +61,26 @@ fn gold_wrong_and_broken_patches() {
     }
     assert_eq!(resolved(&logs, "airgate__mini-1"), Some(true));
     assert_eq!(resolved(&logs, "airgate__mini-2"), Some(false));
+    // Item 6: the image's content id, as the engine reports it, in each
+    // instance's log and in run.json (the patch that failed to apply too).
+    let id = image_id("sweb.eval.x86_64.airgate__mini-1:latest");
+    assert!(id.starts_with("sha256:"), "{id}");
+    let log1 = std::fs::read_to_string(logs.join("airgate__mini-1/run_instance.log")).unwrap();
+    assert!(log1.contains(&format!("Image digest: {id} (")), "{log1}");
+    let run: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            dir.path()
+                .join("logs/run_evaluation")
+                .join(&run_id)
+                .join("run.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    for inst in ["airgate__mini-1", "airgate__mini-2", "airgate__mini-3"] {
+        assert_eq!(run["image_digests"][inst], id.as_str(), "{run}");
+    }
+    assert!(run["image_digests"].get("airgate__noop-1").is_none());
     // Non-applying patch: an error, no report, the official message.
     let broken = logs.join("airgate__mini-3");
     assert!(!broken.join("report.json").exists());
@@ -330,6 +350,15 @@ fn eval(dir: &Path, preds: &Path, run_id: &str, extra: &[&str]) -> std::process:
         .args(extra)
         .output()
         .unwrap()
+}
+
+fn image_id(image: &str) -> String {
+    let out = Command::new("docker")
+        .args(["image", "inspect", "--format", "{{.Id}}", image])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
 fn eval_gold(dir: &Path, run_id: &str, extra: &[&str]) -> std::process::Output {

@@ -827,6 +827,17 @@ impl Container {
         self.upload_tar(dest_dir, tar).await
     }
 
+    /// The content id (`sha256:...`) of the image this container was
+    /// created from: exactly the bytes it runs, whatever tag named them.
+    pub async fn image_id(&self) -> Result<Option<String>, SandboxError> {
+        let info = self
+            .docker
+            .inspect_container(&self.id, None)
+            .await
+            .map_err(|e| self.classify_live(e, "inspecting the container"))?;
+        Ok(info.image)
+    }
+
     /// Downloads `path` (file or directory) as a tar archive.
     pub async fn download_tar(&self, path: &str) -> Result<Vec<u8>, SandboxError> {
         let opts = DownloadFromContainerOptionsBuilder::default()

@@ -40,6 +40,9 @@ use crate::swebench::instance::image_for;
 
 /// Prefix of the line naming an infrastructure failure in `run_instance.log`.
 pub const INFRA_FAILURE_LINE: &str = ">>>>> Infrastructure Failure:";
+/// Prefix of the `run_instance.log` line naming the image's content id
+/// (`Image digest: sha256:... (<image name>)`).
+pub const IMAGE_DIGEST_LINE: &str = "Image digest:";
 /// Bytes kept from each end of the eval output (the middle is dropped).
 const EVAL_CAPTURE: usize = 64 << 20;
 
@@ -287,6 +290,10 @@ pub async fn run_eval(
                 .map(|p| ((*i).clone(), (*p).clone()))
         })
         .collect();
+    let digest_dirs: Vec<(String, PathBuf)> = todo
+        .iter()
+        .map(|(i, p)| (i.instance_id.clone(), log_dir(&opts, i, p)))
+        .collect();
     let pending = todo
         .iter()
         .filter(|(i, p)| !report_done(&opts, &report_path(&opts, i, p), &i.instance_id))
@@ -373,6 +380,7 @@ pub async fn run_eval(
         }
     }
 
+    record_image_digests(&opts, &digest_dirs)?;
     let entries: Vec<AggregateEntry> = predictions
         .iter()
         .map(|p| aggregate_entry(&opts, dataset, p))
@@ -452,6 +460,37 @@ fn write_run_metadata(opts: &EvalOptions) -> Result<(), EvalError> {
     });
     let text = serde_json::to_string_pretty(&meta).unwrap_or_default() + "\n";
     std::fs::write(dir.join(logs::LOG_RUN_METADATA), text).map_err(io_err("writing run.json"))
+}
+
+/// The image content id an instance was evaluated on, read from its
+/// `run_instance.log` (the last [`IMAGE_DIGEST_LINE`]); `None` when the
+/// container never started. For callers that keep verdicts (the factory's
+/// corpus rows) as well as for `run.json`.
+pub fn image_digest_from_log(dir: &Path) -> Option<String> {
+    let log = std::fs::read_to_string(dir.join(logs::LOG_INSTANCE)).ok()?;
+    log.lines().rev().find_map(|l| {
+        let rest = &l[l.find(IMAGE_DIGEST_LINE)? + IMAGE_DIGEST_LINE.len()..];
+        let digest = rest.split_whitespace().next()?;
+        digest.starts_with("sha256:").then(|| digest.to_string())
+    })
+}
+
+/// Adds `image_digests` (instance id → `sha256:...`) to the run's
+/// `run.json`, from the instances' logs (resumed ones included).
+fn record_image_digests(opts: &EvalOptions, dirs: &[(String, PathBuf)]) -> Result<(), EvalError> {
+    let path = logs::run_dir(&opts.root, &opts.run_id).join(logs::LOG_RUN_METADATA);
+    let text = std::fs::read_to_string(&path).map_err(io_err("reading run.json"))?;
+    let mut meta: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_str(&text).unwrap_or_default();
+    let digests: serde_json::Map<String, serde_json::Value> = dirs
+        .iter()
+        .filter_map(|(id, dir)| {
+            image_digest_from_log(dir).map(|d| (id.clone(), serde_json::Value::String(d)))
+        })
+        .collect();
+    meta.insert("image_digests".into(), serde_json::Value::Object(digests));
+    let text = serde_json::to_string_pretty(&meta).unwrap_or_default() + "\n";
+    std::fs::write(&path, text).map_err(io_err("writing run.json"))
 }
 
 fn log_dir(opts: &EvalOptions, inst: &Instance, pred: &Prediction) -> PathBuf {
@@ -881,6 +920,11 @@ async fn run_tests(
         Err(e) => return Err(e.into()),
     };
     log.info(&format!("Container for {id} created: {}", container.id()));
+    match container.image_id().await {
+        Ok(Some(digest)) => log.info(&format!("{IMAGE_DIGEST_LINE} {digest} ({image})")),
+        Ok(None) => log.info(&format!("{IMAGE_DIGEST_LINE} unknown ({image})")),
+        Err(e) => log.error(&format!("{IMAGE_DIGEST_LINE} unknown ({image}): {e}")),
+    }
     let container = slot.insert(container);
 
     if let Some(patch) = patch {
@@ -1013,6 +1057,24 @@ fn split_marked(output: &str, marker: &str) -> Marked {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn image_digest_is_read_from_the_last_log_line() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join(logs::LOG_INSTANCE),
+            "2026-01-01 00:00:00,000 - INFO - Image digest: sha256:aaa (img)\n\
+             2026-01-01 00:00:01,000 - INFO - Image digest: sha256:bbb (img)\n\
+             2026-01-01 00:00:02,000 - INFO - Image digest: unknown (img)\n",
+        )
+        .unwrap();
+        assert_eq!(
+            image_digest_from_log(dir.path()).as_deref(),
+            Some("sha256:bbb")
+        );
+        std::fs::write(dir.path().join(logs::LOG_INSTANCE), "no digest here\n").unwrap();
+        assert_eq!(image_digest_from_log(dir.path()), None);
+    }
 
     #[test]
     fn marked_output_splits_exactly() {
