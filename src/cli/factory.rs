@@ -74,6 +74,10 @@ pub struct FactoryRunArgs {
     /// Only these instances.
     #[arg(long, num_args = 1..)]
     pub instance_ids: Vec<String>,
+    /// Refuse instances that `airgate images validate` did not find valid
+    /// on the image present now (validation.json), naming them.
+    #[arg(long)]
+    pub require_validated: Option<PathBuf>,
     /// Allowlist of public sources.
     #[arg(long, default_value = "configs/public_sources.toml")]
     pub sources: PathBuf,
@@ -166,6 +170,13 @@ async fn run_factory(a: FactoryRunArgs) -> anyhow::Result<u8> {
         .filter(|i| a.instance_ids.is_empty() || a.instance_ids.contains(&i.instance_id))
         .filter(|i| shard.is_none_or(|s| in_shard(&i.instance_id, s)))
         .collect();
+    if let Some(path) = &a.require_validated {
+        let refs: Vec<_> = selected.iter().collect();
+        let ns = (!cfg.image_namespace.is_empty()).then_some(cfg.image_namespace.as_str());
+        crate::swebench::validate::check_required(path, &refs, ns)
+            .await
+            .map_err(|e| CliError::usage(e.to_string()))?;
+    }
     let licenses = sources.check_instances(&selected).map_err(usage)?;
     let instances: Vec<_> = selected.into_iter().zip(licenses).collect();
 

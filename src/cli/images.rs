@@ -1,4 +1,4 @@
-//! `airgate images bootstrap|save|load`.
+//! `airgate images bootstrap|save|load|validate`.
 use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
@@ -6,7 +6,9 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::error::{CliError, exit};
 use crate::images;
-use crate::sandbox::docker::connect;
+use crate::sandbox::docker::{DockerConfig, connect};
+use crate::swebench::dataset::load_dataset;
+use crate::swebench::validate::{self as validation, ValidateOptions};
 
 /// Arguments of `airgate images`.
 #[derive(Debug, Args)]
@@ -41,6 +43,25 @@ pub enum ImagesAction {
     Load {
         /// Bundle directory.
         bundle: PathBuf,
+    },
+    /// Prove each instance image grades: the gold patch must resolve and
+    /// the empty patch must not. Writes validation.json.
+    Validate {
+        /// Dataset file (.jsonl, .json, Parquet).
+        #[arg(long)]
+        dataset: PathBuf,
+        /// Only these instances.
+        #[arg(long, num_args = 1..)]
+        instance_ids: Vec<String>,
+        /// Where validation.json (merged with an existing one) and the logs go.
+        #[arg(long, default_value = ".")]
+        out: PathBuf,
+        /// Parallel instances.
+        #[arg(long, default_value_t = 4)]
+        max_workers: usize,
+        /// Per-run timeout of the eval script, seconds.
+        #[arg(long, default_value_t = 1800)]
+        timeout: u64,
     },
 }
 
@@ -96,6 +117,89 @@ pub async fn run(args: ImagesArgs) -> anyhow::Result<u8> {
                 println!("loaded {image}");
             }
         }
+        ImagesAction::Validate {
+            dataset,
+            instance_ids,
+            out,
+            max_workers,
+            timeout,
+        } => {
+            return validate(dataset, instance_ids, out, max_workers, timeout).await;
+        }
     }
     Ok(exit::OK)
+}
+
+async fn validate(
+    dataset_path: PathBuf,
+    instance_ids: Vec<String>,
+    out: PathBuf,
+    max_workers: usize,
+    timeout: u64,
+) -> anyhow::Result<u8> {
+    let dataset = load_dataset(&dataset_path).map_err(|e| CliError::usage(e.to_string()))?;
+    let missing: Vec<&str> = instance_ids
+        .iter()
+        .filter(|id| dataset.get(id).is_none())
+        .map(String::as_str)
+        .collect();
+    if !missing.is_empty() {
+        return Err(CliError::usage(format!(
+            "some instance ids are not in {}: {}",
+            dataset_path.display(),
+            missing.join(" ")
+        ))
+        .into());
+    }
+    let selected: Vec<_> = dataset
+        .instances
+        .iter()
+        .filter(|i| instance_ids.is_empty() || instance_ids.contains(&i.instance_id))
+        .cloned()
+        .collect();
+    let docker = DockerConfig::load(None).map_err(|e| CliError::usage(e.to_string()))?;
+    let opts = ValidateOptions {
+        out: out.clone(),
+        max_workers: max_workers.max(1),
+        timeout: std::time::Duration::from_secs(timeout.max(1)),
+        namespace: std::env::var("AIRGATE_IMAGE_NAMESPACE").ok(),
+        docker,
+        dataset_label: dataset_path.display().to_string(),
+        progress: true,
+    };
+    let file = validation::validate(&selected, opts)
+        .await
+        .map_err(|e| CliError::failure(e.to_string()))?;
+    let mut bad = 0;
+    for inst in &selected {
+        let Some(v) = file.instances.get(&inst.instance_id) else {
+            continue;
+        };
+        let verdict = if v.valid { "valid" } else { "NOT VALID" };
+        println!(
+            "{}  {}  gold={} ({:.1}s)  empty={} ({:.1}s)  {}{}",
+            inst.instance_id,
+            verdict,
+            v.gold.status,
+            v.gold.duration_s,
+            v.empty.status,
+            v.empty.duration_s,
+            v.image_digest.as_deref().unwrap_or("no image"),
+            if v.valid {
+                String::new()
+            } else {
+                format!("  ({})", v.reason)
+            }
+        );
+        if !v.valid {
+            bad += 1;
+        }
+    }
+    println!(
+        "{} of {} valid; written to {}",
+        selected.len() - bad,
+        selected.len(),
+        out.join(validation::VALIDATION_FILE).display()
+    );
+    Ok(if bad == 0 { exit::OK } else { exit::FAILURE })
 }

@@ -79,6 +79,10 @@ pub struct EvalArgs {
     /// Keep containers after the run, for debugging.
     #[arg(long)]
     pub keep: bool,
+    /// Refuse instances that `airgate images validate` did not find valid
+    /// on the image present now (validation.json), naming them.
+    #[arg(long)]
+    pub require_validated: Option<PathBuf>,
     /// Strict grading: `resolved` refuses predictions that change tests or
     /// runner files, trip a cheat detector, print statuses after the
     /// runner's summary or report a test twice, and instances whose empty

@@ -39,6 +39,24 @@ async fn run_eval_cmd(args: EvalArgs) -> anyhow::Result<u8> {
         ))
         .into());
     }
+    if let Some(path) = &args.require_validated {
+        // The instances that would be scored: selected, with a non-empty
+        // prediction.
+        let scored: Vec<_> = dataset
+            .instances
+            .iter()
+            .filter(|i| args.instance_ids.is_empty() || args.instance_ids.contains(&i.instance_id))
+            .filter(|i| {
+                predictions
+                    .iter()
+                    .any(|p| p.instance_id == i.instance_id && !p.is_empty_patch())
+            })
+            .collect();
+        let ns = std::env::var("AIRGATE_IMAGE_NAMESPACE").ok();
+        crate::swebench::validate::check_required(path, &scored, ns.as_deref())
+            .await
+            .map_err(|e| CliError::usage(e.to_string()))?;
+    }
     let docker = DockerConfig::load(None).map_err(|e| CliError::usage(e.to_string()))?;
     let root = std::env::current_dir()
         .map_err(|e| CliError::failure(format!("cannot read the current directory: {e}")))?;

@@ -14,3 +14,4 @@ pub mod predictions;
 pub mod report;
 pub mod specs;
 pub mod strict;
+pub mod validate;
