@@ -156,6 +156,37 @@ fn gold_with_instance_ids_counts_the_selection_and_names_leftovers() {
     assert_eq!(agg["unstopped_containers"], serde_json::json!([name]));
 }
 
+/// Item 5: a swebench 5.x task repository is a dataset source: its gold
+/// patches and its own `eval.sh` resolve on the instance images; the
+/// deprecated task is not run and the broken one is named.
+#[test]
+fn a_task_repository_evaluates_like_a_dataset_file() {
+    require_docker!();
+    let dir = tempfile::tempdir().unwrap();
+    let run_id = unique("tr");
+    let out = Command::new(env!("CARGO_BIN_EXE_airgate"))
+        .current_dir(dir.path())
+        .args(["swebench", "eval", "--dataset"])
+        .arg(root().join("tests/fixtures/swebench_task_repo"))
+        .args(["--predictions", "gold", "--run-id", &run_id])
+        .args(["--report-dir", "reports", "--max-workers", "2"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(
+        text(&out).contains("airgate__noeval-1") && text(&out).contains("eval.sh"),
+        "{}",
+        text(&out)
+    );
+    let agg = aggregate(dir.path(), "gold", &run_id);
+    assert_eq!(
+        agg["resolved_ids"],
+        serde_json::json!(["airgate__mini-1", "airgate__mini-2"])
+    );
+    assert_eq!(agg["total_instances"], 2);
+    assert_no_containers(&run_id);
+}
+
 #[test]
 fn hanging_tests_time_out_and_spoofed_passes_do_not_resolve() {
     require_docker!();

@@ -84,6 +84,14 @@ pub enum DatasetError {
         /// The decoder's message.
         message: String,
     },
+    /// A task repository with nothing to load in the split.
+    #[error("task repository {path}: {message}")]
+    TaskRepo {
+        /// The repository.
+        path: PathBuf,
+        /// What was wrong.
+        message: String,
+    },
     /// A folder with no Parquet file in it (or its `data/` subfolder).
     #[error(
         "no dataset file in {0}: expected *.parquet or data/*.parquet (Hugging Face layout), or pass a .jsonl/.json/.parquet file"
@@ -98,7 +106,9 @@ impl Retryable for DatasetError {
 }
 
 /// Loads a dataset, choosing the format from the extension (`.jsonl`,
-/// `.json`, `.parquet`) or, for a folder, the Hugging Face Parquet layout.
+/// `.json`, `.parquet`) or, for a folder, the `swebench` 5.x task
+/// repository (a `tasks/` folder, split `test`: see [`load_task_repo`]) or
+/// the Hugging Face Parquet layout.
 /// Files with another extension are sniffed: `[` means a JSON array,
 /// anything else JSONL.
 pub fn load_dataset(path: &Path) -> Result<Dataset, DatasetError> {
@@ -106,6 +116,9 @@ pub fn load_dataset(path: &Path) -> Result<Dataset, DatasetError> {
         path: path.to_path_buf(),
         source,
     };
+    if path.is_dir() && path.join(TASKS_SUBDIR).is_dir() {
+        return load_task_repo(path, DEFAULT_SPLIT);
+    }
     if path.is_dir() {
         let files = parquet_files_in(path).map_err(io)?;
         if files.is_empty() {
@@ -148,6 +161,126 @@ pub fn load_dataset(path: &Path) -> Result<Dataset, DatasetError> {
     } else {
         Ok(parse_jsonl(&text))
     }
+}
+
+/// The task folder of a 5.x task repository.
+pub const TASKS_SUBDIR: &str = "tasks";
+/// The split a task repository is read at (the official default).
+pub const DEFAULT_SPLIT: &str = "test";
+/// Columns a task keeps as their own file (required), as 5.0.2's `AS_FILE`.
+const TASK_AS_FILE: [(&str, &str); 4] = [
+    ("patch", "gold.patch"),
+    ("test_patch", "test.patch"),
+    ("eval_script", "eval.sh"),
+    ("problem_statement", "problem_statement.md"),
+];
+
+/// Loads a `swebench` 5.x task repository as 5.0.2's `load_task_repo` and
+/// `load_instances` do: every `tasks/<id>/` with a `task.yaml` (sorted by
+/// folder name); the row is `task.yaml`, plus `gold.patch`, `test.patch`,
+/// `eval.sh` and `problem_statement.md` as `patch`, `test_patch`,
+/// `eval_script` and `problem_statement` (read verbatim, CRLF kept),
+/// `hints.md` as `hints_text` (empty when absent), then `tests.json`'s
+/// keys on top. Only tasks whose `split` is `split` are kept; none is an
+/// error naming the splits there are. A task missing a file is skipped
+/// with the reason (the official loader stops at it).
+pub fn load_task_repo(repo: &Path, split: &str) -> Result<Dataset, DatasetError> {
+    let root = repo.join(TASKS_SUBDIR);
+    let io = |source| DatasetError::Io {
+        path: root.clone(),
+        source,
+    };
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(&root)
+        .map_err(io)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|d| d.join("task.yaml").is_file())
+        .collect();
+    dirs.sort_by(|a, b| a.file_name().cmp(&b.file_name()));
+    let mut out = Dataset::default();
+    let mut splits = std::collections::BTreeSet::new();
+    for (i, dir) in dirs.iter().enumerate() {
+        let name = dir
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let row = match load_task(dir) {
+            Ok(v) => v,
+            Err(message) => {
+                out.skipped.push(RowError {
+                    row: i + 1,
+                    instance_id: Some(name),
+                    message,
+                });
+                continue;
+            }
+        };
+        let task_split = row.get("split").and_then(Value::as_str).map(str::to_string);
+        if let Some(s) = &task_split {
+            splits.insert(s.clone());
+        }
+        if task_split.as_deref() != Some(split) {
+            continue;
+        }
+        push_row(&mut out, i + 1, row);
+    }
+    if out.instances.is_empty() {
+        let unreadable = if out.skipped.is_empty() {
+            String::new()
+        } else {
+            format!(
+                " ({} task(s) could not be read: {})",
+                out.skipped.len(),
+                out.skipped
+                    .iter()
+                    .map(|e| e.to_string())
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            )
+        };
+        return Err(DatasetError::TaskRepo {
+            path: repo.to_path_buf(),
+            message: format!(
+                "the task repository has no tasks in split {split:?}. It has: {}{unreadable}",
+                if splits.is_empty() {
+                    "none".to_string()
+                } else {
+                    splits.into_iter().collect::<Vec<_>>().join(" ")
+                }
+            ),
+        });
+    }
+    Ok(out)
+}
+
+/// One task folder as a JSON row (see [`load_task_repo`]).
+fn load_task(dir: &Path) -> Result<Value, String> {
+    let read = |name: &str| {
+        std::fs::read(dir.join(name))
+            .map_err(|e| format!("{name}: {e}"))
+            .and_then(|b| String::from_utf8(b).map_err(|e| format!("{name}: {e}")))
+    };
+    let yaml = read("task.yaml")?;
+    let row: Value =
+        serde_norway::from_str(&yaml).map_err(|e| format!("task.yaml is not YAML: {e}"))?;
+    let Value::Object(mut map) = row else {
+        return Err("task.yaml is not a mapping".into());
+    };
+    for (column, file) in TASK_AS_FILE {
+        map.insert(column.into(), Value::String(read(file)?));
+    }
+    let hints = if dir.join("hints.md").is_file() {
+        read("hints.md")?
+    } else {
+        String::new()
+    };
+    map.insert("hints_text".into(), Value::String(hints));
+    let tests: Value = serde_json::from_str(&read("tests.json")?)
+        .map_err(|e| format!("tests.json is not JSON: {e}"))?;
+    let Value::Object(tests) = tests else {
+        return Err("tests.json is not a JSON object".into());
+    };
+    map.extend(tests);
+    Ok(Value::Object(map))
 }
 
 /// Parses JSONL text; blank lines are ignored, bad lines are skipped.
@@ -414,6 +547,54 @@ mod tests {
         let rows: Vec<usize> = ds.skipped.iter().map(|e| e.row).collect();
         assert_eq!(rows, vec![3, 4, 5]);
         assert_eq!(ds.skipped[2].instance_id.as_deref(), Some("a__b-2"));
+    }
+
+    /// The fixture task repo (tests/fixtures/swebench_task_repo, written by
+    /// its generate.py) reads as swebench 5.0.2's `load_task_repo` reads it:
+    /// `swebench_task_repo.official.json` is that loader's output for the
+    /// split-`test` tasks with every file present.
+    #[test]
+    fn task_repo_matches_the_official_loader() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+        let ds = load_dataset(&root.join("swebench_task_repo")).unwrap();
+        let official = parse_json_array(
+            &std::fs::read_to_string(root.join("swebench_task_repo.official.json")).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(official.instances.len(), 2);
+        assert_eq!(ds.instances, official.instances);
+        let two = &ds.instances[1];
+        assert_eq!(two.hints_text, "Look at mean() on an empty list.\n");
+        assert_eq!(
+            two.fail_to_pass,
+            vec!["tests/test_mean.py::test_mean_empty"]
+        );
+        assert!(two.eval_script.as_deref().unwrap().contains("/testbed"));
+        assert_eq!(two.version, "1.0");
+        // The deprecated task is left out; the broken one is named.
+        assert!(ds.get("airgate__old-3").is_none());
+        assert_eq!(ds.skipped.len(), 1);
+        assert_eq!(
+            ds.skipped[0].instance_id.as_deref(),
+            Some("airgate__noeval-1")
+        );
+        assert!(
+            ds.skipped[0].message.contains("eval.sh"),
+            "{}",
+            ds.skipped[0]
+        );
+    }
+
+    #[test]
+    fn task_repo_with_no_task_in_the_split_names_the_splits() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/swebench_task_repo");
+        let err = load_task_repo(&root, "dev").unwrap_err().to_string();
+        assert!(
+            err.contains("no tasks in split \"dev\". It has: deprecated test"),
+            "{err}"
+        );
+        let dep = load_task_repo(&root, "deprecated").unwrap();
+        assert_eq!(dep.instances[0].instance_id, "airgate__old-3");
     }
 
     #[test]
