@@ -80,21 +80,6 @@ fn io(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> ImagesError 
 
 pub use crate::swebench::instance::{image_for, instance_image_name};
 
-/// The content id (`sha256:...`, the engine's image `Id`) of the image
-/// `instance` is evaluated in ([`image_for`]); `Ok(None)` when the image is
-/// not present. A tag can be moved; this id names the exact bytes a verdict
-/// was computed on, so corpus rows and validation records carry it.
-/// After an eval, prefer
-/// [`crate::swebench::eval::image_digest_from_log`]: it is the id of the
-/// image the container really ran.
-pub async fn instance_image_digest(
-    docker: &Docker,
-    instance: &Instance,
-    namespace: Option<&str>,
-) -> Result<Option<String>, SandboxError> {
-    crate::sandbox::docker::image_digest(docker, &image_for(instance, namespace)).await
-}
-
 /// One tarball in a bundle.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct BundleEntry {

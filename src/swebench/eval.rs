@@ -462,6 +462,20 @@ fn write_run_metadata(opts: &EvalOptions) -> Result<(), EvalError> {
     std::fs::write(dir.join(logs::LOG_RUN_METADATA), text).map_err(io_err("writing run.json"))
 }
 
+/// The content id (`sha256:...`, the engine's image `Id`) of the image
+/// `instance` is evaluated in ([`image_for`]); `Ok(None)` when the image is
+/// not present. A tag can be moved; this id names the exact bytes a verdict
+/// was computed on, so corpus rows and validation records carry it.
+/// After an eval, prefer [`image_digest_from_log`]: it is the id of the
+/// image the container really ran.
+pub async fn instance_image_digest(
+    docker: &Docker,
+    instance: &Instance,
+    namespace: Option<&str>,
+) -> Result<Option<String>, SandboxError> {
+    crate::sandbox::docker::image_digest(docker, &image_for(instance, namespace)).await
+}
+
 /// The image content id an instance was evaluated on, read from its
 /// `run_instance.log` (the last [`IMAGE_DIGEST_LINE`]); `None` when the
 /// container never started. For callers that keep verdicts (the factory's

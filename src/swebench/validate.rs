@@ -16,12 +16,13 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
 use super::dataset::Dataset;
+use super::eval::instance_image_digest;
 use super::eval::{self, EvalError, EvalOptions, RunStatus};
 use super::instance::Instance;
+use super::instance::image_for;
 use super::logs;
 use super::predictions::Prediction;
 use crate::error::Retryable;
-use crate::images::{image_for, instance_image_digest};
 use crate::sandbox::SandboxError;
 
 /// File name of the validation record.
