@@ -2,6 +2,7 @@
 //! Docker engine and the airgate-mini images.
 //!
 //! Without a Docker socket these tests print SKIP and return.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic: a panic is a failed test
 
 mod docker_common;
 
