@@ -10,7 +10,7 @@ use crate::error::CliError;
 use crate::factory::bench_double::InstantBackend;
 use crate::factory::docker::DockerBackend;
 use crate::factory::local::LocalBackend;
-use crate::factory::run::{in_shard, parse_shard};
+use crate::factory::run::{RunProvenance, in_shard, parse_shard};
 use crate::factory::{
     FactoryConfig, FactoryError, InstanceEnv, PatchVerifier, PublicSources, RunPlan,
 };
@@ -104,6 +104,10 @@ pub struct FactoryRunArgs {
     /// carrying their flags; by default they go to `rejected/`.
     #[arg(long)]
     pub accept_flagged: bool,
+    /// Also write unresolved, errored and flagged trajectories, with their
+    /// `reason`, to the rejected Parquet split (`OUT/rejected/part-*.parquet`).
+    #[arg(long)]
+    pub keep_rejected: bool,
     /// Print the summary as one JSON object.
     #[arg(long)]
     pub json: bool,
@@ -213,6 +217,23 @@ async fn run_factory(a: FactoryRunArgs) -> anyhow::Result<u8> {
             (b.clone(), b)
         }
     };
+    let read_sha = |p: &Path, what: &str| -> anyhow::Result<String> {
+        let bytes = std::fs::read(p)
+            .map_err(|e| CliError::usage(format!("{what} {}: {e}", p.display())))?;
+        Ok(crate::corpus::sha256_hex(&bytes))
+    };
+    let policy_ctx = PolicyContext {
+        config_root: Some(Path::new(".").to_path_buf()),
+        ..PolicyContext::default()
+    };
+    let sampling = crate::model::build::sampling_params(&teacher, &policy_ctx)
+        .map_err(|e| CliError::usage(format!("--teacher: {e}")))?;
+    let provenance = RunProvenance {
+        dataset_sha256: read_sha(&a.dataset, "--dataset")?,
+        allowlist_sha256: read_sha(&a.sources, "--sources")?,
+        teacher_spec: a.teacher.clone(),
+        sampling: crate::corpus::canonical_json(&sampling),
+    };
     let engine = EngineConfig {
         max_steps: a.max_steps.unwrap_or(cfg.max_steps),
         max_attempts: cfg.max_attempts,
@@ -227,16 +248,15 @@ async fn run_factory(a: FactoryRunArgs) -> anyhow::Result<u8> {
         max_per_instance: a.max_per_instance,
         workers: a.workers,
         teacher,
-        policy_ctx: PolicyContext {
-            config_root: Some(Path::new(".").to_path_buf()),
-            ..PolicyContext::default()
-        },
+        policy_ctx,
         engine,
         flush_rows: a.flush_rows.unwrap_or(cfg.flush_rows),
         flush_every: Duration::from_secs(cfg.flush_secs),
         progress: !a.json && std::io::IsTerminal::is_terminal(&std::io::stderr()),
         accept_flagged: a.accept_flagged,
         gate_runs,
+        keep_rejected: a.keep_rejected,
+        provenance,
     };
     let summary = crate::factory::run::run(plan, env, verifier)
         .await
@@ -245,7 +265,7 @@ async fn run_factory(a: FactoryRunArgs) -> anyhow::Result<u8> {
         println!("{}", serde_json::to_string(&summary)?);
     } else {
         println!(
-            "factory: {} episodes ({} resumed) · kept {} · unresolved {} · tampered {} · flagged {} · broken {} · flaky {} · duplicates {} · capped {} · errors {} · corpus rows {} · {:.1} s\ncorpus: {}  (rejected: {})",
+            "factory: {} episodes ({} resumed) · kept {} · unresolved {} · tampered {} · flagged {} · broken {} · flaky {} · duplicates {} · capped {} · errors {} · corpus rows {} · {:.1} s\ncorpus: {}  (rejected: {}{})",
             summary.episodes,
             summary.resumed,
             summary.kept,
@@ -260,7 +280,12 @@ async fn run_factory(a: FactoryRunArgs) -> anyhow::Result<u8> {
             summary.rows_total,
             summary.wall_s,
             a.out.display(),
-            a.out.join("rejected/rejected.jsonl").display()
+            a.out.join("rejected/rejected.jsonl").display(),
+            if a.keep_rejected {
+                format!(", split {}", a.out.join("rejected").display())
+            } else {
+                String::new()
+            }
         );
     }
     Ok(0)

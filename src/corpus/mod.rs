@@ -7,15 +7,24 @@
 //! segment in the manifest (see [`store`]). Every id is a sha256 that can be
 //! recomputed from the stored columns, which is what `corpus verify` does.
 
+pub mod card;
 pub mod ops;
 pub mod row;
+pub mod select;
 pub mod store;
 
 use sha2::{Digest, Sha256};
 
 use crate::error::Retryable;
-pub use row::CorpusRow;
-pub use store::{CorpusWriter, Insert, Manifest, SegmentInfo, read_corpus};
+pub use row::{CorpusRow, Split};
+pub use store::{CorpusWriter, Insert, Manifest, SegmentInfo, read_corpus, read_split};
+
+/// The git commit airgate was built from (`unknown` when built outside a
+/// git checkout), set by `build.rs`.
+pub const ENGINE_COMMIT: &str = match option_env!("AIRGATE_GIT_COMMIT") {
+    Some(c) => c,
+    None => "unknown",
+};
 
 /// Errors of the corpus room.
 #[derive(Debug, thiserror::Error)]
@@ -96,8 +105,14 @@ pub fn normalise_patch(patch: &str) -> String {
     out
 }
 
-/// `patch_sha256`: sha256 of the normalised patch.
+/// `patch_sha256`: sha256 of the patch exactly as stored, so that
+/// `sha256(row.patch)` in any tool matches it.
 pub fn patch_sha256(patch: &str) -> String {
+    sha256_hex(patch.as_bytes())
+}
+
+/// `patch_norm_sha256`: sha256 of the normalised patch, the dedup key.
+pub fn patch_norm_sha256(patch: &str) -> String {
     if is_normalised(patch) {
         // Most patches (every one git writes without `index` lines) are
         // already normal: hash them without building a copy.
@@ -175,6 +190,79 @@ pub fn trajectory_id(
     sha256_hex(canonical_json(&doc).as_bytes())
 }
 
+/// sha256 of the system prompt of a `messages` column: the content of its
+/// first `system` message (`""` when there is none).
+pub fn system_prompt_sha256(messages: &serde_json::Value) -> String {
+    let prompt = messages
+        .as_array()
+        .and_then(|m| m.iter().find(|x| x["role"] == "system"))
+        .and_then(|x| x["content"].as_str())
+        .unwrap_or("");
+    sha256_hex(prompt.as_bytes())
+}
+
+/// `provenance_sha256`: sha256 of the canonical JSON of the columns that say
+/// where a row came from and how it was judged, tied to its trajectory id
+/// and patch. `corpus verify` recomputes it, so an edited provenance value
+/// (image digest, teacher, flags, ...) is caught even when the segment's
+/// sha256 in the manifest was updated to match.
+pub fn provenance_sha256(r: &CorpusRow) -> String {
+    let doc = serde_json::json!({
+        "trajectory_id": r.trajectory_id,
+        "instance_id": r.instance_id,
+        "sample": r.sample,
+        "dataset": r.dataset,
+        "dataset_sha256": r.dataset_sha256,
+        "repo": r.repo,
+        "base_commit": r.base_commit,
+        "license": r.license,
+        "provenance": r.provenance,
+        "engine_version": r.engine_version,
+        "engine_commit": r.engine_commit,
+        "teacher_spec": r.teacher_spec,
+        "model": r.model,
+        "model_id": r.model_id,
+        "sampling": r.sampling,
+        "system_prompt_sha256": r.system_prompt_sha256,
+        "tools_sha256": r.tools_sha256,
+        "image_digest": r.image_digest,
+        "sandbox": r.sandbox,
+        "verified_by": r.verified_by,
+        "verifier_mode": r.verifier_mode,
+        "verify": [r.verify_targets_passed, r.verify_targets_total, r.verify_baseline_kept, r.verify_baseline_total, r.verify_runs],
+        "resolved": r.resolved,
+        "flags": r.flags,
+        "reason": r.reason,
+        "patch_sha256": r.patch_sha256,
+    });
+    sha256_hex(canonical_json(&doc).as_bytes())
+}
+
+impl CorpusRow {
+    /// Fills every derived column from the others: trajectory id, patch
+    /// hashes, system prompt and tool list hashes, and last the provenance
+    /// hash. Producers call this once a row's values are set.
+    pub fn seal(mut self) -> Result<Self, CorpusError> {
+        let messages: serde_json::Value = serde_json::from_str(&self.messages)
+            .map_err(|e| CorpusError::InvalidRow(format!("messages is not JSON: {e}")))?;
+        let tools: serde_json::Value = serde_json::from_str(&self.tools)
+            .map_err(|e| CorpusError::InvalidRow(format!("tools is not JSON: {e}")))?;
+        self.trajectory_id = trajectory_id(
+            &self.instance_id,
+            &self.model,
+            &messages,
+            &tools,
+            &self.patch,
+        );
+        self.patch_sha256 = patch_sha256(&self.patch);
+        self.patch_norm_sha256 = patch_norm_sha256(&self.patch);
+        self.system_prompt_sha256 = system_prompt_sha256(&messages);
+        self.tools_sha256 = sha256_hex(self.tools.as_bytes());
+        self.provenance_sha256 = provenance_sha256(&self);
+        Ok(self)
+    }
+}
+
 /// Recomputes a row's trajectory id from its stored columns.
 pub fn recompute_trajectory_id(row: &CorpusRow) -> Result<String, CorpusError> {
     let messages: serde_json::Value = serde_json::from_str(&row.messages)
@@ -204,7 +292,7 @@ pub(crate) mod tests {
                 proptest::prop_assert_eq!(super::normalise_patch(&patch), patch.clone());
             }
             proptest::prop_assert_eq!(
-                super::patch_sha256(&patch),
+                super::patch_norm_sha256(&patch),
                 super::sha256_hex(super::normalise_patch(&patch).as_bytes())
             );
         }
@@ -222,7 +310,7 @@ pub(crate) mod tests {
         ]);
         let tools = serde_json::json!([{"type": "function", "function": {"name": "submit", "parameters": {"type": "object", "properties": {}}}}]);
         CorpusRow {
-            trajectory_id: trajectory_id(instance, "m", &messages, &tools, patch),
+            trajectory_id: String::new(),
             instance_id: instance.into(),
             dataset: "d.jsonl".into(),
             repo: "o/r".into(),
@@ -235,7 +323,7 @@ pub(crate) mod tests {
             completion_tokens: 5,
             wall_s: 1.5,
             patch: patch.into(),
-            patch_sha256: patch_sha256(patch),
+            patch_sha256: String::new(),
             messages: messages.to_string(),
             tools: tools.to_string(),
             provenance: "public".into(),
@@ -245,15 +333,42 @@ pub(crate) mod tests {
             sample,
             verified_by: "test".into(),
             cost_usd: 0.0,
+            patch_norm_sha256: String::new(),
+            image_digest: "sha256:0123".into(),
+            dataset_sha256: "d".repeat(64),
+            engine_commit: "c0ffee".into(),
+            teacher_spec: "script:t.jsonl".into(),
+            model_id: "m".into(),
+            sampling: "{}".into(),
+            system_prompt_sha256: String::new(),
+            tools_sha256: String::new(),
+            sandbox: "local-bwrap".into(),
+            verifier_mode: "strict".into(),
+            verify_targets_passed: 1,
+            verify_targets_total: 1,
+            verify_baseline_kept: 2,
+            verify_baseline_total: 2,
+            verify_runs: 2,
+            flags: vec![],
+            provenance_sha256: String::new(),
+            reason: String::new(),
         }
+        .seal()
+        .unwrap()
     }
 
     #[test]
     fn normalisation_ignores_crlf_index_lines_and_trailing_blank_lines() {
         let a = "diff --git a/x b/x\nindex 1234567..89abcde 100644\n--- a/x\n+++ b/x\n@@ -1 +1 @@\n-a\n+b\n";
         let b = "diff --git a/x b/x\r\nindex 1234567890..89abcdef01 100644\r\n--- a/x\r\n+++ b/x\r\n@@ -1 +1 @@\r\n-a\r\n+b\r\n\r\n";
-        assert_eq!(patch_sha256(a), patch_sha256(b));
-        assert_ne!(patch_sha256(a), patch_sha256(&a.replace("+b", "+c")));
+        assert_eq!(patch_norm_sha256(a), patch_norm_sha256(b));
+        assert_ne!(
+            patch_norm_sha256(a),
+            patch_norm_sha256(&a.replace("+b", "+c"))
+        );
+        // patch_sha256 is the plain hash of the stored bytes
+        assert_ne!(patch_sha256(a), patch_sha256(b));
+        assert_eq!(patch_sha256(b), sha256_hex(b.as_bytes()));
         assert_eq!(normalise_patch("\n\n"), "");
     }
 

@@ -7,9 +7,12 @@ use std::path::Path;
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use super::row::schema_problems;
-use super::store::{CorpusWriter, Insert, MANIFEST, Manifest, read_segment};
-use super::{CorpusError, patch_sha256, read_corpus, recompute_trajectory_id, sha256_hex};
+use super::row::{Split, schema_problems};
+use super::store::{CorpusWriter, Insert, MANIFEST, Manifest, read_segment, read_split, split_dir};
+use super::{
+    CorpusError, patch_norm_sha256, patch_sha256, provenance_sha256, read_corpus,
+    recompute_trajectory_id, sha256_hex, system_prompt_sha256,
+};
 
 /// Per-repo line of `corpus stats`.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -49,6 +52,21 @@ pub struct Stats {
     pub cost_usd: f64,
     /// Per-repo table.
     pub per_repo: BTreeMap<String, RepoStats>,
+    /// Verified rows carrying at least one flag (`--accept-flagged`).
+    pub flagged_rows: u64,
+    /// Instances with a measured solve rate, and their mean solve rate.
+    pub solve_rates: (u64, f64),
+    /// Rows in the rejected split (0 when there is none).
+    pub rejected_rows: u64,
+    /// Rejected rows per reason.
+    pub rejected_reasons: BTreeMap<String, u64>,
+    /// Flag codes (the part before `:`) over both splits.
+    pub flag_codes: BTreeMap<String, u64>,
+}
+
+/// The code of a flag (`code: detail` → `code`).
+pub fn flag_code(flag: &str) -> &str {
+    flag.split(':').next().unwrap_or(flag).trim()
 }
 
 /// Computes [`Stats`] over a corpus.
@@ -77,6 +95,30 @@ pub fn stats(dir: &Path) -> Result<Stats, CorpusError> {
             .entry(r.repo.clone())
             .or_default()
             .insert(r.instance_id.clone());
+        if !r.flags.is_empty() {
+            s.flagged_rows += 1;
+        }
+        for f in &r.flags {
+            *s.flag_codes.entry(flag_code(f).to_string()).or_default() += 1;
+        }
+    }
+    let (_, rejected) = read_split(dir, Split::Rejected)?;
+    for r in &rejected {
+        s.rejected_rows += 1;
+        *s.rejected_reasons.entry(r.reason.clone()).or_default() += 1;
+        for f in &r.flags {
+            *s.flag_codes.entry(flag_code(f).to_string()).or_default() += 1;
+        }
+    }
+    if !manifest.instances.is_empty() {
+        let n = manifest.instances.len();
+        let mean = manifest
+            .instances
+            .values()
+            .map(|d| d.solve_rate)
+            .sum::<f64>()
+            / n as f64;
+        s.solve_rates = (n as u64, mean);
     }
     for (repo, set) in repo_instances {
         if let Some(e) = s.per_repo.get_mut(&repo) {
@@ -115,6 +157,37 @@ impl Stats {
             self.steps,
             self.cost_usd,
         ));
+        out.push_str(&format!(
+            "flagged rows:      {}\nsolve rates:       {}\nrejected rows:     {}{}\n",
+            self.flagged_rows,
+            if self.solve_rates.0 == 0 {
+                "-".to_string()
+            } else {
+                format!(
+                    "{} instances, mean {:.2}",
+                    self.solve_rates.0, self.solve_rates.1
+                )
+            },
+            self.rejected_rows,
+            if self.rejected_reasons.is_empty() {
+                String::new()
+            } else {
+                let r: Vec<String> = self
+                    .rejected_reasons
+                    .iter()
+                    .map(|(k, v)| format!("{k} ({v})"))
+                    .collect();
+                format!("  [{}]", r.join(", "))
+            }
+        ));
+        if !self.flag_codes.is_empty() {
+            let f: Vec<String> = self
+                .flag_codes
+                .iter()
+                .map(|(k, v)| format!("{k} ({v})"))
+                .collect();
+            out.push_str(&format!("flags:             {}\n", f.join(", ")));
+        }
         if !self.per_repo.is_empty() {
             let w = self
                 .per_repo
@@ -156,9 +229,11 @@ impl VerifyReport {
     }
 }
 
-/// Recomputes every sha256 (segment files, trajectory ids, patch hashes),
-/// checks the schema of every segment, the manifest's counts, provenance and
-/// duplicates, and lists segment files the manifest does not know.
+/// Recomputes every sha256 (segment files, trajectory ids, patch hashes,
+/// system prompt, tool list and provenance hashes), checks the schema of
+/// every segment, the manifest's counts, provenance and duplicates, and
+/// lists segment files the manifest does not know; the rejected split too
+/// when there is one.
 pub fn verify(dir: &Path) -> Result<VerifyReport, CorpusError> {
     if !Manifest::exists(dir) {
         return Err(CorpusError::Manifest(format!(
@@ -166,102 +241,111 @@ pub fn verify(dir: &Path) -> Result<VerifyReport, CorpusError> {
             dir.display()
         )));
     }
-    let manifest = Manifest::load(dir)?;
     let mut rep = VerifyReport::default();
+    verify_split(dir, Split::Verified, "", &mut rep)?;
+    let rejected = split_dir(dir, Split::Rejected);
+    if Manifest::exists(&rejected) {
+        verify_split(&rejected, Split::Rejected, "rejected/", &mut rep)?;
+    }
+    Ok(rep)
+}
+
+fn verify_split(
+    dir: &Path,
+    split: Split,
+    prefix: &str,
+    rep: &mut VerifyReport,
+) -> Result<(), CorpusError> {
+    let manifest = Manifest::load(dir)?;
+    if manifest.split != split {
+        rep.problems.push(format!(
+            "{prefix}{MANIFEST}: split is `{}`, expected `{}`",
+            manifest.split.as_str(),
+            split.as_str()
+        ));
+    }
     let mut ids = HashSet::new();
     let mut patches = HashSet::new();
     let mut listed = HashSet::new();
+    let mut split_rows = 0u64;
     for seg in &manifest.segments {
         rep.segments += 1;
         listed.insert(seg.file.clone());
+        let file = format!("{prefix}{}", seg.file);
         let path = dir.join(&seg.file);
         let bytes = match std::fs::read(&path) {
             Ok(b) => b,
             Err(e) => {
-                rep.problems.push(format!("{}: cannot read: {e}", seg.file));
+                rep.problems.push(format!("{file}: cannot read: {e}"));
                 continue;
             }
         };
         let sha = sha256_hex(&bytes);
         if sha != seg.sha256 {
             rep.problems.push(format!(
-                "{}: sha256 is {sha}, manifest says {}",
-                seg.file, seg.sha256
+                "{file}: sha256 is {sha}, manifest says {}",
+                seg.sha256
             ));
         }
         if bytes.len() as u64 != seg.bytes {
             rep.problems.push(format!(
-                "{}: {} bytes, manifest says {}",
-                seg.file,
+                "{file}: {} bytes, manifest says {}",
                 bytes.len(),
                 seg.bytes
             ));
         }
         match segment_schema(&path) {
-            Ok(problems) => rep
-                .problems
-                .extend(problems.into_iter().map(|p| format!("{}: {p}", seg.file))),
+            Ok((problems, has_reason)) => {
+                rep.problems
+                    .extend(problems.into_iter().map(|p| format!("{file}: {p}")));
+                if has_reason != (split == Split::Rejected) {
+                    rep.problems.push(format!(
+                        "{file}: a {} segment {} a `reason` column",
+                        split.as_str(),
+                        if has_reason { "has" } else { "lacks" }
+                    ));
+                }
+            }
             Err(e) => {
-                rep.problems.push(format!("{}: unreadable: {e}", seg.file));
+                rep.problems.push(format!("{file}: unreadable: {e}"));
                 continue;
             }
         }
         let rows = match read_segment(&path) {
             Ok(r) => r,
             Err(e) => {
-                rep.problems.push(format!("{}: unreadable: {e}", seg.file));
+                rep.problems.push(format!("{file}: unreadable: {e}"));
                 continue;
             }
         };
         if rows.len() as u64 != seg.rows {
             rep.problems.push(format!(
-                "{}: {} rows, manifest says {}",
-                seg.file,
+                "{file}: {} rows, manifest says {}",
                 rows.len(),
                 seg.rows
             ));
         }
         for (i, r) in rows.iter().enumerate() {
             rep.rows += 1;
-            let at = format!("{} row {i} ({})", seg.file, r.instance_id);
-            if patch_sha256(&r.patch) != r.patch_sha256 {
-                rep.problems
-                    .push(format!("{at}: patch_sha256 does not match the patch"));
-            }
-            match recompute_trajectory_id(r) {
-                Ok(id) if id == r.trajectory_id => {}
-                Ok(id) => rep.problems.push(format!(
-                    "{at}: trajectory_id {} does not match the recomputed {id}",
-                    r.trajectory_id
-                )),
-                Err(e) => rep.problems.push(format!("{at}: {e}")),
-            }
-            if r.provenance != "public" {
-                rep.problems.push(format!(
-                    "{at}: provenance is `{}`, not `public`",
-                    r.provenance
-                ));
-            }
-            if r.license.trim().is_empty() {
-                rep.problems.push(format!("{at}: no license"));
-            }
-            if !r.resolved {
-                rep.problems.push(format!("{at}: resolved is false"));
-            }
+            split_rows += 1;
+            let at = format!("{file} row {i} ({})", r.instance_id);
+            check_row(r, split, &at, &mut rep.problems);
             if !ids.insert(r.trajectory_id.clone()) {
                 rep.problems
                     .push(format!("{at}: duplicate trajectory_id {}", r.trajectory_id));
             }
-            if !patches.insert((r.instance_id.clone(), r.patch_sha256.clone())) {
+            if split == Split::Verified
+                && !patches.insert((r.instance_id.clone(), r.patch_norm_sha256.clone()))
+            {
                 rep.problems
                     .push(format!("{at}: duplicate patch for this instance"));
             }
         }
     }
-    if rep.rows != manifest.rows {
+    if split_rows != manifest.rows {
         rep.problems.push(format!(
-            "manifest says {} rows, segments hold {}",
-            manifest.rows, rep.rows
+            "{prefix}{MANIFEST} says {} rows, segments hold {split_rows}",
+            manifest.rows
         ));
     }
     let entries = std::fs::read_dir(dir)
@@ -269,19 +353,106 @@ pub fn verify(dir: &Path) -> Result<VerifyReport, CorpusError> {
     for e in entries.flatten() {
         let name = e.file_name().to_string_lossy().into_owned();
         if name.starts_with("part-") && name.ends_with(".parquet") && !listed.contains(&name) {
-            rep.problems
-                .push(format!("{name}: segment file not listed in the manifest"));
+            rep.problems.push(format!(
+                "{prefix}{name}: segment file not listed in the manifest"
+            ));
         }
     }
-    Ok(rep)
+    Ok(())
 }
 
-fn segment_schema(path: &Path) -> Result<Vec<String>, CorpusError> {
+/// The per-row checks of `corpus verify`: every derived hash recomputed,
+/// provenance and split rules.
+fn check_row(r: &super::CorpusRow, split: Split, at: &str, problems: &mut Vec<String>) {
+    if patch_sha256(&r.patch) != r.patch_sha256 {
+        problems.push(format!("{at}: patch_sha256 does not match the patch"));
+    }
+    if patch_norm_sha256(&r.patch) != r.patch_norm_sha256 {
+        problems.push(format!(
+            "{at}: patch_norm_sha256 does not match the normalised patch"
+        ));
+    }
+    match recompute_trajectory_id(r) {
+        Ok(id) if id == r.trajectory_id => {}
+        Ok(id) => problems.push(format!(
+            "{at}: trajectory_id {} does not match the recomputed {id}",
+            r.trajectory_id
+        )),
+        Err(e) => problems.push(format!("{at}: {e}")),
+    }
+    if sha256_hex(r.tools.as_bytes()) != r.tools_sha256 {
+        problems.push(format!("{at}: tools_sha256 does not match the tools"));
+    }
+    match serde_json::from_str::<Value>(&r.messages) {
+        Ok(m) if system_prompt_sha256(&m) == r.system_prompt_sha256 => {}
+        Ok(_) => problems.push(format!(
+            "{at}: system_prompt_sha256 does not match the system message"
+        )),
+        Err(_) => {}
+    }
+    let prov = provenance_sha256(r);
+    if prov != r.provenance_sha256 {
+        problems.push(format!(
+            "{at}: provenance_sha256 {} does not match the recomputed {prov}: a provenance column was changed",
+            r.provenance_sha256
+        ));
+    }
+    if r.provenance != "public" {
+        problems.push(format!(
+            "{at}: provenance is `{}`, not `public`",
+            r.provenance
+        ));
+    }
+    if r.license.trim().is_empty() {
+        problems.push(format!("{at}: no license"));
+    }
+    for (name, v) in [
+        ("dataset_sha256", &r.dataset_sha256),
+        ("engine_commit", &r.engine_commit),
+        ("sandbox", &r.sandbox),
+        ("verifier_mode", &r.verifier_mode),
+        ("sampling", &r.sampling),
+    ] {
+        if v.trim().is_empty() {
+            problems.push(format!("{at}: `{name}` is empty"));
+        }
+    }
+    if serde_json::from_str::<Value>(&r.sampling).is_err() {
+        problems.push(format!("{at}: sampling is not JSON"));
+    }
+    if !r.image_digest.is_empty() && !r.image_digest.starts_with("sha256:") {
+        problems.push(format!(
+            "{at}: image_digest `{}` is not a sha256:... id",
+            r.image_digest
+        ));
+    }
+    match split {
+        Split::Verified => {
+            if !r.resolved {
+                problems.push(format!("{at}: resolved is false"));
+            }
+        }
+        Split::Rejected => {
+            if r.resolved {
+                problems.push(format!("{at}: a rejected row is marked resolved"));
+            }
+            if r.reason.trim().is_empty() {
+                problems.push(format!("{at}: a rejected row has no reason"));
+            }
+        }
+    }
+}
+
+fn segment_schema(path: &Path) -> Result<(Vec<String>, bool), CorpusError> {
     let file = std::fs::File::open(path)
         .map_err(|e| CorpusError::io(format!("opening {}", path.display()), e))?;
     let builder = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
         .map_err(|e| CorpusError::Arrow(e.to_string()))?;
-    Ok(schema_problems(builder.schema().as_ref()))
+    let schema = builder.schema();
+    Ok((
+        schema_problems(schema.as_ref()),
+        schema.field_with_name("reason").is_ok(),
+    ))
 }
 
 /// Export formats of `corpus export`.
@@ -292,6 +463,9 @@ pub enum ExportFormat {
     /// `{"conversations": [{"from", "value"}], "system", "tools"}` per line
     /// (LLaMA-Factory's ShareGPT with function_call/observation turns).
     ShareGpt,
+    /// A Hugging Face dataset folder: `verified/` and `rejected/` Parquet
+    /// segments and a `README.md` dataset card whose `configs` name them.
+    Parquet,
 }
 
 impl ExportFormat {
@@ -300,14 +474,31 @@ impl ExportFormat {
         match s {
             "sft-openai" | "openai" => Some(Self::SftOpenAi),
             "sharegpt" => Some(Self::ShareGpt),
+            "parquet" | "hf" => Some(Self::Parquet),
             _ => None,
         }
     }
 }
 
-/// Writes the export to `out` (atomically); returns the number of lines.
-pub fn export(dir: &Path, format: ExportFormat, out: &Path) -> Result<u64, CorpusError> {
-    let (_, rows) = read_corpus(dir)?;
+/// Writes the export to `out` (atomically); returns the number of lines
+/// (rows, for [`ExportFormat::Parquet`], which exports both splits into
+/// the folder `out` whatever `split` says).
+pub fn export(
+    dir: &Path,
+    format: ExportFormat,
+    split: Split,
+    out: &Path,
+) -> Result<u64, CorpusError> {
+    if format == ExportFormat::Parquet {
+        return super::card::export_folder(dir, out);
+    }
+    if !Manifest::exists(dir) {
+        return Err(CorpusError::Manifest(format!(
+            "{} has no {MANIFEST}: is it a corpus directory?",
+            dir.display()
+        )));
+    }
+    let (_, rows) = read_split(dir, split)?;
     let parent = out
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
@@ -326,6 +517,7 @@ pub fn export(dir: &Path, format: ExportFormat, out: &Path) -> Result<u64, Corpu
         let line = match format {
             ExportFormat::SftOpenAi => json!({ "messages": messages, "tools": tools }),
             ExportFormat::ShareGpt => sharegpt(&messages, &tools),
+            ExportFormat::Parquet => unreachable_format(),
         };
         serde_json::to_writer(&mut w, &line)
             .map_err(|e| CorpusError::io("writing export", std::io::Error::other(e)))?;
@@ -339,6 +531,11 @@ pub fn export(dir: &Path, format: ExportFormat, out: &Path) -> Result<u64, Corpu
     tmp.persist(out)
         .map_err(|e| CorpusError::io(format!("writing {}", out.display()), e.error))?;
     Ok(n)
+}
+
+fn unreachable_format() -> Value {
+    // `export` returns early for the folder format.
+    Value::Null
 }
 
 /// OpenAI messages → ShareGPT turns. Prompt-side turns (human, observation)
@@ -409,8 +606,10 @@ pub fn synthetic_rows(n: usize) -> Vec<super::CorpusRow> {
                 {"role": "tool", "content": "submitted", "tool_call_id": "call_1"},
             ]);
             let model = "bench-model".to_string();
-            super::CorpusRow {
-                trajectory_id: super::trajectory_id(&instance_id, &model, &messages, &tools, &patch),
+            let trajectory_id =
+                super::trajectory_id(&instance_id, &model, &messages, &tools, &patch);
+            let mut row = super::CorpusRow {
+                trajectory_id,
                 instance_id,
                 dataset: "bench".into(),
                 repo: "bench/repo".into(),
@@ -418,13 +617,15 @@ pub fn synthetic_rows(n: usize) -> Vec<super::CorpusRow> {
                 model,
                 resolved: true,
                 attempts: 1,
-                steps: 7,
                 prompt_tokens: 12_345,
                 completion_tokens: 678,
                 wall_s: 42.5,
                 patch_sha256: super::patch_sha256(&patch),
+                patch_norm_sha256: super::patch_norm_sha256(&patch),
                 patch,
+                system_prompt_sha256: system_prompt_sha256(&messages),
                 messages: messages.to_string(),
+                tools_sha256: sha256_hex(tools_s.as_bytes()),
                 tools: tools_s.clone(),
                 provenance: "public".into(),
                 license: "MIT".into(),
@@ -433,7 +634,26 @@ pub fn synthetic_rows(n: usize) -> Vec<super::CorpusRow> {
                 sample: 0,
                 verified_by: "bench".into(),
                 cost_usd: 0.0,
-            }
+                image_digest: format!("sha256:{}", sha256_hex(format!("img{}", i % 1000).as_bytes())),
+                dataset_sha256: "ab".repeat(32),
+                engine_commit: super::ENGINE_COMMIT.into(),
+                teacher_spec: "openai:bench-model@http://127.0.0.1:8000/v1".into(),
+                model_id: "bench-model-2025-01".into(),
+                sampling: r#"{"max_tokens":2048,"temperature":0.2}"#.into(),
+                sandbox: "docker".into(),
+                verifier_mode: "strict".into(),
+                verify_targets_passed: 2,
+                verify_targets_total: 2,
+                verify_baseline_kept: 40,
+                verify_baseline_total: 40,
+                verify_runs: 2,
+                flags: if i % 50 == 0 { vec!["weak_tests: x".into()] } else { vec![] },
+                steps: 3 + (i % 40) as i32,
+                provenance_sha256: String::new(),
+                reason: String::new(),
+            };
+            row.provenance_sha256 = provenance_sha256(&row);
+            row
         })
         .collect()
 }

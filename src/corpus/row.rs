@@ -4,8 +4,8 @@
 use std::sync::Arc;
 
 use arrow::array::{
-    Array, ArrayRef, BooleanArray, Float64Array, Int32Array, Int64Array, RecordBatch, StringArray,
-    TimestampMicrosecondArray,
+    Array, ArrayRef, BooleanArray, Float64Array, Int32Array, Int64Array, ListArray, RecordBatch,
+    StringArray, TimestampMicrosecondArray,
 };
 use arrow::buffer::{Buffer, OffsetBuffer, ScalarBuffer};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
@@ -43,7 +43,7 @@ pub struct CorpusRow {
     pub wall_s: f64,
     /// The verified patch (unified diff).
     pub patch: String,
-    /// sha256 of the normalised patch.
+    /// sha256 of `patch` exactly as stored (check it with `sha256(row.patch)`).
     pub patch_sha256: String,
     /// JSON list of OpenAI chat messages, tool calls and results with ids.
     pub messages: String,
@@ -63,6 +63,48 @@ pub struct CorpusRow {
     pub verified_by: String,
     /// Extra: model cost in USD (0 when unpriced).
     pub cost_usd: f64,
+    /// sha256 of the normalised patch: the dedup key (see [`super::normalise_patch`]).
+    pub patch_norm_sha256: String,
+    /// Instance image id (`sha256:...`) the episode ran in; empty when the
+    /// sandbox has no image (see `sandbox`).
+    pub image_digest: String,
+    /// sha256 of the dataset file's bytes.
+    pub dataset_sha256: String,
+    /// Git commit airgate was built from (`unknown` outside a checkout).
+    pub engine_commit: String,
+    /// The teacher spec as given (`--teacher`).
+    pub teacher_spec: String,
+    /// The model id the server reported in its replies (the spec's model
+    /// when the server reported none).
+    pub model_id: String,
+    /// Sampling parameters as canonical JSON (temperature, max_tokens, ...).
+    pub sampling: String,
+    /// sha256 of the system prompt (the first `system` message's content).
+    pub system_prompt_sha256: String,
+    /// sha256 of the `tools` column.
+    pub tools_sha256: String,
+    /// Sandbox kind the episode ran in: `docker`, `local-bwrap`, `instant`.
+    pub sandbox: String,
+    /// How the patch was judged: `strict` or `official` (`--accept-flagged`).
+    pub verifier_mode: String,
+    /// FAIL_TO_PASS tests the final verification saw pass.
+    pub verify_targets_passed: i32,
+    /// FAIL_TO_PASS tests in the instance.
+    pub verify_targets_total: i32,
+    /// PASS_TO_PASS (baseline) tests that still passed.
+    pub verify_baseline_kept: i32,
+    /// PASS_TO_PASS tests in the instance.
+    pub verify_baseline_total: i32,
+    /// Final verification runs that passed (0 when none ran).
+    pub verify_runs: i32,
+    /// Cheat-detector and strict-grading flags (`code: detail`); empty for clean rows.
+    pub flags: Vec<String>,
+    /// sha256 of the canonical JSON of the provenance columns (see
+    /// [`super::provenance_sha256`]): `corpus verify` recomputes it.
+    pub provenance_sha256: String,
+    /// Rejected split only: why the trajectory was not kept; empty in the
+    /// verified split (which has no such column).
+    pub reason: String,
 }
 
 /// Required columns of docs/design.md with their Arrow types, in order.
@@ -92,13 +134,77 @@ pub fn required_columns() -> Vec<(&'static str, DataType)> {
     ]
 }
 
-/// Extra columns written after the required ones.
+/// Extra columns written after the required ones (both splits).
 pub fn extra_columns() -> Vec<(&'static str, DataType)> {
+    let s = DataType::Utf8;
+    let i = DataType::Int32;
     vec![
-        ("sample", DataType::Int32),
-        ("verified_by", DataType::Utf8),
+        ("sample", i.clone()),
+        ("verified_by", s.clone()),
         ("cost_usd", DataType::Float64),
+        ("patch_norm_sha256", s.clone()),
+        ("image_digest", s.clone()),
+        ("dataset_sha256", s.clone()),
+        ("engine_commit", s.clone()),
+        ("teacher_spec", s.clone()),
+        ("model_id", s.clone()),
+        ("sampling", s.clone()),
+        ("system_prompt_sha256", s.clone()),
+        ("tools_sha256", s.clone()),
+        ("sandbox", s.clone()),
+        ("verifier_mode", s.clone()),
+        ("verify_targets_passed", i.clone()),
+        ("verify_targets_total", i.clone()),
+        ("verify_baseline_kept", i.clone()),
+        ("verify_baseline_total", i.clone()),
+        ("verify_runs", i),
+        ("flags", flags_type()),
+        ("provenance_sha256", s),
     ]
+}
+
+/// `list<item: string>`, as pyarrow writes `pa.list_(pa.string())`.
+pub fn flags_type() -> DataType {
+    DataType::List(Arc::new(Field::new("item", DataType::Utf8, true)))
+}
+
+/// Which split a segment belongs to: the verified corpus, or the rejected
+/// trajectories (same columns plus `reason`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Split {
+    /// Verified trajectories: the training corpus.
+    #[default]
+    Verified,
+    /// Unresolved, errored and flagged trajectories (`--keep-rejected`).
+    Rejected,
+}
+
+impl Split {
+    /// `verified` or `rejected`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Split::Verified => "verified",
+            Split::Rejected => "rejected",
+        }
+    }
+}
+
+/// Columns that only the rejected split has.
+pub fn split_columns(split: Split) -> Vec<(&'static str, DataType)> {
+    match split {
+        Split::Verified => vec![],
+        Split::Rejected => vec![("reason", DataType::Utf8)],
+    }
+}
+
+/// Every column of `split`, in order.
+pub fn columns(split: Split) -> Vec<(&'static str, DataType)> {
+    required_columns()
+        .into_iter()
+        .chain(extra_columns())
+        .chain(split_columns(split))
+        .collect()
 }
 
 /// `timestamp[us, UTC]`.
@@ -106,11 +212,15 @@ pub fn timestamp_type() -> DataType {
     DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()))
 }
 
-/// The full schema of a segment (required then extra columns, none nullable).
+/// The full schema of a verified segment (none nullable).
 pub fn schema() -> SchemaRef {
-    let fields: Vec<Field> = required_columns()
+    schema_for(Split::Verified)
+}
+
+/// The full schema of a segment of `split` (none nullable).
+pub fn schema_for(split: Split) -> SchemaRef {
+    let fields: Vec<Field> = columns(split)
         .into_iter()
-        .chain(extra_columns())
         .map(|(n, t)| Field::new(n, t, false))
         .collect();
     Arc::new(Schema::new(fields))
@@ -166,8 +276,12 @@ impl StrColumn {
     }
 }
 
-/// Number of Utf8 columns in [`schema`].
-const STRING_COLUMNS: usize = 14;
+/// Number of Utf8 columns a builder keeps (the last, `reason`, is only
+/// written to the rejected split).
+const STRING_COLUMNS: usize = 27;
+
+/// Number of Int32 columns a builder keeps.
+const I32_COLUMNS: usize = 8;
 
 /// Column buffers that rows are appended to as they are inserted.
 ///
@@ -178,27 +292,29 @@ const STRING_COLUMNS: usize = 14;
 /// over and over instead of faulting in fresh pages for every row.
 #[derive(Debug, Default)]
 pub struct BatchBuilder {
+    split: Split,
     len: usize,
-    /// In schema order: trajectory_id, instance_id, dataset, repo,
-    /// base_commit, model, patch, patch_sha256, messages, tools, provenance,
-    /// license, engine_version, verified_by.
+    /// In the order of [`BatchBuilder::str_values`].
     strings: [StrColumn; STRING_COLUMNS],
+    /// attempts, steps, sample, verify_targets_passed, verify_targets_total,
+    /// verify_baseline_kept, verify_baseline_total, verify_runs.
+    ints: [Vec<i32>; I32_COLUMNS],
     resolved: Vec<bool>,
-    attempts: Vec<i32>,
-    steps: Vec<i32>,
     prompt_tokens: Vec<i64>,
     completion_tokens: Vec<i64>,
     wall_s: Vec<f64>,
     created_at: Vec<i64>,
-    sample: Vec<i32>,
     cost_usd: Vec<f64>,
+    /// `flags`: list offsets into `flag_items`.
+    flag_offsets: Vec<i32>,
+    flag_items: StrColumn,
 }
 
 /// A batch of sealed rows and the typed string arrays behind it, kept so
 /// that their buffers can be reclaimed once the batch has been encoded.
 #[derive(Debug)]
 pub struct Sealed {
-    /// The rows as a record batch (in [`schema`] order).
+    /// The rows as a record batch (in [`schema_for`] order).
     pub batch: RecordBatch,
     strings: Vec<StringArray>,
 }
@@ -213,9 +329,17 @@ pub const EXPECTED_ROWS: usize = 2_048;
 const MAX_COLUMN_BYTES: usize = 256 << 20;
 
 impl BatchBuilder {
-    /// An empty builder.
+    /// An empty builder for the verified split.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// An empty builder for `split`.
+    pub fn for_split(split: Split) -> Self {
+        Self {
+            split,
+            ..Self::default()
+        }
     }
 
     fn str_values(r: &CorpusRow) -> [&str; STRING_COLUMNS] {
@@ -234,6 +358,19 @@ impl BatchBuilder {
             &r.license,
             &r.engine_version,
             &r.verified_by,
+            &r.patch_norm_sha256,
+            &r.image_digest,
+            &r.dataset_sha256,
+            &r.engine_commit,
+            &r.teacher_spec,
+            &r.model_id,
+            &r.sampling,
+            &r.system_prompt_sha256,
+            &r.tools_sha256,
+            &r.sandbox,
+            &r.verifier_mode,
+            &r.provenance_sha256,
+            &r.reason,
         ]
     }
 
@@ -263,14 +400,33 @@ impl BatchBuilder {
             }
             c.push(v);
         }
+        let ints = [
+            r.attempts,
+            r.steps,
+            r.sample,
+            r.verify_targets_passed,
+            r.verify_targets_total,
+            r.verify_baseline_kept,
+            r.verify_baseline_total,
+            r.verify_runs,
+        ];
+        for (v, c) in ints.into_iter().zip(self.ints.iter_mut()) {
+            c.push(v);
+        }
+        if self.flag_offsets.is_empty() {
+            self.flag_offsets.push(0);
+        }
+        for f in &r.flags {
+            self.flag_items.push(f);
+        }
+        let items = self.flag_items.offsets.len().saturating_sub(1);
+        self.flag_offsets
+            .push(i32::try_from(items).unwrap_or(i32::MAX));
         self.resolved.push(r.resolved);
-        self.attempts.push(r.attempts);
-        self.steps.push(r.steps);
         self.prompt_tokens.push(r.prompt_tokens);
         self.completion_tokens.push(r.completion_tokens);
         self.wall_s.push(r.wall_s);
         self.created_at.push(r.created_at.timestamp_micros());
-        self.sample.push(r.sample);
         self.cost_usd.push(r.cost_usd);
         self.len += 1;
     }
@@ -294,9 +450,13 @@ impl BatchBuilder {
             strings.push(c.take()?);
         }
         let st = |i: usize| -> ArrayRef { Arc::new(strings[i].clone()) };
-        let i32s = |v: &mut Vec<i32>| -> ArrayRef {
-            Arc::new(Int32Array::new(ScalarBuffer::from(std::mem::take(v)), None))
-        };
+        let mut ints: Vec<ArrayRef> = Vec::with_capacity(I32_COLUMNS);
+        for v in self.ints.iter_mut() {
+            ints.push(Arc::new(Int32Array::new(
+                ScalarBuffer::from(std::mem::take(v)),
+                None,
+            )));
+        }
         let i64s = |v: &mut Vec<i64>| -> ArrayRef {
             Arc::new(Int64Array::new(ScalarBuffer::from(std::mem::take(v)), None))
         };
@@ -314,7 +474,21 @@ impl BatchBuilder {
             )
             .with_timezone("UTC"),
         );
-        let columns: Vec<ArrayRef> = vec![
+        let mut flag_offsets = std::mem::take(&mut self.flag_offsets);
+        if flag_offsets.is_empty() {
+            flag_offsets.push(0);
+        }
+        let items = self.flag_items.take()?;
+        let flags: ArrayRef = Arc::new(
+            ListArray::try_new(
+                Arc::new(Field::new("item", DataType::Utf8, true)),
+                OffsetBuffer::new(ScalarBuffer::from(flag_offsets)),
+                Arc::new(items),
+                None,
+            )
+            .map_err(|e| CorpusError::Arrow(e.to_string()))?,
+        );
+        let mut columns: Vec<ArrayRef> = vec![
             st(0),
             st(1),
             st(2),
@@ -322,8 +496,8 @@ impl BatchBuilder {
             st(4),
             st(5),
             resolved,
-            i32s(&mut self.attempts),
-            i32s(&mut self.steps),
+            ints[0].clone(),
+            ints[1].clone(),
             i64s(&mut self.prompt_tokens),
             i64s(&mut self.completion_tokens),
             f64s(&mut self.wall_s),
@@ -335,11 +509,18 @@ impl BatchBuilder {
             st(11),
             created,
             st(12),
-            i32s(&mut self.sample),
+            ints[2].clone(),
             st(13),
             f64s(&mut self.cost_usd),
         ];
-        let batch = RecordBatch::try_new(schema(), columns)
+        columns.extend((14..=24).map(st));
+        columns.extend(ints[3..].iter().cloned());
+        columns.push(flags);
+        columns.push(st(25));
+        if self.split == Split::Rejected {
+            columns.push(st(26));
+        }
+        let batch = RecordBatch::try_new(schema_for(self.split), columns)
             .map_err(|e| CorpusError::Arrow(e.to_string()))?;
         debug_assert_eq!(batch.num_rows(), n);
         Ok(Sealed { batch, strings })
@@ -354,15 +535,16 @@ impl BatchBuilder {
         for (c, a) in self.strings.iter_mut().zip(strings) {
             c.reclaim(a);
         }
+        for v in self.ints.iter_mut() {
+            v.reserve(rows);
+        }
         self.resolved.reserve(rows);
-        self.attempts.reserve(rows);
-        self.steps.reserve(rows);
         self.prompt_tokens.reserve(rows);
         self.completion_tokens.reserve(rows);
         self.wall_s.reserve(rows);
         self.created_at.reserve(rows);
-        self.sample.reserve(rows);
         self.cost_usd.reserve(rows);
+        self.flag_offsets.reserve(rows + 1);
     }
 }
 
@@ -380,6 +562,14 @@ pub fn schema_problems(actual: &Schema) -> Vec<String> {
             Err(_) => problems.push(format!("column `{name}` is missing")),
         }
     }
+    if let Ok(f) = actual.field_with_name("reason")
+        && f.data_type() != &DataType::Utf8
+    {
+        problems.push(format!(
+            "column `reason` has type {} (expected Utf8)",
+            f.data_type()
+        ));
+    }
     problems
 }
 
@@ -390,13 +580,15 @@ fn column<'b, T: 'static>(batch: &'b RecordBatch, name: &str) -> Result<&'b T, C
         .ok_or_else(|| CorpusError::Schema(format!("column `{name}` missing or of the wrong type")))
 }
 
-/// One record batch → rows. Fails on a schema mismatch or a null.
+/// One record batch → rows. Fails on a schema mismatch or a null. A batch
+/// with a `reason` column is from the rejected split.
 pub fn from_batch(batch: &RecordBatch) -> Result<Vec<CorpusRow>, CorpusError> {
     let problems = schema_problems(batch.schema().as_ref());
     if !problems.is_empty() {
         return Err(CorpusError::Schema(problems.join("; ")));
     }
     let st = |n| column::<StringArray>(batch, n);
+    let i32c = |n| column::<Int32Array>(batch, n);
     let (tid, iid, ds, repo, base, model) = (
         st("trajectory_id")?,
         st("instance_id")?,
@@ -415,10 +607,35 @@ pub fn from_batch(batch: &RecordBatch) -> Result<Vec<CorpusRow>, CorpusError> {
         st("engine_version")?,
         st("verified_by")?,
     );
+    let (pnorm, image, dsha, commit, tspec, mid, sampling, sys, tsha, sandbox, vmode, provsha) = (
+        st("patch_norm_sha256")?,
+        st("image_digest")?,
+        st("dataset_sha256")?,
+        st("engine_commit")?,
+        st("teacher_spec")?,
+        st("model_id")?,
+        st("sampling")?,
+        st("system_prompt_sha256")?,
+        st("tools_sha256")?,
+        st("sandbox")?,
+        st("verifier_mode")?,
+        st("provenance_sha256")?,
+    );
+    let reason = batch
+        .column_by_name("reason")
+        .and_then(|c| c.as_any().downcast_ref::<StringArray>());
+    let (vtp, vtt, vbk, vbt, vruns) = (
+        i32c("verify_targets_passed")?,
+        i32c("verify_targets_total")?,
+        i32c("verify_baseline_kept")?,
+        i32c("verify_baseline_total")?,
+        i32c("verify_runs")?,
+    );
+    let flags = column::<ListArray>(batch, "flags")?;
     let resolved = column::<BooleanArray>(batch, "resolved")?;
-    let attempts = column::<Int32Array>(batch, "attempts")?;
-    let steps = column::<Int32Array>(batch, "steps")?;
-    let sample = column::<Int32Array>(batch, "sample")?;
+    let attempts = i32c("attempts")?;
+    let steps = i32c("steps")?;
+    let sample = i32c("sample")?;
     let pt = column::<Int64Array>(batch, "prompt_tokens")?;
     let ct = column::<Int64Array>(batch, "completion_tokens")?;
     let wall = column::<Float64Array>(batch, "wall_s")?;
@@ -429,10 +646,17 @@ pub fn from_batch(batch: &RecordBatch) -> Result<Vec<CorpusRow>, CorpusError> {
             return Err(CorpusError::Schema("a column holds nulls".into()));
         }
     }
+    let flag_items = flags
+        .values()
+        .as_any()
+        .downcast_ref::<StringArray>()
+        .ok_or_else(|| CorpusError::Schema("column `flags` is not a list of strings".into()))?;
+    let flag_offsets = flags.value_offsets();
     let mut rows = Vec::with_capacity(batch.num_rows());
     for i in 0..batch.num_rows() {
         let created_at = DateTime::<Utc>::from_timestamp_micros(created.value(i))
             .ok_or_else(|| CorpusError::Schema(format!("row {i}: created_at out of range")))?;
+        let (a, b) = (flag_offsets[i] as usize, flag_offsets[i + 1] as usize);
         rows.push(CorpusRow {
             trajectory_id: tid.value(i).to_string(),
             instance_id: iid.value(i).to_string(),
@@ -457,6 +681,25 @@ pub fn from_batch(batch: &RecordBatch) -> Result<Vec<CorpusRow>, CorpusError> {
             sample: sample.value(i),
             verified_by: vby.value(i).to_string(),
             cost_usd: cost.value(i),
+            patch_norm_sha256: pnorm.value(i).to_string(),
+            image_digest: image.value(i).to_string(),
+            dataset_sha256: dsha.value(i).to_string(),
+            engine_commit: commit.value(i).to_string(),
+            teacher_spec: tspec.value(i).to_string(),
+            model_id: mid.value(i).to_string(),
+            sampling: sampling.value(i).to_string(),
+            system_prompt_sha256: sys.value(i).to_string(),
+            tools_sha256: tsha.value(i).to_string(),
+            sandbox: sandbox.value(i).to_string(),
+            verifier_mode: vmode.value(i).to_string(),
+            verify_targets_passed: vtp.value(i),
+            verify_targets_total: vtt.value(i),
+            verify_baseline_kept: vbk.value(i),
+            verify_baseline_total: vbt.value(i),
+            verify_runs: vruns.value(i),
+            flags: (a..b).map(|j| flag_items.value(j).to_string()).collect(),
+            provenance_sha256: provsha.value(i).to_string(),
+            reason: reason.map(|r| r.value(i).to_string()).unwrap_or_default(),
         });
     }
     Ok(rows)

@@ -10,7 +10,7 @@
 //! two renames) is removed when the corpus is next opened for writing, so a
 //! crash loses at most the rows that were in flight.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 
 use rustc_hash::{FxHashMap, FxHashSet};
 use std::fs::File;
@@ -30,8 +30,8 @@ use sha2::{Digest, Sha256};
 
 use arrow::array::RecordBatch;
 
-use super::row::{self, BatchBuilder, CorpusRow, Sealed};
-use super::{CorpusError, patch_sha256};
+use super::row::{self, BatchBuilder, CorpusRow, Sealed, Split};
+use super::{CorpusError, patch_norm_sha256, patch_sha256};
 
 /// Name of the manifest file.
 pub const MANIFEST: &str = "manifest.json";
@@ -71,27 +71,99 @@ pub struct Manifest {
     pub columns: Vec<(String, String)>,
     /// Last update.
     pub updated_at: DateTime<Utc>,
+    /// Which split this directory holds (`verified` when absent).
+    #[serde(default)]
+    pub split: Split,
+    /// Per instance whose samples are all done: how many ran and how many
+    /// verified (`solve_rate`). Written by `factory run` on the verified
+    /// split; `corpus select` filters on it.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub instances: BTreeMap<String, Difficulty>,
+    /// sha256 of the public-sources allowlist the rows were admitted under.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub allowlist_sha256: String,
+    /// The rule `corpus select` used to make this corpus (absent otherwise).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub selection: Option<serde_json::Value>,
+}
+
+/// An instance's difficulty as the factory measured it.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Difficulty {
+    /// Episodes that ran to a verdict (not skipped by a cap, not a broken instance).
+    pub samples_run: u32,
+    /// Of those, episodes whose patch verified (kept, duplicate or capped after the run).
+    pub verified: u32,
+    /// `verified / samples_run` (0 when none ran).
+    pub solve_rate: f64,
+}
+
+impl Difficulty {
+    /// From the two counts.
+    pub fn new(samples_run: u32, verified: u32) -> Self {
+        let solve_rate = if samples_run == 0 {
+            0.0
+        } else {
+            f64::from(verified) / f64::from(samples_run)
+        };
+        Self {
+            samples_run,
+            verified,
+            solve_rate,
+        }
+    }
+}
+
+/// The directory of `split` inside a corpus directory: the corpus itself
+/// for `verified`, `rejected/` for the rejected split.
+pub fn split_dir(dir: &Path, split: Split) -> PathBuf {
+    match split {
+        Split::Verified => dir.to_path_buf(),
+        Split::Rejected => dir.join("rejected"),
+    }
+}
+
+/// Reads every row of `split` of the corpus at `dir` (an absent rejected
+/// split reads as empty).
+pub fn read_split(dir: &Path, split: Split) -> Result<(Manifest, Vec<CorpusRow>), CorpusError> {
+    let d = split_dir(dir, split);
+    if split == Split::Rejected && !Manifest::exists(&d) {
+        if !Manifest::exists(dir) {
+            return read_corpus(dir);
+        }
+        return Ok((Manifest::for_split(Split::Rejected), vec![]));
+    }
+    read_corpus(&d)
 }
 
 impl Default for Manifest {
     fn default() -> Self {
+        Self::for_split(Split::Verified)
+    }
+}
+
+impl Manifest {
+    /// An empty manifest of `split`.
+    pub fn for_split(split: Split) -> Self {
         Self {
             format: FORMAT.into(),
-            version: 1,
+            version: 2,
             rows: 0,
             next_seq: 1,
             segments: vec![],
-            columns: row::schema()
+            columns: row::schema_for(split)
                 .fields()
                 .iter()
                 .map(|f| (f.name().clone(), f.data_type().to_string()))
                 .collect(),
             updated_at: Utc::now(),
+            split,
+            instances: BTreeMap::new(),
+            allowlist_sha256: String::new(),
+            selection: None,
         }
     }
-}
 
-impl Manifest {
     /// Reads `dir/manifest.json`; an absent manifest is an empty corpus.
     pub fn load(dir: &Path) -> Result<Self, CorpusError> {
         let path = dir.join(MANIFEST);
@@ -234,11 +306,11 @@ fn parquet_err(e: parquet::errors::ParquetError) -> CorpusError {
 }
 
 impl GroupEncoder {
-    fn new() -> Result<Self, CorpusError> {
+    fn new(split: Split) -> Result<Self, CorpusError> {
         use parquet::arrow::ArrowSchemaConverter;
         use parquet::arrow::arrow_writer::ArrowRowGroupWriterFactory;
         use parquet::file::writer::SerializedFileWriter;
-        let schema = row::schema();
+        let schema = row::schema_for(split);
         let mut props = writer_properties()?;
         let parquet_schema = ArrowSchemaConverter::new()
             .with_coerce_types(props.coerce_types())
@@ -367,7 +439,7 @@ pub fn read_segment(path: &Path) -> Result<Vec<CorpusRow>, CorpusError> {
 }
 
 /// The dedup-relevant columns of one segment: (trajectory_id, instance_id,
-/// patch_sha256, model, sample).
+/// patch_norm_sha256, model, sample).
 type Keys = (String, String, String, String, i32);
 
 fn read_keys(path: &Path) -> Result<Vec<Keys>, CorpusError> {
@@ -381,7 +453,7 @@ fn read_keys(path: &Path) -> Result<Vec<Keys>, CorpusError> {
         [
             "trajectory_id",
             "instance_id",
-            "patch_sha256",
+            "patch_norm_sha256",
             "model",
             "sample",
         ],
@@ -402,7 +474,7 @@ fn read_keys(path: &Path) -> Result<Vec<Keys>, CorpusError> {
         let (tid, iid, psha, model) = (
             s("trajectory_id")?,
             s("instance_id")?,
-            s("patch_sha256")?,
+            s("patch_norm_sha256")?,
             s("model")?,
         );
         let sample = batch
@@ -474,6 +546,9 @@ pub enum Insert {
 /// The single writer of a corpus directory (an exclusive `flock` guards it).
 pub struct CorpusWriter {
     dir: PathBuf,
+    split: Split,
+    /// The manifest has changes (instance difficulties) not yet saved.
+    dirty: bool,
     manifest: Manifest,
     buffer: BatchBuilder,
     // FxHash: the keys are our own ids and hashes, not attacker input, and
@@ -518,6 +593,12 @@ impl CorpusWriter {
     /// temporary files and segments the manifest does not list (left by a
     /// crash), and loads the dedup keys of every listed segment.
     pub fn open(dir: &Path) -> Result<Self, CorpusError> {
+        Self::open_split(dir, Split::Verified)
+    }
+
+    /// Opens (or creates) the `split` of the corpus whose own directory is
+    /// `dir` (for the rejected split, `CORPUS/rejected`; see [`split_dir`]).
+    pub fn open_split(dir: &Path, split: Split) -> Result<Self, CorpusError> {
         std::fs::create_dir_all(dir)
             .map_err(|e| CorpusError::io(format!("creating {}", dir.display()), e))?;
         let lock_path = dir.join(LOCK);
@@ -528,7 +609,19 @@ impl CorpusWriter {
         if rc != 0 {
             return Err(CorpusError::Locked(dir.display().to_string()));
         }
-        let manifest = Manifest::load(dir)?;
+        let manifest = if Manifest::exists(dir) {
+            Manifest::load(dir)?
+        } else {
+            Manifest::for_split(split)
+        };
+        if manifest.split != split {
+            return Err(CorpusError::Manifest(format!(
+                "{} holds the {} split, not the {} split",
+                dir.display(),
+                manifest.split.as_str(),
+                split.as_str()
+            )));
+        }
         let listed: HashSet<&str> = manifest.segments.iter().map(|s| s.file.as_str()).collect();
         let entries = std::fs::read_dir(dir)
             .map_err(|e| CorpusError::io(format!("listing {}", dir.display()), e))?;
@@ -546,13 +639,15 @@ impl CorpusWriter {
         }
         let mut w = Self {
             dir: dir.to_path_buf(),
+            split,
+            dirty: false,
             manifest,
-            buffer: BatchBuilder::new(),
+            buffer: BatchBuilder::for_split(split),
             ids: FxHashSet::default(),
             instances: Interner::default(),
             models: Interner::default(),
             per_instance: Vec::new(),
-            encoder: Arc::new(GroupEncoder::new()?),
+            encoder: Arc::new(GroupEncoder::new(split)?),
             encoded: Vec::new(),
             group: None,
             group_rows: 0,
@@ -598,6 +693,34 @@ impl CorpusWriter {
     /// The manifest as of the last flush.
     pub fn manifest(&self) -> &Manifest {
         &self.manifest
+    }
+
+    /// The split this writer appends to.
+    pub fn split(&self) -> Split {
+        self.split
+    }
+
+    /// Records the allowlist's sha256 (saved with the next flush).
+    pub fn set_allowlist_sha256(&mut self, sha: &str) {
+        if self.manifest.allowlist_sha256 != sha {
+            self.manifest.allowlist_sha256 = sha.to_string();
+            self.dirty = true;
+        }
+    }
+
+    /// Records the selection rule of `corpus select` (saved with the next flush).
+    pub fn set_selection(&mut self, rule: serde_json::Value) {
+        self.manifest.selection = Some(rule);
+        self.dirty = true;
+    }
+
+    /// Records an instance's difficulty; saved with the next flush (or
+    /// [`Self::finish`]).
+    pub fn set_difficulty(&mut self, instance_id: &str, d: Difficulty) {
+        if self.manifest.instances.get(instance_id) != Some(&d) {
+            self.manifest.instances.insert(instance_id.to_string(), d);
+            self.dirty = true;
+        }
     }
 
     /// Rows kept (durable and buffered) for `instance_id`.
@@ -647,11 +770,36 @@ impl CorpusWriter {
                 row.instance_id
             )));
         }
+        if row.patch_norm_sha256 != patch_norm_sha256(&row.patch) {
+            return Err(CorpusError::InvalidRow(format!(
+                "{}: patch_norm_sha256 does not match the normalised patch",
+                row.instance_id
+            )));
+        }
+        match self.split {
+            Split::Verified if !row.resolved || !row.reason.is_empty() => {
+                return Err(CorpusError::InvalidRow(format!(
+                    "{}: an unresolved or rejected row (reason `{}`) cannot enter the verified split",
+                    row.instance_id, row.reason
+                )));
+            }
+            Split::Rejected if row.reason.trim().is_empty() => {
+                return Err(CorpusError::InvalidRow(format!(
+                    "{}: a rejected row needs a reason",
+                    row.instance_id
+                )));
+            }
+            _ => {}
+        }
         if self.ids.contains(&row.trajectory_id) {
             return Ok(Insert::Duplicate);
         }
         let i = self.instance_slot(&row.instance_id);
-        if self.per_instance[i as usize].1.contains(&row.patch_sha256) {
+        if self.split == Split::Verified
+            && self.per_instance[i as usize]
+                .1
+                .contains(&row.patch_norm_sha256)
+        {
             return Ok(Insert::Duplicate);
         }
         if !self.buffer.fits(&row) {
@@ -660,12 +808,12 @@ impl CorpusWriter {
         self.buffer.append(&row);
         let CorpusRow {
             trajectory_id,
-            patch_sha256,
+            patch_norm_sha256,
             model,
             sample,
             ..
         } = row;
-        self.remember(trajectory_id, i, patch_sha256, &model, sample);
+        self.remember(trajectory_id, i, patch_norm_sha256, &model, sample);
         if self.buffer.len() >= self.batch_limit() {
             self.seal(false)?;
         }
@@ -740,7 +888,7 @@ impl CorpusWriter {
             .recv()
             .map_err(|_| CorpusError::Arrow("the encoding thread died".into()));
         let (state, sealed) = self.poison(result)?;
-        let mut spare = BatchBuilder::new();
+        let mut spare = BatchBuilder::for_split(self.split);
         spare.reclaim(sealed);
         self.spare = Some(spare);
         match self.poison(state)? {
@@ -772,6 +920,12 @@ impl CorpusWriter {
             self.keep(done);
         }
         if self.encoded.is_empty() {
+            if self.dirty {
+                self.manifest.updated_at = Utc::now();
+                let r = self.manifest.save(&self.dir);
+                self.poison(r)?;
+                self.dirty = false;
+            }
             return Ok(None);
         }
         let r = self.publish();
@@ -809,6 +963,7 @@ impl CorpusWriter {
         next.updated_at = Utc::now();
         next.save(&self.dir)?;
         self.manifest = next;
+        self.dirty = false;
         Ok(info)
     }
 
@@ -816,7 +971,7 @@ impl CorpusWriter {
     /// rows is still a readable (empty) corpus.
     pub fn finish(mut self) -> Result<Manifest, CorpusError> {
         self.flush()?;
-        if !Manifest::exists(&self.dir) {
+        if self.dirty || !Manifest::exists(&self.dir) {
             self.manifest.updated_at = Utc::now();
             self.manifest.save(&self.dir)?;
         }

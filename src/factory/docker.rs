@@ -104,6 +104,18 @@ impl InstanceEnv for DockerBackend {
             scratch: Some(scratch),
         })
     }
+
+    async fn image_digest(&self, inst: &Instance) -> Option<String> {
+        let docker = connect().await.ok()?;
+        let image = self.image(inst);
+        match docker.inspect_image(&image).await {
+            Ok(i) => i.id.filter(|id| id.starts_with("sha256:")),
+            Err(e) => {
+                tracing::warn!("inspecting {image} for its digest: {e}");
+                None
+            }
+        }
+    }
 }
 
 /// Strips history in the container, then copies the repo to a host scratch dir.

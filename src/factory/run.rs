@@ -14,7 +14,7 @@
 //! Docker daemon, an unreachable model) are logged but not marked done, so
 //! a rerun tries them again.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
@@ -67,6 +67,24 @@ pub struct RunPlan {
     pub accept_flagged: bool,
     /// Runs of the final verification that must all pass (`--gate-runs`).
     pub gate_runs: u32,
+    /// Write unresolved, errored and flagged trajectories to the rejected
+    /// Parquet split (`rejected/part-*.parquet`, `--keep-rejected`).
+    pub keep_rejected: bool,
+    /// Provenance recorded on every row.
+    pub provenance: RunProvenance,
+}
+
+/// What every row of a run says about where it came from.
+#[derive(Debug, Clone, Default)]
+pub struct RunProvenance {
+    /// sha256 of the dataset file.
+    pub dataset_sha256: String,
+    /// sha256 of the public-sources allowlist file.
+    pub allowlist_sha256: String,
+    /// The teacher spec as given.
+    pub teacher_spec: String,
+    /// Sampling parameters (canonical JSON).
+    pub sampling: String,
 }
 
 /// Counts of one run.
@@ -118,7 +136,7 @@ struct DoneLine {
 /// The append-only log of jobs that finished without a row.
 struct DoneLog {
     file: File,
-    done: HashSet<(String, String, u32)>,
+    done: HashMap<(String, String, u32), String>,
 }
 
 impl DoneLog {
@@ -127,13 +145,13 @@ impl DoneLog {
         std::fs::create_dir_all(&dir)
             .map_err(|e| FactoryError::io(format!("creating {}", dir.display()), e))?;
         let path = dir.join("done.jsonl");
-        let mut done = HashSet::new();
+        let mut done = HashMap::new();
         if let Ok(f) = File::open(&path) {
             for line in BufReader::new(f).lines() {
                 let line = line.map_err(|e| FactoryError::io("reading done.jsonl", e))?;
                 // A kill -9 can leave a torn last line: that job simply runs again.
                 if let Ok(d) = serde_json::from_str::<DoneLine>(&line) {
-                    done.insert((d.model, d.instance_id, d.sample));
+                    done.insert((d.model, d.instance_id, d.sample), d.status);
                 }
             }
         }
@@ -155,8 +173,13 @@ impl DoneLog {
     }
 
     fn contains(&self, model: &str, instance_id: &str, sample: u32) -> bool {
+        self.status(model, instance_id, sample).is_some()
+    }
+
+    fn status(&self, model: &str, instance_id: &str, sample: u32) -> Option<&str> {
         self.done
-            .contains(&(model.to_string(), instance_id.to_string(), sample))
+            .get(&(model.to_string(), instance_id.to_string(), sample))
+            .map(String::as_str)
     }
 
     fn record(
@@ -177,8 +200,10 @@ impl DoneLog {
             .write_all(format!("{line}\n").as_bytes())
             .and_then(|_| self.file.sync_data())
             .map_err(|e| FactoryError::io("appending to done.jsonl", e))?;
-        self.done
-            .insert((model.to_string(), instance_id.to_string(), sample));
+        self.done.insert(
+            (model.to_string(), instance_id.to_string(), sample),
+            status.to_string(),
+        );
         Ok(())
     }
 }
@@ -265,7 +290,52 @@ enum JobOutcome {
         reason: &'static str,
         detail: String,
         retryable: bool,
+        /// The trajectory as a rejected-split row (with `--keep-rejected`,
+        /// when an episode ran).
+        row: Option<Box<CorpusRow>>,
     },
+}
+
+/// What [`judge`] decided.
+enum Decision {
+    Keep,
+    Reject {
+        reason: &'static str,
+        detail: String,
+        retryable: bool,
+    },
+}
+
+/// What [`judge`] learnt on the way: the final verification's counts and
+/// every flag raised.
+#[derive(Debug, Default)]
+struct JudgeInfo {
+    targets_passed: i32,
+    targets_total: i32,
+    baseline_kept: i32,
+    baseline_total: i32,
+    runs: i32,
+    verified_by: Option<String>,
+    flags: Vec<String>,
+}
+
+impl JudgeInfo {
+    fn saw(&mut self, v: &Verdict) {
+        self.targets_passed = v.f2p_passed as i32;
+        self.targets_total = v.f2p_total as i32;
+        self.baseline_kept = v.p2p_passed as i32;
+        self.baseline_total = v.p2p_total as i32;
+        self.verified_by = Some(v.verified_by.clone());
+        self.add_flags(&v.flags);
+    }
+
+    fn add_flags(&mut self, flags: &[String]) {
+        for f in flags {
+            if !self.flags.contains(f) {
+                self.flags.push(f.clone());
+            }
+        }
+    }
 }
 
 struct JobResult {
@@ -286,6 +356,8 @@ struct Shared {
     accept_flagged: bool,
     gate_runs: u32,
     controls: Controls,
+    keep_rejected: bool,
+    provenance: RunProvenance,
 }
 
 /// One line of `state/controls.jsonl`: an instance's empty-patch control.
@@ -409,10 +481,26 @@ pub async fn run(
     drop(probe);
 
     let mut writer = CorpusWriter::open(&plan.out)?;
+    if !plan.provenance.allowlist_sha256.is_empty() {
+        writer.set_allowlist_sha256(&plan.provenance.allowlist_sha256);
+    }
     let mut done = DoneLog::open(&plan.out)?;
     let rejected_dir = plan.out.join("rejected");
     std::fs::create_dir_all(&rejected_dir)
         .map_err(|e| FactoryError::io(format!("creating {}", rejected_dir.display()), e))?;
+    // The rejected split. A job whose row is in it is finished; its done
+    // line is written only once that row is durable (after a flush), so a
+    // kill -9 either loses both (the job runs again) or neither.
+    let mut rejected_writer = if plan.keep_rejected {
+        let mut w = CorpusWriter::open_split(&rejected_dir, corpus::Split::Rejected)?;
+        if !plan.provenance.allowlist_sha256.is_empty() {
+            w.set_allowlist_sha256(&plan.provenance.allowlist_sha256);
+        }
+        Some(w)
+    } else {
+        None
+    };
+    let mut pending_done: Vec<(String, u32, &'static str)> = Vec::new();
     let mut rejected_log = OpenOptions::new()
         .create(true)
         .append(true)
@@ -430,6 +518,8 @@ pub async fn run(
         engine: plan.engine.clone(),
         dataset_name: plan.dataset_name.clone(),
         accept_flagged: plan.accept_flagged,
+        keep_rejected: plan.keep_rejected,
+        provenance: plan.provenance.clone(),
     });
     let instances: Vec<Arc<(Instance, String)>> =
         plan.instances.iter().cloned().map(Arc::new).collect();
@@ -445,6 +535,7 @@ pub async fn run(
     let bar = progress_bar(sum.jobs, plan.progress);
     let mut set: JoinSet<JobResult> = JoinSet::new();
     let mut last_flush = Instant::now();
+    let mut last_rflush = Instant::now();
     let workers = plan.workers.max(1);
     let ctrl_c = tokio::signal::ctrl_c();
     tokio::pin!(ctrl_c);
@@ -455,7 +546,12 @@ pub async fn run(
             };
             let item = instances[idx].clone();
             let id = item.0.instance_id.as_str();
-            if done.contains(&model, id, sample) || writer.has_sample(id, &model, sample as i32) {
+            if done.contains(&model, id, sample)
+                || writer.has_sample(id, &model, sample as i32)
+                || rejected_writer
+                    .as_ref()
+                    .is_some_and(|w| w.has_sample(id, &model, sample as i32))
+            {
                 sum.resumed += 1;
                 bar.inc(1);
                 continue;
@@ -477,6 +573,12 @@ pub async fn run(
             _ = &mut ctrl_c => {
                 set.abort_all();
                 crate::sandbox::blocking(|| writer.flush())?;
+                if let Some(rw) = rejected_writer.as_mut() {
+                    crate::sandbox::blocking(|| rw.flush())?;
+                    for (id, sample, reason) in pending_done.drain(..) {
+                        done.record(&model, &id, sample, reason)?;
+                    }
+                }
                 bar.abandon_with_message("interrupted");
                 return Err(FactoryError::Interrupted);
             }
@@ -496,11 +598,12 @@ pub async fn run(
         let cap_reached = plan
             .max_per_instance
             .is_some_and(|cap| writer.kept_for(&res.instance_id) >= cap);
-        let (reason, detail, retryable) = match res.outcome {
+        let (reason, detail, retryable, rejected_row) = match res.outcome {
             JobOutcome::Kept(_) if cap_reached => (
                 "capped",
                 "resolved, but the instance reached --max-per-instance".to_string(),
                 false,
+                None,
             ),
             JobOutcome::Kept(row) => match writer.insert(*row)? {
                 Insert::Added => {
@@ -515,19 +618,30 @@ pub async fn run(
                         crate::sandbox::blocking(|| writer.flush())?;
                         last_flush = Instant::now();
                     }
+                    note_difficulty(
+                        &plan,
+                        &model,
+                        &res.instance_id,
+                        &mut writer,
+                        rejected_writer.as_ref(),
+                        &done,
+                        &pending_done,
+                    );
                     continue;
                 }
                 Insert::Duplicate => (
                     "duplicate",
                     "resolved, but the same patch is already kept for this instance".to_string(),
                     false,
+                    None,
                 ),
             },
             JobOutcome::Rejected {
                 reason,
                 detail,
                 retryable,
-            } => (reason, detail, retryable),
+                row,
+            } => (reason, detail, retryable, row),
         };
         match reason {
             "capped" => sum.capped += 1,
@@ -570,18 +684,106 @@ pub async fn run(
             .write_all(format!("{json}\n").as_bytes())
             .and_then(|_| rejected_log.sync_data())
             .map_err(|e| FactoryError::io("appending to rejected.jsonl", e))?;
-        if !retryable {
-            done.record(&model, &res.instance_id, res.sample, reason)?;
+        match (rejected_writer.as_mut(), rejected_row) {
+            (Some(rw), Some(row)) if !retryable => {
+                rw.insert(*row)?;
+                pending_done.push((res.instance_id.clone(), res.sample, reason));
+                if rw.buffered() >= plan.flush_rows.max(1)
+                    || last_rflush.elapsed() >= plan.flush_every
+                {
+                    crate::sandbox::blocking(|| rw.flush())?;
+                    last_rflush = Instant::now();
+                    for (id, sample, reason) in pending_done.drain(..) {
+                        done.record(&model, &id, sample, reason)?;
+                    }
+                }
+            }
+            _ if !retryable => done.record(&model, &res.instance_id, res.sample, reason)?,
+            _ => {}
         }
+        note_difficulty(
+            &plan,
+            &model,
+            &res.instance_id,
+            &mut writer,
+            rejected_writer.as_ref(),
+            &done,
+            &pending_done,
+        );
         tracing::info!(instance = %res.instance_id, sample = res.sample, reason, "episode not kept");
         bar.inc(1);
         bar.set_message(message(&sum));
+    }
+    if let Some(rw) = rejected_writer.take() {
+        rw.finish()?;
+        for (id, sample, reason) in pending_done.drain(..) {
+            done.record(&model, &id, sample, reason)?;
+        }
+    }
+    // Instances finished in earlier runs (or whose last job was skipped
+    // here) get their solve rate too.
+    for (inst, _) in &plan.instances {
+        note_difficulty(
+            &plan,
+            &model,
+            &inst.instance_id,
+            &mut writer,
+            None,
+            &done,
+            &pending_done,
+        );
     }
     let manifest = writer.finish()?;
     sum.rows_total = manifest.rows;
     sum.wall_s = started.elapsed().as_secs_f64();
     bar.finish_with_message(message(&sum));
     Ok(sum)
+}
+
+/// Records `instance_id`'s solve rate once every one of its samples is
+/// accounted for: verified samples (kept, duplicate, capped after a run)
+/// over samples run (instances whose empty patch resolves, and samples
+/// skipped by the cap, never ran). Nothing is recorded while a sample is
+/// still to run (including retryable failures).
+fn note_difficulty(
+    plan: &RunPlan,
+    model: &str,
+    instance_id: &str,
+    writer: &mut CorpusWriter,
+    rejected: Option<&CorpusWriter>,
+    done: &DoneLog,
+    pending: &[(String, u32, &'static str)],
+) {
+    let (mut run, mut verified) = (0u32, 0u32);
+    for s in 0..plan.samples {
+        if writer.has_sample(instance_id, model, s as i32) {
+            run += 1;
+            verified += 1;
+            continue;
+        }
+        let status = done.status(model, instance_id, s).or_else(|| {
+            pending
+                .iter()
+                .find(|(id, sample, _)| id == instance_id && *sample == s)
+                .map(|p| p.2)
+        });
+        match status {
+            Some("duplicate" | "capped") => {
+                run += 1;
+                verified += 1;
+            }
+            Some("broken_instance") => {}
+            Some(_) => run += 1,
+            None if rejected.is_some_and(|w| w.has_sample(instance_id, model, s as i32)) => {
+                run += 1
+            }
+            None if plan
+                .max_per_instance
+                .is_some_and(|cap| writer.kept_for(instance_id) >= cap) => {}
+            None => return,
+        }
+    }
+    writer.set_difficulty(instance_id, corpus::store::Difficulty::new(run, verified));
 }
 
 fn message(s: &Summary) -> String {
@@ -618,6 +820,15 @@ fn sanitize(id: &str) -> String {
 
 fn rejected(reason: &'static str, detail: String, retryable: bool) -> JobOutcome {
     JobOutcome::Rejected {
+        reason,
+        detail,
+        retryable,
+        row: None,
+    }
+}
+
+fn reject(reason: &'static str, detail: String, retryable: bool) -> Decision {
+    Decision::Reject {
         reason,
         detail,
         retryable,
@@ -726,7 +937,55 @@ async fn run_job(shared: &Shared, item: &(Instance, String), sample: u32) -> Job
         tracing::warn!("closing the sandbox: {e}");
     }
     let gate_flags = gate.flags();
-    result.outcome = judge(shared, inst, license, sample, &traj, &gate_flags).await;
+    let mut info = JudgeInfo::default();
+    info.add_flags(&traj.flags);
+    for a in &traj.attempts {
+        info.add_flags(&a.flags);
+    }
+    info.add_flags(&gate_flags);
+    let decision = judge(shared, inst, &traj, &gate_flags, &mut info).await;
+    let image_digest = shared.env.image_digest(inst).await;
+    let build = |reason: &str| {
+        build_row(
+            shared,
+            inst,
+            license,
+            sample,
+            &traj,
+            &info,
+            reason,
+            image_digest.clone(),
+        )
+    };
+    result.outcome = match decision {
+        Decision::Keep => match build("") {
+            Ok(row) => JobOutcome::Kept(Box::new(row)),
+            Err(e) => rejected("error", format!("building the corpus row: {e}"), false),
+        },
+        Decision::Reject {
+            reason,
+            detail,
+            retryable,
+        } => {
+            let row = if shared.keep_rejected && !retryable {
+                match build(reason) {
+                    Ok(r) => Some(Box::new(r)),
+                    Err(e) => {
+                        tracing::warn!(instance = %inst.instance_id, "no rejected row: {e}");
+                        None
+                    }
+                }
+            } else {
+                None
+            };
+            JobOutcome::Rejected {
+                reason,
+                detail,
+                retryable,
+                row,
+            }
+        }
+    };
     result.trajectory = Some(Box::new(traj));
     result
 }
@@ -759,16 +1018,15 @@ fn policy_refusals(traj: &Trajectory) -> Vec<String> {
 async fn judge(
     shared: &Shared,
     inst: &Instance,
-    license: &str,
-    sample: u32,
     traj: &Trajectory,
     gate_flags: &[String],
-) -> JobOutcome {
+    info: &mut JudgeInfo,
+) -> Decision {
     match traj.outcome {
         Outcome::Verified => {}
         Outcome::Suspicious if shared.accept_flagged => {}
         Outcome::Suspicious => {
-            return rejected("flagged", traj.flags.join("; "), false);
+            return reject("flagged", traj.flags.join("; "), false);
         }
         Outcome::AlreadyPassing => {
             let why = if traj.attempts.is_empty() {
@@ -776,17 +1034,17 @@ async fn judge(
             } else {
                 "the gate passed with no change to the repository (flaky tests): nothing to keep"
             };
-            return rejected("error", why.into(), false);
+            return reject("error", why.into(), false);
         }
         Outcome::GateHeld => {
             if let Some(abort) = &traj.aborted {
-                return rejected("error", format!("episode aborted: {abort}"), false);
+                return reject("error", format!("episode aborted: {abort}"), false);
             }
             // Any attempt that edited tests marks the episode: later attempts
             // (often an empty resubmit) must not hide it.
             for a in &traj.attempts {
                 if !a.dropped.is_empty() {
-                    return rejected(
+                    return reject(
                         "tampered_tests",
                         format!(
                             "attempt {} changed files the patch policy refuses (dropped before the gate): {}",
@@ -799,7 +1057,7 @@ async fn judge(
                 if let Ok(t) = tampered_paths(inst, &a.patch)
                     && !t.is_empty()
                 {
-                    return rejected(
+                    return reject(
                         "tampered_tests",
                         format!("attempt {} changed test files: {}", a.index, t.join(", ")),
                         false,
@@ -808,7 +1066,7 @@ async fn judge(
             }
             // A patch strict grading refused marks the episode too.
             if !gate_flags.is_empty() {
-                return rejected(
+                return reject(
                     "flagged",
                     format!("strict grading: {}", gate_flags.join("; ")),
                     false,
@@ -820,7 +1078,7 @@ async fn judge(
                 .and_then(|a| a.gate.as_ref())
                 .map(|g| g.output.clone())
                 .unwrap_or_else(|| "no attempt passed the hidden evaluation".into());
-            return rejected("unresolved", detail, false);
+            return reject("unresolved", detail, false);
         }
     }
     // A teacher that tried to change tests or runner config (refused at
@@ -828,7 +1086,7 @@ async fn judge(
     // even when the rest of its patch is right.
     let refused = policy_refusals(traj);
     if !refused.is_empty() {
-        return rejected(
+        return reject(
             "tampered_tests",
             format!(
                 "the teacher tried to change files the patch policy refuses: {}",
@@ -840,37 +1098,43 @@ async fn judge(
     let patch = traj.patch.clone();
     match tampered_paths(inst, &patch) {
         Ok(t) if !t.is_empty() => {
-            return rejected(
+            return reject(
                 "tampered_tests",
                 format!("the patch changes test files: {}", t.join(", ")),
                 false,
             );
         }
         Ok(_) => {}
-        Err(e) => return rejected("error", e.to_string(), false),
+        Err(e) => return reject("error", e.to_string(), false),
     }
     // The final verdict on exactly the stored patch, from its own fresh
     // environment, independent of the in-loop gate, graded strictly.
     let verdict = match shared.verifier.verify(inst, &patch).await {
-        Ok(v) => v,
+        Ok(v) => {
+            info.saw(&v);
+            v
+        }
         Err(e) => {
             let r = e.is_retryable();
-            return rejected("eval_error", format!("final verification: {e}"), r);
+            return reject("eval_error", format!("final verification: {e}"), r);
         }
     };
     if let Some(e) = &verdict.error {
-        return rejected("eval_error", e.clone(), false);
+        return reject("eval_error", e.clone(), false);
     }
     let accepted = shared.accept_flagged && verdict.resolved_official;
     if !verdict.flags.is_empty() && !accepted {
-        return rejected(
+        return reject(
             "flagged",
             format!("final verification: {}", verdict.flags.join("; ")),
             false,
         );
     }
+    if passes(&verdict, shared.accept_flagged) {
+        info.runs = 1;
+    }
     if !passes(&verdict, shared.accept_flagged) {
-        return rejected(
+        return reject(
             "unresolved",
             format!(
                 "final verification: FAIL_TO_PASS {}/{}, PASS_TO_PASS {}/{}",
@@ -882,14 +1146,17 @@ async fn judge(
     // A pass must repeat, each time on a fresh environment.
     for run in 2..=shared.gate_runs {
         let again = match shared.verifier.verify(inst, &patch).await {
-            Ok(v) => v,
+            Ok(v) => {
+                info.add_flags(&v.flags);
+                v
+            }
             Err(e) => {
                 let r = e.is_retryable();
-                return rejected("eval_error", format!("final verification {run}: {e}"), r);
+                return reject("eval_error", format!("final verification {run}: {e}"), r);
             }
         };
         if !passes(&again, shared.accept_flagged) {
-            return rejected(
+            return reject(
                 "flaky",
                 format!(
                     "final verification passed, then run {run} of {} did not: FAIL_TO_PASS {}/{}, PASS_TO_PASS {}/{}{}{}",
@@ -912,10 +1179,54 @@ async fn judge(
                 false,
             );
         }
+        info.runs += 1;
     }
     if !verdict.flags.is_empty() {
         tracing::warn!(instance = %inst.instance_id, flags = ?verdict.flags, "kept a flagged trajectory (--accept-flagged)");
     }
+    Decision::Keep
+}
+
+/// The model id the server reported: the last `server reported model:`
+/// note of the episode, or `fallback` when the server reported none.
+fn served_model(traj: &Trajectory, fallback: &str) -> String {
+    traj.attempts
+        .iter()
+        .flat_map(|a| &a.events)
+        .filter_map(|e| match e {
+            crate::engine::Event::ModelCall { notes, .. } => Some(notes),
+            _ => None,
+        })
+        .flatten()
+        .filter_map(|n| n.strip_prefix(crate::model::remote::SERVED_MODEL_NOTE))
+        .next_back()
+        .map(str::to_string)
+        .unwrap_or_else(|| fallback.to_string())
+}
+
+/// A corpus row for a finished episode: kept (`reason` empty) or for the
+/// rejected split (`reason` set, `resolved` false, the last attempt's patch
+/// when no patch was verified).
+#[allow(clippy::too_many_arguments)]
+fn build_row(
+    shared: &Shared,
+    inst: &Instance,
+    license: &str,
+    sample: u32,
+    traj: &Trajectory,
+    info: &JudgeInfo,
+    reason: &str,
+    image_digest: Option<String>,
+) -> Result<CorpusRow, corpus::CorpusError> {
+    let kept = reason.is_empty();
+    let patch = if kept || !traj.patch.is_empty() {
+        traj.patch.clone()
+    } else {
+        traj.attempts
+            .last()
+            .map(|a| a.patch.clone())
+            .unwrap_or_default()
+    };
     let messages = serde_json::Value::Array(traj.openai_messages());
     let tools = serde_json::Value::Array(traj.tools.clone());
     let model = traj
@@ -923,20 +1234,21 @@ async fn judge(
         .clone()
         .or_else(|| traj.attempts.last().map(|a| a.model.clone()))
         .unwrap_or_default();
-    let row = CorpusRow {
-        trajectory_id: corpus::trajectory_id(&inst.instance_id, &model, &messages, &tools, &patch),
+    CorpusRow {
+        trajectory_id: String::new(),
         instance_id: inst.instance_id.clone(),
         dataset: shared.dataset_name.clone(),
         repo: inst.repo.clone(),
         base_commit: inst.base_commit.clone(),
+        model_id: served_model(traj, &model),
         model,
-        resolved: true,
+        resolved: kept,
         attempts: traj.attempts.len() as i32,
         steps: traj.steps() as i32,
         prompt_tokens: traj.usage.prompt_tokens as i64,
         completion_tokens: traj.usage.completion_tokens as i64,
         wall_s: traj.wall_s,
-        patch_sha256: corpus::patch_sha256(&patch),
+        patch_sha256: String::new(),
         patch,
         messages: messages.to_string(),
         tools: tools.to_string(),
@@ -945,10 +1257,35 @@ async fn judge(
         created_at: Utc::now(),
         engine_version: crate::ENGINE_VERSION.to_string(),
         sample: sample as i32,
-        verified_by: verdict.verified_by,
+        verified_by: info
+            .verified_by
+            .clone()
+            .unwrap_or_else(|| shared.verifier.describe()),
         cost_usd: traj.usage.cost_usd,
-    };
-    JobOutcome::Kept(Box::new(row))
+        patch_norm_sha256: String::new(),
+        image_digest: image_digest.unwrap_or_default(),
+        dataset_sha256: shared.provenance.dataset_sha256.clone(),
+        engine_commit: corpus::ENGINE_COMMIT.to_string(),
+        teacher_spec: shared.provenance.teacher_spec.clone(),
+        sampling: shared.provenance.sampling.clone(),
+        system_prompt_sha256: String::new(),
+        tools_sha256: String::new(),
+        sandbox: shared.env.kind().to_string(),
+        verifier_mode: if shared.accept_flagged {
+            "official+flags".into()
+        } else {
+            "strict".into()
+        },
+        verify_targets_passed: info.targets_passed,
+        verify_targets_total: info.targets_total,
+        verify_baseline_kept: info.baseline_kept,
+        verify_baseline_total: info.baseline_total,
+        verify_runs: info.runs,
+        flags: info.flags.clone(),
+        provenance_sha256: String::new(),
+        reason: reason.to_string(),
+    }
+    .seal()
 }
 
 /// Whether a final verification counts as a pass: the strict verdict, or

@@ -41,6 +41,11 @@ pub trait InstanceEnv: Send + Sync {
     /// Builds the environment for `inst`. The agent must never see
     /// `test_patch` and must not be able to read commits after `base_commit`.
     async fn prepare(&self, inst: &Instance) -> Result<Prepared, FactoryError>;
+    /// The id (`sha256:...`) of the image `inst` runs in, for the corpus's
+    /// `image_digest`; `None` for sandboxes without an image.
+    async fn image_digest(&self, _inst: &Instance) -> Option<String> {
+        None
+    }
 }
 
 /// The official-style verdict on one patch, from a fresh environment.

@@ -77,7 +77,13 @@ pub struct RemotePolicy {
     adapt: Adaptations,
     /// Notes from adaptations made during the current call.
     pending_notes: Vec<String>,
+    /// The model id the server last reported in a reply (`"model"`).
+    served_model: Option<String>,
 }
+
+/// Prefix of the harness note recorded when the server reports (or changes)
+/// the model id it served: the corpus's `model_id` comes from it.
+pub const SERVED_MODEL_NOTE: &str = "server reported model: ";
 
 /// Request changes learnt from a server's refusals, kept for the whole run:
 /// OpenAI-compatible servers differ in what they accept, and a refused
@@ -210,6 +216,7 @@ impl RemotePolicy {
             counter: 0,
             adapt: Adaptations::default(),
             pending_notes: Vec::new(),
+            served_model: None,
         })
     }
 
@@ -316,6 +323,12 @@ impl RemotePolicy {
         let (url, headers, mut body) = self.wire.request(&req);
         self.adapt.apply(&mut body);
         let value = self.http.post_json(&url, &headers, &body).await?;
+        if let Some(m) = value.get("model").and_then(Value::as_str)
+            && self.served_model.as_deref() != Some(m)
+        {
+            self.pending_notes.push(format!("{SERVED_MODEL_NOTE}{m}"));
+            self.served_model = Some(m.to_string());
+        }
         let counter = &mut self.counter;
         let mut next_id = || {
             *counter += 1;
