@@ -747,6 +747,76 @@ mod tests {
         );
     }
 
+    /// A provenance value edited after the row was sealed (here the image
+    /// digest and the flags), in a segment whose manifest sha256 is
+    /// consistent: verify recomputes provenance_sha256 and says so. The
+    /// untouched control row passes.
+    #[test]
+    fn verify_catches_a_changed_provenance_value() {
+        let d = tempfile::tempdir().unwrap();
+        let mut w = CorpusWriter::open(d.path()).unwrap();
+        w.insert(sample_row("honest", "p0\n", 0)).unwrap();
+        let mut r = sample_row("a", "p1\n", 0);
+        r.image_digest = "sha256:feedface".into();
+        w.insert(r).unwrap();
+        let mut r = sample_row("b", "p2\n", 0);
+        r.flags = vec![];
+        r.teacher_spec = "openai:other@http://x/v1".into();
+        w.insert(r).unwrap();
+        w.finish().unwrap();
+        let rep = verify(d.path()).unwrap();
+        let prov: Vec<&String> = rep
+            .problems
+            .iter()
+            .filter(|p| p.contains("provenance_sha256"))
+            .collect();
+        assert_eq!(prov.len(), 2, "{:?}", rep.problems);
+        assert!(prov.iter().all(|p| !p.contains("(honest)")));
+        assert!(prov[0].contains("(a)"), "{prov:?}");
+    }
+
+    /// The rejected split lives beside the verified one, verify checks it
+    /// with its own rules, and export/stats read it.
+    #[test]
+    fn rejected_split_is_verified_exported_and_counted() {
+        let d = tempfile::tempdir().unwrap();
+        corpus(d.path(), &[("a", "p1\n")]);
+        let mut w =
+            CorpusWriter::open_split(&split_dir(d.path(), Split::Rejected), Split::Rejected)
+                .unwrap();
+        let mut r = sample_row("b", "", 0);
+        r.resolved = false;
+        r.reason = "unresolved".into();
+        let r = r.seal().unwrap();
+        // a rejected row never enters the verified split
+        let mut v = CorpusWriter::open(&d.path().join("v2")).unwrap();
+        assert!(v.insert(r.clone()).is_err());
+        assert_eq!(w.insert(r).unwrap(), Insert::Added);
+        // nor a row without a reason the rejected one
+        assert!(w.insert(sample_row("c", "", 1)).is_err());
+        w.finish().unwrap();
+        let rep = verify(d.path()).unwrap();
+        assert!(rep.ok(), "{:?}", rep.problems);
+        assert_eq!(rep.rows, 2);
+        let s = stats(d.path()).unwrap();
+        assert_eq!((s.rows, s.rejected_rows), (1, 1));
+        assert_eq!(s.rejected_reasons["unresolved"], 1);
+        let out = d.path().join("rej.jsonl");
+        assert_eq!(
+            export(d.path(), ExportFormat::SftOpenAi, Split::Rejected, &out).unwrap(),
+            1
+        );
+        let folder = d.path().join("hf");
+        assert_eq!(
+            export(d.path(), ExportFormat::Parquet, Split::Verified, &folder).unwrap(),
+            2
+        );
+        assert!(folder.join("verified/part-000001.parquet").is_file());
+        assert!(folder.join("rejected/part-000001.parquet").is_file());
+        let card = std::fs::read_to_string(folder.join("README.md")).unwrap();
+        assert!(card.contains("| `unresolved` | 1 |"), "{card}");
+    }
+
     #[test]
     fn merge_dedups_and_stats_count() {
         let a = tempfile::tempdir().unwrap();
@@ -771,13 +841,13 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         corpus(d.path(), &[("a", "p1\n")]);
         let out = d.path().join("x/sft.jsonl");
-        assert_eq!(export(d.path(), ExportFormat::SftOpenAi, &out).unwrap(), 1);
+        assert_eq!(export(d.path(), ExportFormat::SftOpenAi, Split::Verified, &out).unwrap(), 1);
         let line: Value =
             serde_json::from_str(std::fs::read_to_string(&out).unwrap().trim()).unwrap();
         assert_eq!(line["messages"][2]["tool_calls"][0]["id"], "call_1");
         assert_eq!(line["tools"][0]["function"]["name"], "submit");
         let out = d.path().join("sg.jsonl");
-        export(d.path(), ExportFormat::ShareGpt, &out).unwrap();
+        export(d.path(), ExportFormat::ShareGpt, Split::Verified, &out).unwrap();
         let line: Value =
             serde_json::from_str(std::fs::read_to_string(&out).unwrap().trim()).unwrap();
         let froms: Vec<&str> = line["conversations"]
