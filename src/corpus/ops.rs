@@ -841,7 +841,10 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         corpus(d.path(), &[("a", "p1\n")]);
         let out = d.path().join("x/sft.jsonl");
-        assert_eq!(export(d.path(), ExportFormat::SftOpenAi, Split::Verified, &out).unwrap(), 1);
+        assert_eq!(
+            export(d.path(), ExportFormat::SftOpenAi, Split::Verified, &out).unwrap(),
+            1
+        );
         let line: Value =
             serde_json::from_str(std::fs::read_to_string(&out).unwrap().trim()).unwrap();
         assert_eq!(line["messages"][2]["tool_calls"][0]["id"], "call_1");

@@ -1205,8 +1205,8 @@ fn served_model(traj: &Trajectory, fallback: &str) -> String {
 }
 
 /// A corpus row for a finished episode: kept (`reason` empty) or for the
-/// rejected split (`reason` set, `resolved` false, the last attempt's patch
-/// when no patch was verified).
+/// rejected split (`reason` set, `resolved` false, the last non-empty
+/// attempt patch when no patch was verified).
 #[allow(clippy::too_many_arguments)]
 fn build_row(
     shared: &Shared,
@@ -1222,9 +1222,14 @@ fn build_row(
     let patch = if kept || !traj.patch.is_empty() {
         traj.patch.clone()
     } else {
+        // The last attempt that changed something (a later empty
+        // resubmit must not hide what was tried).
         traj.attempts
-            .last()
-            .map(|a| a.patch.clone())
+            .iter()
+            .rev()
+            .map(|a| &a.patch)
+            .find(|p| !p.is_empty())
+            .cloned()
             .unwrap_or_default()
     };
     let messages = serde_json::Value::Array(traj.openai_messages());
