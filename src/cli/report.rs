@@ -1,4 +1,5 @@
-//! `airgate report RUN_DIR... --out FILE.html`.
+//! `airgate report RUN_DIR... --out FILE.html`, or `airgate report
+//! CORPUS_DIR --out FILE.html` for a factory corpus.
 use std::path::PathBuf;
 
 use clap::Args;
@@ -9,7 +10,8 @@ use crate::report::{ReportData, ReportError, write_report};
 /// Arguments of `airgate report`.
 #[derive(Debug, Args)]
 pub struct ReportArgs {
-    /// Run directories from `tiers run`.
+    /// Run directories from `tiers run`, or one corpus directory from
+    /// `factory run` (a directory with a corpus `manifest.json`).
     #[arg(required = true)]
     pub runs: Vec<PathBuf>,
     /// HTML output; the Markdown summary goes beside it.
@@ -25,6 +27,20 @@ pub async fn run(args: ReportArgs) -> anyhow::Result<u8> {
             args.out.display()
         ))
         .into());
+    }
+    if let [dir] = args.runs.as_slice()
+        && crate::report::corpus::is_corpus(dir)
+    {
+        let dir = dir.clone();
+        let out = args.out.clone();
+        tokio::task::spawn_blocking(move || crate::report::corpus::write(&dir, &out))
+            .await?
+            .map_err(|e| match e {
+                ReportError::Input(m) => CliError::usage(m),
+                other => CliError::failure(other.to_string()),
+            })?;
+        println!("corpus report: {}", args.out.display());
+        return Ok(exit::OK);
     }
     let data = ReportData::load(&args.runs).map_err(|e| match e {
         ReportError::Input(m) => CliError::usage(m),

@@ -302,8 +302,10 @@ mod tests {
     #[test]
     fn card_header_lists_both_configs_and_categories() {
         let row = crate::corpus::tests::sample_row("a", "p\n", 0);
-        let mut m = Manifest::default();
-        m.allowlist_sha256 = "f".repeat(64);
+        let m = Manifest {
+            allowlist_sha256: "f".repeat(64),
+            ..Manifest::default()
+        };
         let card = dataset_card(&m, &[row], &Manifest::for_split(Split::Rejected), &[]);
         let header = card.split("---").nth(1).unwrap();
         assert!(header.contains("license:\n- mit\n"), "{header}");

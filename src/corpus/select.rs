@@ -88,7 +88,7 @@ pub fn select(input: &Path, out: &Path, rule: &SelectRule) -> Result<SelectRepor
     };
     let mut rows: Vec<CorpusRow> = rows
         .into_iter()
-        .filter(|r| !(rule.no_flags && !r.flags.is_empty()))
+        .filter(|r| !rule.no_flags || r.flags.is_empty())
         .filter(|r| rule.min_steps.is_none_or(|m| r.steps >= m))
         .filter(|r| rule.max_steps.is_none_or(|m| r.steps <= m))
         .filter(|r| {

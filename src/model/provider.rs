@@ -254,6 +254,31 @@ pub async fn probe(spec: &ModelSpec, ctx: &PolicyContext) -> Result<String, Mode
     }
 }
 
+/// The sampling parameters a spec's policy will use, as JSON for the
+/// corpus's `sampling` column: temperature, max_tokens, context size and
+/// tool-call mode for a model server; `{"kind": "deterministic"}` for
+/// policies that do not sample (script, reference).
+pub fn sampling_params(
+    spec: &ModelSpec,
+    ctx: &PolicyContext,
+) -> Result<serde_json::Value, ModelError> {
+    let r = resolve(spec, &config_root(ctx))?;
+    match r.spec {
+        ModelSpec::Script(_) | ModelSpec::Reference => {
+            Ok(serde_json::json!({"kind": "deterministic"}))
+        }
+        _ => {
+            let o = options(&r);
+            Ok(serde_json::json!({
+                "temperature": o.temperature,
+                "max_tokens": o.max_tokens,
+                "context_size": o.context_size,
+                "tool_calls": format!("{:?}", o.mode).to_lowercase(),
+            }))
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -315,30 +340,5 @@ mod tests {
             err.to_string().contains(&format!("127.0.0.1:{port}")),
             "{err}"
         );
-    }
-}
-
-/// The sampling parameters a spec's policy will use, as JSON for the
-/// corpus's `sampling` column: temperature, max_tokens, context size and
-/// tool-call mode for a model server; `{"kind": "deterministic"}` for
-/// policies that do not sample (script, reference).
-pub fn sampling_params(
-    spec: &ModelSpec,
-    ctx: &PolicyContext,
-) -> Result<serde_json::Value, ModelError> {
-    let r = resolve(spec, &config_root(ctx))?;
-    match r.spec {
-        ModelSpec::Script(_) | ModelSpec::Reference => {
-            Ok(serde_json::json!({"kind": "deterministic"}))
-        }
-        _ => {
-            let o = options(&r);
-            Ok(serde_json::json!({
-                "temperature": o.temperature,
-                "max_tokens": o.max_tokens,
-                "context_size": o.context_size,
-                "tool_calls": format!("{:?}", o.mode).to_lowercase(),
-            }))
-        }
     }
 }

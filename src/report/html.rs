@@ -43,7 +43,7 @@ pub fn clip(s: &str, limit: usize) -> String {
     )
 }
 
-const STYLE: &str = r#"
+pub(crate) const STYLE: &str = r#"
 body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:24px auto;max-width:1200px;padding:0 16px;color:#222;background:#fff}
 h1{font-size:24px;margin:0 0 4px}h2{font-size:19px;margin:28px 0 10px;border-bottom:1px solid #ddd;padding-bottom:4px}
 .meta{color:#555;font-size:13px}

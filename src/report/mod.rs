@@ -3,6 +3,7 @@
 //! air-gapped laptop) and a Markdown summary beside it, built from the
 //! `results.jsonl` and trajectories of one or more `tiers run` directories.
 
+pub mod corpus;
 pub mod html;
 pub mod markdown;
 pub mod svg;
