@@ -64,9 +64,12 @@ pub struct Stats {
     pub flag_codes: BTreeMap<String, u64>,
 }
 
-/// The code of a flag (`code: detail` → `code`).
+/// The code of a flag: `code: detail` → `code`, and strict grading's
+/// `cheat:code:path` → `code`.
 pub fn flag_code(flag: &str) -> &str {
-    flag.split(':').next().unwrap_or(flag).trim()
+    let f = flag.trim();
+    let f = f.strip_prefix("cheat:").unwrap_or(f);
+    f.split(':').next().unwrap_or(f).trim()
 }
 
 /// Computes [`Stats`] over a corpus.
