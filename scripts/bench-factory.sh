@@ -8,7 +8,10 @@
 # 2. Writing and reading 100k synthetic corpus rows with airgate vs pyarrow
 #    doing the same (the same rows and schema, zstd level 3, 16384-row
 #    groups, fsync): rows in memory -> durable file, and back to row
-#    objects. Target: within 1.5x of pyarrow.
+#    objects, with every provenance column (issue 15). Target: within 1.5x
+#    of pyarrow.
+# 3. `airgate corpus select` on the 100k-row corpus (no flags, one row per
+#    instance, a per-repo cap, seeded): read, select, write.
 #
 # Usage: scripts/bench-factory.sh [LATENCY_MS=200] [ROWS=100000]
 set -euo pipefail
@@ -151,4 +154,21 @@ print(f"{'file -> row objects':38s} {best('read_s'):8.3f} {min(read_s):8.3f} {be
 print("airgate's write: validate each row, keep the dedup keys, encode and compress (while the next rows")
 print("arrive), fsync the segment, publish the manifest (fsync + rename). pyarrow's: build the table from")
 print("the rows as Python column lists, write, fsync. The second line leaves out pyarrow's table build.")
+PY
+
+# --- corpus select on the same 100k rows -----------------------------------
+sel=()
+for i in $(seq 1 $io_runs); do
+  sel+=("$("$airgate" corpus select "$work/io-1" --out "$work/sel-$i" --no-flags \
+      --one-per-instance --per-repo-cap 500 --seed "$i" --json)")
+done
+python3 - "${sel[@]}" <<'PY'
+import json, sys
+runs = [json.loads(a) for a in sys.argv[1:]]
+best = min(r["wall_s"] for r in runs)
+r = runs[0]
+steps = ", ".join(f"{k} {n}" for k, n in r["steps"])
+print(f"\ncorpus select, {r['input_rows']} rows -> {r['output_rows']} "
+      f"(--no-flags --one-per-instance --per-repo-cap 500 --seed): best of {len(runs)} {best:.3f} s "
+      f"(steps: {steps})")
 PY
