@@ -4,6 +4,7 @@
 //! row is verified; with `--keep-rejected` the others land in the rejected
 //! Parquet split with their reasons and flags; provenance columns are
 //! filled and checked; resume after `kill -9` is exact for both splits.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic: a panic is a failed test
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};

@@ -226,7 +226,7 @@ async fn run_factory(a: FactoryRunArgs) -> anyhow::Result<u8> {
         config_root: Some(Path::new(".").to_path_buf()),
         ..PolicyContext::default()
     };
-    let sampling = crate::model::build::sampling_params(&teacher, &policy_ctx)
+    let sampling = crate::model::provider::sampling_params(&teacher, &policy_ctx)
         .map_err(|e| CliError::usage(format!("--teacher: {e}")))?;
     let provenance = RunProvenance {
         dataset_sha256: read_sha(&a.dataset, "--dataset")?,
