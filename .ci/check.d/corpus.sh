@@ -46,10 +46,10 @@ s, i32, i64, f64 = pa.string(), pa.int32(), pa.int64(), pa.float64()
 want = {
     "trajectory_id": s, "instance_id": s, "dataset": s, "repo": s, "base_commit": s, "model": s,
     "resolved": pa.bool_(), "attempts": i32, "steps": i32, "prompt_tokens": i64,
-    "completion_tokens": i64, "wall_s": f64, "patch": s, "patch_sha256": s, "messages": s,
+    "completion_tokens": i64, "wall_s": f64, "patch": s, "patch_sha256": s, "patch_norm_sha256": s, "messages": s,
     "tools": s, "provenance": s, "license": s, "created_at": pa.timestamp("us", tz="UTC"),
     "engine_version": s, "sample": i32, "verified_by": s, "cost_usd": f64,
-    "patch_norm_sha256": s, "image_digest": s, "dataset_sha256": s, "engine_commit": s,
+    "image_digest": s, "dataset_sha256": s, "engine_commit": s,
     "teacher_spec": s, "model_id": s, "sampling": s, "system_prompt_sha256": s,
     "tools_sha256": s, "sandbox": s, "verifier_mode": s, "verify_targets_passed": i32,
     "verify_targets_total": i32, "verify_baseline_kept": i32, "verify_baseline_total": i32,

@@ -125,6 +125,7 @@ pub fn required_columns() -> Vec<(&'static str, DataType)> {
         ("wall_s", DataType::Float64),
         ("patch", s.clone()),
         ("patch_sha256", s.clone()),
+        ("patch_norm_sha256", s.clone()),
         ("messages", s.clone()),
         ("tools", s.clone()),
         ("provenance", s.clone()),
@@ -142,7 +143,6 @@ pub fn extra_columns() -> Vec<(&'static str, DataType)> {
         ("sample", i.clone()),
         ("verified_by", s.clone()),
         ("cost_usd", DataType::Float64),
-        ("patch_norm_sha256", s.clone()),
         ("image_digest", s.clone()),
         ("dataset_sha256", s.clone()),
         ("engine_commit", s.clone()),
@@ -503,6 +503,7 @@ impl BatchBuilder {
             f64s(&mut self.wall_s),
             st(6),
             st(7),
+            st(14),
             st(8),
             st(9),
             st(10),
@@ -513,7 +514,7 @@ impl BatchBuilder {
             st(13),
             f64s(&mut self.cost_usd),
         ];
-        columns.extend((14..=24).map(st));
+        columns.extend((15..=24).map(st));
         columns.extend(ints[3..].iter().cloned());
         columns.push(flags);
         columns.push(st(25));
