@@ -864,7 +864,27 @@ async fn run_attempt(
                 step: step + 1,
             },
         );
-        let proposal = match policy.propose(&a.messages, info).await {
+        // The wall budget also bounds a model call in flight: a slow local
+        // model cannot overrun it by a whole generation.
+        let call = policy.propose(&a.messages, info);
+        let left = cfg
+            .max_wall
+            .map(|w| w.saturating_sub(clock.started.elapsed()));
+        let reply = match left {
+            Some(left) => match tokio::time::timeout(left, call).await {
+                Ok(r) => r,
+                Err(_) => {
+                    ended = EndReason::WallBudget;
+                    a.events.push(Event::Note {
+                        step,
+                        text: "the run's wall budget ran out during a model call: the call was abandoned and the attempt ends here".into(),
+                    });
+                    break;
+                }
+            },
+            None => call.await,
+        };
+        let proposal = match reply {
             Ok(p) => p,
             Err(e) => {
                 a.events.push(Event::ModelError {
