@@ -16,26 +16,32 @@ use crate::engine::{Live, Observer};
 /// Longest silence without a terminal before a `still waiting` line.
 pub const HEARTBEAT: Duration = Duration::from_secs(10);
 
-/// The live display for one run; `None` with `-q`. `label` prefixes each
-/// line (a task id when several episodes run at once; empty for `solve`).
-pub fn observer(quiet: bool, label: &str) -> Option<Observer> {
+/// The live display of `solve`; `None` with `-q`.
+pub fn observer(quiet: bool) -> Option<Observer> {
     if quiet {
         return None;
     }
     let tty = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    Some(if tty {
-        terminal(label.to_string())
-    } else {
-        plain(label.to_string())
-    })
+    Some(if tty { terminal(false) } else { plain(false) })
 }
 
-fn prefix(label: &str) -> String {
-    if label.is_empty() {
-        String::new()
-    } else {
-        format!("{label}: ")
+/// The live display of commands that run several episodes at once
+/// (`tiers run`, `factory run`): plain lines prefixed with the episode's
+/// label, only without a terminal (on a terminal their own progress bar
+/// is drawn and stray lines would garble it). `None` with `-q`.
+pub fn episodes_observer(quiet: bool) -> Option<Observer> {
+    let tty = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    (!quiet && !tty).then(|| plain(true))
+}
+
+fn prefix(labelled: bool, label: &str) -> String {
+    if !labelled || label.is_empty() {
+        return String::new();
     }
+    // A path label (tiers) is shown by its last two components.
+    let short: Vec<&str> = label.rsplit('/').take(2).collect();
+    let short: Vec<&str> = short.into_iter().rev().collect();
+    format!("{}: ", short.join("/"))
 }
 
 /// The kept line for an event (`None` for events that only move the
@@ -111,14 +117,13 @@ struct PlainState {
     waiting: Option<(String, Instant)>,
 }
 
-fn plain(label: String) -> Observer {
+fn plain(labelled: bool) -> Observer {
     let state = Arc::new(Mutex::new(PlainState {
         last: Instant::now(),
         waiting: None,
     }));
     // The heartbeat ends with the last observer (a weak reference).
     let weak = Arc::downgrade(&state);
-    let hb_label = label.clone();
     std::thread::spawn(move || {
         loop {
             std::thread::sleep(Duration::from_secs(1));
@@ -130,28 +135,28 @@ fn plain(label: String) -> Observer {
             if let Some((what, since)) = &g.waiting {
                 let _ = writeln!(
                     std::io::stderr(),
-                    "{}{what} ({} s)",
-                    prefix(&hb_label),
+                    "{what} ({} s)",
                     since.elapsed().as_secs()
                 );
                 g.last = Instant::now();
             }
         }
     });
-    Observer(Arc::new(move |ev: &Live| {
+    Observer(Arc::new(move |label: &str, ev: &Live| {
         let Ok(mut g) = state.lock() else { return };
+        let p = prefix(labelled, label);
         if let Some(w) = waiting(ev) {
-            g.waiting = Some((w, Instant::now()));
+            g.waiting = Some((format!("{p}{w}"), Instant::now()));
         }
         if let Some(l) = line(ev) {
             g.waiting = None;
-            let _ = writeln!(std::io::stderr(), "{}{l}", prefix(&label));
+            let _ = writeln!(std::io::stderr(), "{p}{l}");
             g.last = Instant::now();
         }
     }))
 }
 
-fn terminal(label: String) -> Observer {
+fn terminal(labelled: bool) -> Observer {
     let bar = ProgressBar::new_spinner().with_finish(indicatif::ProgressFinish::AndClear);
     bar.set_style(
         ProgressStyle::with_template("{spinner} [{elapsed}] {wide_msg}")
@@ -159,7 +164,8 @@ fn terminal(label: String) -> Observer {
     );
     bar.enable_steady_tick(Duration::from_millis(120));
     let tokens = Arc::new(Mutex::new(0u64));
-    Observer(Arc::new(move |ev: &Live| {
+    Observer(Arc::new(move |label: &str, ev: &Live| {
+        let p = prefix(labelled, label);
         if let Live::Step { tokens: t, .. } = ev
             && let Ok(mut g) = tokens.lock()
         {
@@ -167,13 +173,13 @@ fn terminal(label: String) -> Observer {
         }
         let spent = tokens.lock().map(|g| *g).unwrap_or(0);
         if let Some(w) = waiting(ev) {
-            bar.set_message(format!("{}{w} · {spent} tokens", prefix(&label)));
+            bar.set_message(format!("{}{w} · {spent} tokens", p));
         }
         if let Some(l) = line(ev) {
-            bar.println(format!("{}{l}", prefix(&label)));
+            bar.println(format!("{}{l}", p));
         }
         if matches!(ev, Live::AttemptEnd { .. }) {
-            bar.set_message(format!("{}judging · {spent} tokens", prefix(&label)));
+            bar.set_message(format!("{}judging · {spent} tokens", p));
         }
     }))
 }

@@ -300,7 +300,7 @@ pub async fn run(args: SolveArgs) -> anyhow::Result<u8> {
         max_wall: args.max_wall.or(preset.max_wall_s).map(Duration::from_secs),
         max_tokens: args.max_tokens.or(preset.max_tokens),
         context_bytes: args.context_bytes,
-        observer: super::live::observer(args.quiet, ""),
+        observer: super::live::observer(args.quiet),
         ..defaults
     };
 

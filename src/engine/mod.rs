@@ -108,9 +108,11 @@ pub enum Live {
     },
 }
 
-/// Receives [`Live`] events; must be cheap (it runs on the engine's task).
+/// Receives [`Live`] events with the episode's `repo_label` (several
+/// episodes may share one observer); must be cheap (it runs on the
+/// engine's task).
 #[derive(Clone)]
-pub struct Observer(pub std::sync::Arc<dyn Fn(&Live) + Send + Sync>);
+pub struct Observer(pub std::sync::Arc<dyn Fn(&str, &Live) + Send + Sync>);
 
 impl std::fmt::Debug for Observer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -118,9 +120,9 @@ impl std::fmt::Debug for Observer {
     }
 }
 
-fn emit(cfg: &EngineConfig, ev: Live) {
+fn emit(ep: &Episode<'_>, cfg: &EngineConfig, ev: Live) {
     if let Some(o) = &cfg.observer {
-        (o.0)(&ev);
+        (o.0)(&ep.repo_label, &ev);
     }
 }
 
@@ -463,7 +465,7 @@ pub async fn run_episode(
         p.checkpoint(&traj);
     }
     tracing::info!(test_cmd = %traj.test_cmd, "baseline test run");
-    emit(cfg, Live::BaselineStart);
+    emit(ep, cfg, Live::BaselineStart);
     let t0 = Instant::now();
     let baseline = ep
         .verifier
@@ -471,6 +473,7 @@ pub async fn run_episode(
         .await?;
     let baseline_passed = baseline.passed;
     emit(
+        ep,
         cfg,
         Live::Baseline {
             passed: baseline_passed,
@@ -824,6 +827,7 @@ async fn run_attempt(
         p.step(&a);
     }
     emit(
+        ep,
         cfg,
         Live::AttemptStart {
             attempt: index,
@@ -858,6 +862,7 @@ async fn run_attempt(
             break;
         }
         emit(
+            ep,
             cfg,
             Live::Thinking {
                 attempt: index,
@@ -897,6 +902,7 @@ async fn run_attempt(
                     a.wall_ms = started.elapsed().as_millis() as u64;
                     a.repeated_calls = breaker.repeated_calls();
                     emit(
+                        ep,
                         cfg,
                         Live::AttemptEnd {
                             attempt: index,
@@ -935,6 +941,7 @@ async fn run_attempt(
             a.messages
                 .push(Message::assistant(proposal.raw.clone(), vec![]));
             emit(
+                ep,
                 cfg,
                 Live::Step {
                     attempt: index,
@@ -1054,6 +1061,7 @@ async fn run_attempt(
                 });
             }
             emit(
+                ep,
                 cfg,
                 Live::Step {
                     attempt: index,
@@ -1107,6 +1115,7 @@ async fn run_attempt(
     }
     a.ended = Some(ended);
     emit(
+        ep,
         cfg,
         Live::AttemptEnd {
             attempt: index,
@@ -1134,7 +1143,7 @@ async fn run_attempt(
         Some(EndReason::WallBudget | EndReason::TokenBudget)
     );
     if !(budget_end && a.patch.trim().is_empty()) {
-        emit(cfg, Live::GateStart { attempt: index });
+        emit(ep, cfg, Live::GateStart { attempt: index });
         let t0 = Instant::now();
         let mut gate = ep
             .verifier
@@ -1142,6 +1151,7 @@ async fn run_attempt(
             .await?;
         redact_gate(ep, &mut gate);
         emit(
+            ep,
             cfg,
             Live::Gate {
                 attempt: index,
