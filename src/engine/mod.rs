@@ -300,6 +300,7 @@ impl Progress {
             let end = serde_json::json!({
                 "attempt": a.index, "gate": a.gate, "patch": a.patch,
                 "dropped": a.dropped, "flags": a.flags, "steps": a.steps,
+                "ended": a.ended,
             });
             Self::append(&mut st, "attempt_end", end);
             st.attempts_closed += 1;
@@ -339,6 +340,7 @@ impl Progress {
         let end = serde_json::json!({
             "outcome": traj.outcome.as_str(), "flags": traj.flags,
             "patch": traj.patch, "aborted": traj.aborted,
+            "budget": traj.budget,
         });
         Self::append(&mut st, "outcome", end);
         st.log.finish(trajectory_sha256).ok()
