@@ -112,7 +112,10 @@ pub enum Live {
 /// episodes may share one observer); must be cheap (it runs on the
 /// engine's task).
 #[derive(Clone)]
-pub struct Observer(pub std::sync::Arc<dyn Fn(&str, &Live) + Send + Sync>);
+pub struct Observer(pub std::sync::Arc<ObserverFn>);
+
+/// The function behind an [`Observer`]: `(repo_label, event)`.
+pub type ObserverFn = dyn Fn(&str, &Live) + Send + Sync;
 
 impl std::fmt::Debug for Observer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
