@@ -3,6 +3,7 @@
 //! replies end attempts, run budgets end runs, live progress goes to
 //! stderr (never stdout), and a project context file is data that changes
 //! nothing the harness enforces.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic: a panic is a failed test
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

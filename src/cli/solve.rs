@@ -282,7 +282,7 @@ pub async fn run(args: SolveArgs) -> anyhow::Result<u8> {
         targets: task.targets.clone(),
     };
     // Flags win over the model preset's `[run]` defaults.
-    let preset = crate::model::build::resolve(&spec, Path::new("."))
+    let preset = crate::model::provider::resolve(&spec, Path::new("."))
         .ok()
         .and_then(|r| r.config)
         .and_then(|c| c.run)
