@@ -108,6 +108,10 @@ pub struct FactoryRunArgs {
     /// `reason`, to the rejected Parquet split (`OUT/rejected/part-*.parquet`).
     #[arg(long)]
     pub keep_rejected: bool,
+    /// No per-step progress lines on stderr (they are printed only
+    /// without a terminal; a terminal gets the progress bar).
+    #[arg(short, long)]
+    pub quiet: bool,
     /// Print the summary as one JSON object.
     #[arg(long)]
     pub json: bool,
@@ -238,6 +242,7 @@ async fn run_factory(a: FactoryRunArgs) -> anyhow::Result<u8> {
         max_steps: a.max_steps.unwrap_or(cfg.max_steps),
         max_attempts: cfg.max_attempts,
         run_timeout: Duration::from_secs(cfg.run_timeout_s),
+        observer: super::live::episodes_observer(a.quiet),
         ..EngineConfig::default()
     };
     let plan = RunPlan {

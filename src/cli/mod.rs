@@ -5,6 +5,7 @@
 mod corpus;
 mod factory;
 mod images;
+mod live;
 mod report;
 pub mod solve;
 mod swebench;

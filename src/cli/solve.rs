@@ -70,12 +70,28 @@ pub struct SolveArgs {
     /// Hand the task to this model when the first one's gate holds.
     #[arg(long)]
     pub escalate_to: Option<String>,
-    /// Tool calls per attempt.
-    #[arg(long, default_value_t = 30)]
-    pub max_steps: u32,
-    /// Attempts per model.
-    #[arg(long, default_value_t = 5)]
-    pub max_attempts: u32,
+    /// Tool calls per attempt (default: the model preset's `[run]`, else 30).
+    #[arg(long)]
+    pub max_steps: Option<u32>,
+    /// Attempts per model (default: the model preset's `[run]`, else 5).
+    #[arg(long)]
+    pub max_attempts: Option<u32>,
+    /// Wall-time budget of the run in seconds, checked between steps and
+    /// bounding a model call in flight (default: the model preset's, else
+    /// none). The outcome records `budget: wall` when it ended the run.
+    #[arg(long, value_name = "SECONDS")]
+    pub max_wall: Option<u64>,
+    /// Token budget of the run (prompt + completion), checked between
+    /// steps (default: the model preset's, else none).
+    #[arg(long, value_name = "N")]
+    pub max_tokens: Option<u64>,
+    /// Bytes of the repo's AIRGATE.md (else AGENTS.md) put in the system
+    /// prompt as project context; 0 reads none.
+    #[arg(long, value_name = "BYTES", default_value_t = crate::engine::prompt::DEFAULT_CONTEXT_BYTES)]
+    pub context_bytes: usize,
+    /// No live progress on stderr.
+    #[arg(short, long)]
+    pub quiet: bool,
     /// Seconds before a test run is killed (counts as a failure).
     #[arg(long, default_value_t = 300)]
     pub test_timeout: u64,
@@ -265,10 +281,27 @@ pub async fn run(args: SolveArgs) -> anyhow::Result<u8> {
         runs: args.gate_runs,
         targets: task.targets.clone(),
     };
+    // Flags win over the model preset's `[run]` defaults.
+    let preset = crate::model::provider::resolve(&spec, Path::new("."))
+        .ok()
+        .and_then(|r| r.config)
+        .and_then(|c| c.run)
+        .unwrap_or_default();
+    let defaults = EngineConfig::default();
     let cfg = EngineConfig {
-        max_steps: args.max_steps,
-        max_attempts: args.max_attempts,
-        ..EngineConfig::default()
+        max_steps: args
+            .max_steps
+            .or(preset.max_steps)
+            .unwrap_or(defaults.max_steps),
+        max_attempts: args
+            .max_attempts
+            .or(preset.max_attempts)
+            .unwrap_or(defaults.max_attempts),
+        max_wall: args.max_wall.or(preset.max_wall_s).map(Duration::from_secs),
+        max_tokens: args.max_tokens.or(preset.max_tokens),
+        context_bytes: args.context_bytes,
+        observer: super::live::observer(args.quiet),
+        ..defaults
     };
 
     let workspace = Workspace::copy_from(&repo)
@@ -441,6 +474,8 @@ pub async fn run(args: SolveArgs) -> anyhow::Result<u8> {
     if args.json {
         let obj = serde_json::json!({
             "outcome": traj.outcome.as_str(),
+            "budget": traj.budget.map(|b| b.as_str()),
+            "ended": traj.attempts.iter().filter_map(|a| a.ended.map(|e| e.as_str())).collect::<Vec<_>>(),
             "attempts": traj.attempts.len(),
             "steps": traj.steps(),
             "patch": shipped_patch,
@@ -505,12 +540,31 @@ fn print_human(traj: &engine::Trajectory, patch: &str, path: &Path, applied: boo
                 );
             }
         }
-        Outcome::GateHeld => println!(
-            "gate held: no attempt made `{}` pass ({} attempts, {} steps). The repository is unchanged.",
-            traj.test_cmd,
-            traj.attempts.len(),
-            traj.steps()
-        ),
+        Outcome::GateHeld => {
+            let ended: Vec<&str> = traj
+                .attempts
+                .iter()
+                .filter_map(|a| a.ended.map(|e| e.as_str()))
+                .collect();
+            println!(
+                "gate held: no attempt made `{}` pass ({} attempts, {} steps; attempts ended: {}). The repository is unchanged.",
+                traj.test_cmd,
+                traj.attempts.len(),
+                traj.steps(),
+                if ended.is_empty() {
+                    "-".into()
+                } else {
+                    ended.join(", ")
+                }
+            );
+            if let Some(b) = traj.budget {
+                println!(
+                    "The run's {} budget ended it (raise it with --max-{}).",
+                    b.as_str(),
+                    b.as_str()
+                );
+            }
+        }
         Outcome::Suspicious => println!(
             "suspicious: `{}` passed, but the run looks like it cheated, so nothing is verified and the repository is unchanged. Flags: {}",
             traj.test_cmd,

@@ -83,6 +83,16 @@ pub struct TierRun {
     /// Attempts per episode.
     #[arg(long, default_value_t = 5)]
     pub max_attempts: u32,
+    /// Wall-time budget of each episode in seconds (checked between steps).
+    #[arg(long, value_name = "SECONDS")]
+    pub max_wall: Option<u64>,
+    /// Token budget of each episode (checked between steps).
+    #[arg(long, value_name = "N")]
+    pub max_tokens: Option<u64>,
+    /// No per-step progress lines on stderr (they are printed only
+    /// without a terminal; a terminal gets the progress bar).
+    #[arg(short, long)]
+    pub quiet: bool,
 }
 
 /// Runs `airgate tiers`.
@@ -167,6 +177,9 @@ async fn run_cmd(a: TierRun) -> anyhow::Result<u8> {
         engine: EngineConfig {
             max_steps: a.max_steps,
             max_attempts: a.max_attempts,
+            max_wall: a.max_wall.map(std::time::Duration::from_secs),
+            max_tokens: a.max_tokens,
+            observer: super::live::episodes_observer(a.quiet),
             ..EngineConfig::default()
         },
         config_root: PathBuf::from("."),

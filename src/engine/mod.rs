@@ -31,8 +31,118 @@ use crate::gate::{GateRun, Verifier};
 use crate::model::{EpisodeInfo, Message, ModelError, Policy, Usage};
 use crate::sandbox::{Sandbox, SandboxError, Workspace};
 use crate::tools::{self, ToolContext};
-use loop_breaker::{LoopBreaker, NudgeKind};
-pub use trajectory::{Attempt, Event, Outcome, Trajectory};
+use loop_breaker::{LoopBreaker, NudgeKind, Verdict};
+pub use trajectory::{Attempt, Budget, EndReason, Event, Outcome, Trajectory};
+
+/// Action-less replies with the same text, in a row, that end an attempt.
+const DEGENERATE_REPEATS: u32 = 3;
+
+/// What the engine is doing, as it happens, for a live progress display
+/// (`solve`, `tiers run`, `factory run`). Sent to [`EngineConfig::observer`].
+#[derive(Debug, Clone)]
+pub enum Live {
+    /// The baseline test run is starting.
+    BaselineStart,
+    /// The baseline test run ended.
+    Baseline {
+        /// Whether the tests already pass.
+        passed: bool,
+        /// Its wall time.
+        wall_ms: u64,
+    },
+    /// An attempt starts (with the model's name).
+    AttemptStart {
+        /// 1-based attempt number.
+        attempt: u32,
+        /// The policy acting.
+        model: String,
+    },
+    /// The model is being asked for step `step`.
+    Thinking {
+        /// Attempt number.
+        attempt: u32,
+        /// Step about to be made.
+        step: u32,
+    },
+    /// A step ended.
+    Step {
+        /// Attempt number.
+        attempt: u32,
+        /// Step number.
+        step: u32,
+        /// The tool called, or `(no tool call)` for a botched reply.
+        tool: String,
+        /// The call's main argument (path, command, pattern), cut short.
+        arg: String,
+        /// The tool's wall time.
+        tool_ms: u64,
+        /// The tool failed, or the call was refused.
+        error: bool,
+        /// Refused by the loop-breaker (not run).
+        refused: bool,
+        /// Tokens spent so far in the run.
+        tokens: u64,
+        /// Wall time since the run started.
+        elapsed: Duration,
+    },
+    /// The gate is judging the attempt's patch.
+    GateStart {
+        /// Attempt number.
+        attempt: u32,
+    },
+    /// The gate judged the attempt's patch.
+    Gate {
+        /// Attempt number.
+        attempt: u32,
+        /// Whether the tests passed.
+        passed: bool,
+        /// Its wall time.
+        wall_ms: u64,
+    },
+    /// An attempt ended.
+    AttemptEnd {
+        /// Attempt number.
+        attempt: u32,
+        /// Why.
+        ended: EndReason,
+    },
+}
+
+/// Receives [`Live`] events with the episode's `repo_label` (several
+/// episodes may share one observer); must be cheap (it runs on the
+/// engine's task).
+#[derive(Clone)]
+pub struct Observer(pub std::sync::Arc<ObserverFn>);
+
+/// The function behind an [`Observer`]: `(repo_label, event)`.
+pub type ObserverFn = dyn Fn(&str, &Live) + Send + Sync;
+
+impl std::fmt::Debug for Observer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Observer")
+    }
+}
+
+fn emit(ep: &Episode<'_>, cfg: &EngineConfig, ev: Live) {
+    if let Some(o) = &cfg.observer {
+        (o.0)(&ep.repo_label, &ev);
+    }
+}
+
+/// The main argument of a call, for progress lines (first line, cut to 60
+/// characters).
+pub fn main_arg(call: &crate::model::ToolCall) -> String {
+    let v = ["path", "command", "pattern", "query"]
+        .iter()
+        .find_map(|k| call.arguments.get(*k).and_then(|v| v.as_str()))
+        .unwrap_or("");
+    let line = v.lines().next().unwrap_or("");
+    if line.chars().count() > 60 {
+        line.chars().take(57).chain("...".chars()).collect()
+    } else {
+        line.to_string()
+    }
+}
 
 /// Limits of one episode.
 #[derive(Debug, Clone)]
@@ -47,6 +157,17 @@ pub struct EngineConfig {
     pub run_timeout: Duration,
     /// Largest `timeout_s` the model may ask for.
     pub max_run_timeout: Duration,
+    /// Wall-time budget of the whole run, checked between steps.
+    pub max_wall: Option<Duration>,
+    /// Token budget (prompt + completion) of the whole run, checked between steps.
+    pub max_tokens: Option<u64>,
+    /// Ignored loop-breaker nudges after which an attempt ends as `stuck`.
+    pub stuck_after: u32,
+    /// Bytes of the project context file (`AIRGATE.md`/`AGENTS.md`) put
+    /// in the system prompt; 0 reads none.
+    pub context_bytes: usize,
+    /// Live progress receiver.
+    pub observer: Option<Observer>,
 }
 
 impl Default for EngineConfig {
@@ -57,6 +178,11 @@ impl Default for EngineConfig {
             output_limit: tools::DEFAULT_OUTPUT_LIMIT,
             run_timeout: Duration::from_secs(120),
             max_run_timeout: Duration::from_secs(600),
+            max_wall: None,
+            max_tokens: None,
+            stuck_after: loop_breaker::DEFAULT_STUCK_AFTER,
+            context_bytes: prompt::DEFAULT_CONTEXT_BYTES,
+            observer: None,
         }
     }
 }
@@ -177,6 +303,7 @@ impl Progress {
             let end = serde_json::json!({
                 "attempt": a.index, "gate": a.gate, "patch": a.patch,
                 "dropped": a.dropped, "flags": a.flags, "steps": a.steps,
+                "ended": a.ended,
             });
             Self::append(&mut st, "attempt_end", end);
             st.attempts_closed += 1;
@@ -216,6 +343,7 @@ impl Progress {
         let end = serde_json::json!({
             "outcome": traj.outcome.as_str(), "flags": traj.flags,
             "patch": traj.patch, "aborted": traj.aborted,
+            "budget": traj.budget,
         });
         Self::append(&mut st, "outcome", end);
         st.log.finish(trajectory_sha256).ok()
@@ -287,19 +415,32 @@ pub async fn run_episode(
     // tools; MCP tools get their own section below, which names them and
     // their arguments only (a server's words never reach the system prompt).
     let builtin_schemas = tools::schemas();
-    let mut system = prompt::system_prompt();
-    if let Some(add) = stages
-        .first()
-        .and_then(|p| p.system_prompt_addendum(&builtin_schemas))
-    {
-        system.push_str("\n\n");
-        system.push_str(&add);
-    }
     let mcp_section = ep.mcp.and_then(|h| h.prompt_section());
-    if let Some(add) = &mcp_section {
-        system.push_str("\n\n");
-        system.push_str(add);
-    }
+    // The project context is read from the scratch copy before the agent
+    // can touch it, redacted like any tool output, and quoted as data.
+    let project = (cfg.context_bytes > 0)
+        .then(|| prompt::read_project_context(ep.workspace.root(), cfg.context_bytes))
+        .flatten();
+    let context_section = project.as_ref().map(|(meta, text)| {
+        let text = match ep.redactor {
+            Some(r) => r.redact(text).into_owned(),
+            None => text.clone(),
+        };
+        prompt::context_section(&meta.file, &text, meta.truncated)
+    });
+    let build_system = |policy: Option<&dyn Policy>| {
+        let mut system = prompt::system_prompt();
+        if let Some(add) = policy.and_then(|p| p.system_prompt_addendum(&builtin_schemas)) {
+            system.push_str("\n\n");
+            system.push_str(&add);
+        }
+        for add in [&mcp_section, &context_section].into_iter().flatten() {
+            system.push_str("\n\n");
+            system.push_str(add);
+        }
+        system
+    };
+    let system = build_system(stages.first().map(|p| p.as_ref()));
     let mut traj = Trajectory {
         schema_version: 1,
         engine_version: crate::ENGINE_VERSION.to_string(),
@@ -321,17 +462,29 @@ pub async fn run_episode(
         flags: vec![],
         masked: ep.workspace.masked().to_vec(),
         mcp: ep.mcp.map(|h| h.records()).unwrap_or_default(),
+        budget: None,
+        project_context: project.map(|(meta, _)| meta),
     };
 
     if let Some(p) = ep.progress {
         p.checkpoint(&traj);
     }
     tracing::info!(test_cmd = %traj.test_cmd, "baseline test run");
+    emit(ep, cfg, Live::BaselineStart);
+    let t0 = Instant::now();
     let baseline = ep
         .verifier
         .check(ep.sandbox, ep.workspace, "", None)
         .await?;
     let baseline_passed = baseline.passed;
+    emit(
+        ep,
+        cfg,
+        Live::Baseline {
+            passed: baseline_passed,
+            wall_ms: t0.elapsed().as_millis() as u64,
+        },
+    );
     traj.baseline = Some(baseline.clone());
     if let Some(p) = ep.progress {
         p.checkpoint(&traj);
@@ -358,29 +511,39 @@ pub async fn run_episode(
     let mut previous: Option<(String, GateRun)> = None;
     let mut index = 0;
     let stage_count = stages.len();
+    // Why the last attempt was cut short, for the next one's first message.
+    let mut cut_short: Option<String> = None;
     'stages: for (stage_no, policy) in stages.iter_mut().enumerate() {
         let mut stage_system = system.clone();
         if stage_no > 0 {
-            stage_system = prompt::system_prompt();
-            if let Some(add) = policy.system_prompt_addendum(&builtin_schemas) {
-                stage_system.push_str("\n\n");
-                stage_system.push_str(&add);
-            }
-            if let Some(add) = &mcp_section {
-                stage_system.push_str("\n\n");
-                stage_system.push_str(add);
-            }
+            stage_system = build_system(Some(policy.as_ref()));
         }
         for _ in 0..cfg.max_attempts {
+            if let Some(b) = budget_spent(cfg, started, traj_tokens(&traj.usage)) {
+                tracing::info!(budget = b.as_str(), "run budget spent; no further attempt");
+                traj.budget = Some(b);
+                break 'stages;
+            }
             index += 1;
             crate::sandbox::blocking(|| ep.workspace.reset())?;
-            let first = prompt::task_message(
+            let mut first = prompt::task_message(
                 &ep.task,
                 &traj.test_cmd,
                 &baseline,
                 previous.as_ref().map(|(d, r)| (d.as_str(), r)),
                 ep.workspace.masked(),
             );
+            let mut hotter = None;
+            if let Some(why) = cut_short.take() {
+                first.push_str(&format!(
+                    "\n\nNote from the harness: the previous attempt was stopped early because {why}. This attempt starts fresh from the original repository. Do something different."
+                ));
+                hotter = policy.raise_temperature();
+            }
+            let clock = Clock {
+                started,
+                tokens_before: traj_tokens(&traj.usage),
+            };
             let result = run_attempt(
                 ep,
                 cfg,
@@ -391,6 +554,8 @@ pub async fn run_episode(
                 &stage_system,
                 first,
                 &baseline,
+                clock,
+                hotter,
             )
             .await?;
             let mut attempt = match result {
@@ -422,6 +587,10 @@ pub async fn run_episode(
             let gate = attempt.gate.clone();
             let patch = attempt.patch.clone();
             let model = attempt.model.clone();
+            let ended = attempt.ended;
+            if let Some(e) = ended.filter(|e| e.degenerate()) {
+                cut_short = Some(cut_short_reason(e, &attempt));
+            }
             if gate.as_ref().is_some_and(|g| g.passed) && patch.trim().is_empty() {
                 // Nothing changed, yet the tests now pass: the baseline
                 // failure did not reproduce. There is no fix to claim.
@@ -458,6 +627,17 @@ pub async fn run_episode(
                 }
                 Some(g) => previous = Some((patch, g)),
                 None => {}
+            }
+            match ended {
+                Some(EndReason::WallBudget) => {
+                    traj.budget = Some(Budget::Wall);
+                    break 'stages;
+                }
+                Some(EndReason::TokenBudget) => {
+                    traj.budget = Some(Budget::Tokens);
+                    break 'stages;
+                }
+                _ => {}
             }
         }
     }
@@ -546,6 +726,59 @@ fn attempt_flags(a: &Attempt) -> Vec<String> {
 /// The note recorded when the gate passes on an unchanged repository.
 pub const NO_CHANGE_PASS: &str = "the tests passed with no change to the repository (outside ignored files): the baseline failure did not reproduce, so the tests are flaky or depend on the environment; there is no patch to verify, and the outcome is already_passing";
 
+/// Tokens counted against `--max-tokens`.
+fn traj_tokens(u: &Usage) -> u64 {
+    u.prompt_tokens + u.completion_tokens
+}
+
+/// When the run started and what earlier attempts spent.
+#[derive(Debug, Clone, Copy)]
+struct Clock {
+    started: Instant,
+    tokens_before: u64,
+}
+
+/// The budget spent, if any: wall time first.
+fn budget_spent(cfg: &EngineConfig, started: Instant, tokens: u64) -> Option<Budget> {
+    if cfg.max_wall.is_some_and(|w| started.elapsed() >= w) {
+        return Some(Budget::Wall);
+    }
+    if cfg.max_tokens.is_some_and(|t| tokens >= t) {
+        return Some(Budget::Tokens);
+    }
+    None
+}
+
+/// Says, for the next attempt's first message, why `a` was cut short.
+fn cut_short_reason(e: EndReason, a: &Attempt) -> String {
+    let last_call = a.events.iter().rev().find_map(|ev| match ev {
+        Event::ToolCall { call, .. } => Some(format!(
+            "`{} {}`",
+            call.name,
+            loop_breaker::canonical(&call.arguments)
+                .chars()
+                .take(120)
+                .collect::<String>()
+        )),
+        _ => None,
+    });
+    let call = last_call.unwrap_or_else(|| "the same call".into());
+    match e {
+        EndReason::Stuck => {
+            format!("it kept making the call {call} after being told its result would not change")
+        }
+        EndReason::EmptyReply => "its replies were empty".into(),
+        EndReason::RepeatedReply => {
+            "it sent the same reply, with no valid tool call, again and again".into()
+        }
+        EndReason::AbsurdArguments => {
+            format!("the call {call} had absurd arguments")
+        }
+        EndReason::FormatErrors => "too many of its replies had no valid tool call".into(),
+        other => format!("it ended with `{}`", other.as_str()),
+    }
+}
+
 struct AttemptAbort {
     attempt: Box<Attempt>,
     error: ModelError,
@@ -566,6 +799,8 @@ fn empty_attempt(index: u32, model: String) -> Attempt {
         flags: vec![],
         usage: Usage::default(),
         wall_ms: 0,
+        ended: None,
+        temperature: None,
     }
 }
 
@@ -580,33 +815,111 @@ async fn run_attempt(
     system: &str,
     first: String,
     baseline: &GateRun,
+    clock: Clock,
+    temperature: Option<f32>,
 ) -> Result<Result<Attempt, AttemptAbort>, SandboxError> {
     let started = Instant::now();
     let mut a = empty_attempt(index, policy.name());
+    a.temperature = temperature;
     a.messages = vec![Message::system(system), Message::user(first)];
+    if let Some(t) = temperature {
+        a.events.push(Event::Note {
+            step: 0,
+            text: format!("the previous attempt was cut short: sampling at temperature {t}"),
+        });
+    }
     if let Some(p) = ep.progress {
         p.step(&a);
     }
-    let mut breaker = LoopBreaker::new();
+    emit(
+        ep,
+        cfg,
+        Live::AttemptStart {
+            attempt: index,
+            model: a.model.clone(),
+        },
+    );
+    let mut breaker = LoopBreaker::with_stuck_after(cfg.stuck_after);
     let mut step = 0;
     let mut format_errors = 0;
+    // Degenerate replies: empty ones in a row (2), and the same action-less
+    // reply text in a row.
+    let mut empty_replies = 0;
+    let mut same_reply: (String, u32) = (String::new(), 0);
+    let mut ended = EndReason::Steps;
     while step < cfg.max_steps {
-        let proposal = match policy.propose(&a.messages, info).await {
+        if let Some(b) = budget_spent(
+            cfg,
+            clock.started,
+            clock.tokens_before + traj_tokens(&a.usage),
+        ) {
+            ended = match b {
+                Budget::Wall => EndReason::WallBudget,
+                Budget::Tokens => EndReason::TokenBudget,
+            };
+            a.events.push(Event::Note {
+                step,
+                text: format!(
+                    "the run's {} budget is spent: the attempt ends here",
+                    b.as_str()
+                ),
+            });
+            break;
+        }
+        emit(
+            ep,
+            cfg,
+            Live::Thinking {
+                attempt: index,
+                step: step + 1,
+            },
+        );
+        // The wall budget also bounds a model call in flight: a slow local
+        // model cannot overrun it by a whole generation.
+        let call = policy.propose(&a.messages, info);
+        let left = cfg
+            .max_wall
+            .map(|w| w.saturating_sub(clock.started.elapsed()));
+        let reply = match left {
+            Some(left) => match tokio::time::timeout(left, call).await {
+                Ok(r) => r,
+                Err(_) => {
+                    ended = EndReason::WallBudget;
+                    a.events.push(Event::Note {
+                        step,
+                        text: "the run's wall budget ran out during a model call: the call was abandoned and the attempt ends here".into(),
+                    });
+                    break;
+                }
+            },
+            None => call.await,
+        };
+        let proposal = match reply {
             Ok(p) => p,
             Err(e) => {
                 a.events.push(Event::ModelError {
                     step: step + 1,
                     error: e.to_string(),
                 });
+                a.ended = Some(EndReason::ModelError);
                 let fatal = !e.is_retryable() || matches!(e, ModelError::Unreachable { .. });
                 if fatal {
                     a.wall_ms = started.elapsed().as_millis() as u64;
                     a.repeated_calls = breaker.repeated_calls();
+                    emit(
+                        ep,
+                        cfg,
+                        Live::AttemptEnd {
+                            attempt: index,
+                            ended: EndReason::ModelError,
+                        },
+                    );
                     return Ok(Err(AttemptAbort {
                         attempt: Box::new(a),
                         error: e,
                     }));
                 }
+                ended = EndReason::ModelError;
                 break;
             }
         };
@@ -632,6 +945,44 @@ async fn run_attempt(
             });
             a.messages
                 .push(Message::assistant(proposal.raw.clone(), vec![]));
+            emit(
+                ep,
+                cfg,
+                Live::Step {
+                    attempt: index,
+                    step,
+                    tool: "(no tool call)".into(),
+                    arg: String::new(),
+                    tool_ms: 0,
+                    error: true,
+                    refused: false,
+                    tokens: clock.tokens_before + traj_tokens(&a.usage),
+                    elapsed: clock.started.elapsed(),
+                },
+            );
+            let raw = proposal.raw.trim();
+            empty_replies = if raw.is_empty() { empty_replies + 1 } else { 0 };
+            if !raw.is_empty() && raw == same_reply.0 {
+                same_reply.1 += 1;
+            } else {
+                same_reply = (raw.to_string(), 1);
+            }
+            let degenerate = if empty_replies >= DEGENERATE_REPEATS.min(2) {
+                Some(EndReason::EmptyReply)
+            } else if same_reply.1 >= DEGENERATE_REPEATS {
+                Some(EndReason::RepeatedReply)
+            } else if format_errors >= cfg.max_steps.min(10) {
+                Some(EndReason::FormatErrors)
+            } else {
+                None
+            };
+            if let Some(d) = degenerate {
+                ended = d;
+                if let Some(p) = ep.progress {
+                    p.step(&a);
+                }
+                break;
+            }
             let hint = proposal.format_hint.unwrap_or_else(|| {
                 format!(
                     "Your reply did not contain a tool call. Reply with exactly one tool call ({}).",
@@ -648,9 +999,6 @@ async fn run_attempt(
             if let Some(p) = ep.progress {
                 p.step(&a);
             }
-            if format_errors >= cfg.max_steps.min(10) {
-                break;
-            }
             continue;
         };
         step += 1;
@@ -658,21 +1006,51 @@ async fn run_attempt(
         a.messages.push(message.clone());
         let mut submitted = false;
         let mut nudge = None;
+        let mut stop = None;
         for (i, call) in message.tool_calls.iter().enumerate() {
             if i > 0 {
                 let text = "ERROR: ignored: one tool call per step. Make the next call in your next reply.";
                 a.messages.push(Message::tool(call.id.clone(), text));
                 continue;
             }
+            // Degenerate or ignoring a nudge: refused, never run.
+            let refusal = match loop_breaker::absurd_arguments(call) {
+                Some(why) => {
+                    stop = Some(EndReason::AbsurdArguments);
+                    Some(format!(
+                        "ERROR: refused, not run: absurd arguments ({why}). This attempt ends."
+                    ))
+                }
+                None => match breaker.check(call) {
+                    Verdict::Run => None,
+                    Verdict::Refuse { text, stuck, .. } => {
+                        if stuck {
+                            stop = Some(EndReason::Stuck);
+                        }
+                        Some(text)
+                    }
+                },
+            };
+            let refused = refusal.is_some();
             let t0 = Instant::now();
-            let mut outcome = ep.tools.dispatch(ctx, call).await;
-            if let Some(r) = ep.redactor
-                && let std::borrow::Cow::Owned(clean) = r.redact(&outcome.text)
-            {
-                outcome.text = clean;
-            }
+            let outcome = match refusal {
+                Some(text) => tools::ToolOutcome {
+                    text,
+                    is_error: true,
+                    submitted: false,
+                },
+                None => {
+                    let mut outcome = ep.tools.dispatch(ctx, call).await;
+                    if let Some(r) = ep.redactor
+                        && let std::borrow::Cow::Owned(clean) = r.redact(&outcome.text)
+                    {
+                        outcome.text = clean;
+                    }
+                    outcome
+                }
+            };
             let duration_ms = t0.elapsed().as_millis() as u64;
-            tracing::debug!(tool = %call.name, error = outcome.is_error, "tool call");
+            tracing::debug!(tool = %call.name, error = outcome.is_error, refused, "tool call");
             a.events.push(Event::ToolCall {
                 step,
                 call: call.clone(),
@@ -680,10 +1058,32 @@ async fn run_attempt(
                 is_error: outcome.is_error,
                 duration_ms,
             });
+            if refused {
+                a.events.push(Event::Nudge {
+                    step,
+                    kind: NudgeKind::Refused,
+                    text: outcome.text.clone(),
+                });
+            }
+            emit(
+                ep,
+                cfg,
+                Live::Step {
+                    attempt: index,
+                    step,
+                    tool: call.name.clone(),
+                    arg: main_arg(call),
+                    tool_ms: duration_ms,
+                    error: outcome.is_error,
+                    refused,
+                    tokens: clock.tokens_before + traj_tokens(&a.usage),
+                    elapsed: clock.started.elapsed(),
+                },
+            );
             a.messages
                 .push(Message::tool(call.id.clone(), outcome.text.clone()));
             submitted = outcome.submitted;
-            if !submitted {
+            if !submitted && !refused {
                 nudge = breaker.observe(call, outcome.is_error);
             }
         }
@@ -692,6 +1092,11 @@ async fn run_attempt(
         }
         if submitted {
             a.submitted = true;
+            ended = EndReason::Submitted;
+            break;
+        }
+        if let Some(e) = stop {
+            ended = e;
             break;
         }
         if let Some((kind, text)) = nudge {
@@ -713,6 +1118,15 @@ async fn run_attempt(
             a.messages.push(Message::user(text));
         }
     }
+    a.ended = Some(ended);
+    emit(
+        ep,
+        cfg,
+        Live::AttemptEnd {
+            attempt: index,
+            ended,
+        },
+    );
     a.repeated_calls = breaker.repeated_calls();
     let raw = crate::sandbox::blocking(|| ep.workspace.diff())?;
     a.patch = match ep.policy {
@@ -728,12 +1142,30 @@ async fn run_attempt(
     };
     // The gate judges exactly this patch on a fresh pristine copy; the
     // same text is what the trajectory, --json, --apply and the corpus get.
-    let mut gate = ep
-        .verifier
-        .check(ep.sandbox, ep.workspace, &a.patch, Some(baseline))
-        .await?;
-    redact_gate(ep, &mut gate);
-    a.gate = Some(gate);
+    // A run whose budget is spent does not spend more on judging nothing.
+    let budget_end = matches!(
+        a.ended,
+        Some(EndReason::WallBudget | EndReason::TokenBudget)
+    );
+    if !(budget_end && a.patch.trim().is_empty()) {
+        emit(ep, cfg, Live::GateStart { attempt: index });
+        let t0 = Instant::now();
+        let mut gate = ep
+            .verifier
+            .check(ep.sandbox, ep.workspace, &a.patch, Some(baseline))
+            .await?;
+        redact_gate(ep, &mut gate);
+        emit(
+            ep,
+            cfg,
+            Live::Gate {
+                attempt: index,
+                passed: gate.passed,
+                wall_ms: t0.elapsed().as_millis() as u64,
+            },
+        );
+        a.gate = Some(gate);
+    }
     a.flags = attempt_flags(&a);
     // A patch that ADDS a secret (an exfiltration, or a key written into
     // the code) is never verified. Context lines are the user's own file.

@@ -38,6 +38,97 @@ impl Outcome {
     }
 }
 
+/// Why an attempt ended (recorded as `ended` on each attempt).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EndReason {
+    /// The model called `submit`.
+    Submitted,
+    /// The step budget of the attempt was spent.
+    Steps,
+    /// The model ignored the loop-breaker's nudges too many times.
+    Stuck,
+    /// The model's replies were empty.
+    EmptyReply,
+    /// The model sent the same reply text (with no valid action) again and again.
+    RepeatedReply,
+    /// A tool call's arguments were absurd (a 31-year timeout, a 1 MiB argument).
+    AbsurdArguments,
+    /// Too many replies without a valid action.
+    FormatErrors,
+    /// The run's wall-clock budget (`--max-wall`) was spent.
+    WallBudget,
+    /// The run's token budget (`--max-tokens`) was spent.
+    TokenBudget,
+    /// The model failed (unreachable, broken replies).
+    ModelError,
+}
+
+impl EndReason {
+    /// The JSON name (`stuck`, `wall_budget`...).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EndReason::Submitted => "submitted",
+            EndReason::Steps => "steps",
+            EndReason::Stuck => "stuck",
+            EndReason::EmptyReply => "empty_reply",
+            EndReason::RepeatedReply => "repeated_reply",
+            EndReason::AbsurdArguments => "absurd_arguments",
+            EndReason::FormatErrors => "format_errors",
+            EndReason::WallBudget => "wall_budget",
+            EndReason::TokenBudget => "token_budget",
+            EndReason::ModelError => "model_error",
+        }
+    }
+
+    /// The harness cut the attempt short because the model degenerated
+    /// (the next attempt starts with a note and, if possible, hotter).
+    pub fn degenerate(self) -> bool {
+        matches!(
+            self,
+            EndReason::Stuck
+                | EndReason::EmptyReply
+                | EndReason::RepeatedReply
+                | EndReason::AbsurdArguments
+                | EndReason::FormatErrors
+        )
+    }
+}
+
+/// Which run budget ended a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Budget {
+    /// `--max-wall` (seconds of wall time).
+    Wall,
+    /// `--max-tokens` (prompt plus completion tokens).
+    Tokens,
+}
+
+impl Budget {
+    /// The JSON name (`wall`, `tokens`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Budget::Wall => "wall",
+            Budget::Tokens => "tokens",
+        }
+    }
+}
+
+/// The project context file put in the system prompt (`AIRGATE.md`, else
+/// `AGENTS.md`, from the repository root).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProjectContext {
+    /// The file's name at the repository root.
+    pub file: String,
+    /// sha256 of the whole file as found.
+    pub sha256: String,
+    /// The file's size in bytes.
+    pub bytes: u64,
+    /// Whether only its first `--context-bytes` were used.
+    pub truncated: bool,
+}
+
 /// One thing that happened during an attempt, in order.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -133,6 +224,13 @@ pub struct Attempt {
     pub usage: Usage,
     /// Wall time.
     pub wall_ms: u64,
+    /// Why the attempt ended (absent in trajectories older than this field).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ended: Option<EndReason>,
+    /// Sampling temperature the harness raised the model to for this
+    /// attempt (after a stuck or degenerate one), when the backend allows.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub temperature: Option<f32>,
 }
 
 /// A whole episode.
@@ -183,6 +281,12 @@ pub struct Trajectory {
     /// stopped mid-run.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub mcp: Vec<crate::mcp::ServerRecord>,
+    /// The run budget (`--max-wall`, `--max-tokens`) that ended the run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub budget: Option<Budget>,
+    /// The project context file in the system prompt, if the repo has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub project_context: Option<ProjectContext>,
 }
 
 impl Trajectory {

@@ -95,6 +95,21 @@ pub struct HttpToml {
     pub backoff_ms: Option<u64>,
 }
 
+/// `[run]` table of a model config: the defaults of a run with this model
+/// (flags override them). Lets a slow local model end in a bounded time.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunDefaults {
+    /// Tool calls per attempt (`--max-steps`).
+    pub max_steps: Option<u32>,
+    /// Attempts per model (`--max-attempts`).
+    pub max_attempts: Option<u32>,
+    /// Wall-time budget of a run in seconds (`--max-wall`).
+    pub max_wall_s: Option<u64>,
+    /// Token budget of a run (`--max-tokens`).
+    pub max_tokens: Option<u64>,
+}
+
 /// One `configs/models/NAME.toml`.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -129,6 +144,9 @@ pub struct ModelConfig {
     /// HTTP behaviour.
     #[serde(default)]
     pub http: Option<HttpToml>,
+    /// Defaults of a run with this model.
+    #[serde(default)]
+    pub run: Option<RunDefaults>,
 }
 
 impl ModelConfig {

@@ -437,6 +437,10 @@ impl Policy for LocalPolicy {
         self.inner.system_prompt_addendum(tools)
     }
 
+    fn raise_temperature(&mut self) -> Option<f32> {
+        self.inner.raise_temperature()
+    }
+
     async fn shutdown(&mut self) {
         self.server.stop().await;
     }

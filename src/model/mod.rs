@@ -125,6 +125,13 @@ pub trait Policy: Send {
         None
     }
 
+    /// Samples hotter from now on (after an attempt that got stuck, a
+    /// hotter one is likelier to leave the rut); returns the new
+    /// temperature, or `None` when the backend has no such knob.
+    fn raise_temperature(&mut self) -> Option<f32> {
+        None
+    }
+
     /// Releases resources (e.g. stops a local server this policy started).
     async fn shutdown(&mut self) {}
 }

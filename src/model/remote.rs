@@ -521,6 +521,9 @@ pub fn render_text_mode(msgs: &[Message]) -> Vec<Message> {
     out
 }
 
+/// The hottest the harness samples a model after stuck attempts.
+const RETRY_TEMPERATURE_CAP: f32 = 1.0;
+
 #[async_trait]
 impl Policy for RemotePolicy {
     fn name(&self) -> String {
@@ -529,6 +532,16 @@ impl Policy for RemotePolicy {
 
     fn system_prompt_addendum(&self, tools: &[Value]) -> Option<String> {
         (self.opts.mode == ToolCallMode::Text).then(|| text_protocol::addendum(tools))
+    }
+
+    /// +0.4 per call, up to 1.0 (hotter replies from a small model are
+    /// mostly noise).
+    fn raise_temperature(&mut self) -> Option<f32> {
+        if self.opts.temperature >= RETRY_TEMPERATURE_CAP {
+            return None;
+        }
+        self.opts.temperature = (self.opts.temperature + 0.4).min(RETRY_TEMPERATURE_CAP);
+        Some(self.opts.temperature)
     }
 
     async fn propose(
