@@ -711,4 +711,79 @@ mod tests {
                 .contains("unsafe")
         );
     }
+
+    fn write(dir: &Path, m: &BundleManifest) {
+        std::fs::write(dir.join(MANIFEST), serde_json::to_string(m).unwrap()).unwrap();
+    }
+
+    #[tokio::test]
+    async fn dataset_manifests_verify_every_file_once_and_refuse_disagreements() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::write(d.path().join(DATASET_ARCHIVE), b"layers").unwrap();
+        std::fs::write(d.path().join(BUNDLE_VALIDATION), b"{}").unwrap();
+        let sum = |b: &[u8]| hex::encode(Sha256::digest(b));
+        let entry = |id: &str| BundleEntry {
+            image: format!("sweb.eval.x86_64.{id}:latest"),
+            file: DATASET_ARCHIVE.into(),
+            bytes: 6,
+            sha256: sum(b"layers"),
+            instance_id: Some(id.into()),
+        };
+        let good = BundleManifest {
+            format: BUNDLE_FORMAT_DATASET.into(),
+            images: vec![entry("a__1"), entry("a__2")],
+            files: vec![
+                BundleFile {
+                    file: DATASET_ARCHIVE.into(),
+                    kind: "images".into(),
+                    bytes: 6,
+                    sha256: sum(b"layers"),
+                },
+                BundleFile {
+                    file: BUNDLE_VALIDATION.into(),
+                    kind: "validation".into(),
+                    bytes: 2,
+                    sha256: sum(b"{}"),
+                },
+            ],
+            dataset: Some("d.jsonl".into()),
+        };
+        write(d.path(), &good);
+        let m = verify(d.path()).await.unwrap();
+        assert_eq!(m.validation_file(), Some(BUNDLE_VALIDATION));
+
+        // The validation record is checked like the archive.
+        std::fs::write(d.path().join(BUNDLE_VALIDATION), b"{ ").unwrap();
+        let err = verify(d.path()).await.unwrap_err().to_string();
+        assert!(err.contains("validation.json has sha256"), "{err}");
+        std::fs::write(d.path().join(BUNDLE_VALIDATION), b"{}").unwrap();
+
+        // An entry that disagrees with the files list.
+        let mut evil = good.clone();
+        evil.images[1].sha256 = sum(b"other");
+        write(d.path(), &evil);
+        let err = verify(d.path()).await.unwrap_err().to_string();
+        assert!(err.contains("two different"), "{err}");
+
+        // An image whose archive is not in the files list.
+        let mut evil = good.clone();
+        evil.files.remove(0);
+        write(d.path(), &evil);
+        let err = verify(d.path()).await.unwrap_err().to_string();
+        assert!(err.contains("not in the files list"), "{err}");
+
+        // The manifest itself cannot be listed as a file.
+        let mut evil = good.clone();
+        evil.files[1].file = MANIFEST.into();
+        write(d.path(), &evil);
+        let err = verify(d.path()).await.unwrap_err().to_string();
+        assert!(err.contains("unsafe"), "{err}");
+
+        // Unknown formats are refused by name.
+        let mut evil = good.clone();
+        evil.format = "airgate-image-bundle/9".into();
+        write(d.path(), &evil);
+        let err = verify(d.path()).await.unwrap_err().to_string();
+        assert!(err.contains("unknown format"), "{err}");
+    }
 }
