@@ -203,6 +203,12 @@ fn dataset_bundle_stores_shared_layers_once_verifies_and_loads_usable_images() {
         ],
     );
     assert!(out.status.success(), "{}", text(&out));
+    // The record carried validates none of them: said, not hidden.
+    assert!(
+        text(&out).contains("does not record these instances as valid (4 of 4)"),
+        "{}",
+        text(&out)
+    );
     let manifest: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(bundle.join("manifest.json")).unwrap())
             .unwrap();

@@ -198,7 +198,28 @@ async fn save_dataset(
 ) -> anyhow::Result<u8> {
     let selected = select(&dataset_path, &instance_ids)?;
     if let Some(v) = &validation {
-        validation::ValidationFile::read(v).map_err(|e| CliError::usage(e.to_string()))?;
+        let record =
+            validation::ValidationFile::read(v).map_err(|e| CliError::usage(e.to_string()))?;
+        let not_valid: Vec<&str> = selected
+            .iter()
+            .filter(|i| {
+                !record
+                    .instances
+                    .get(&i.instance_id)
+                    .is_some_and(|r| r.valid)
+            })
+            .map(|i| i.instance_id.as_str())
+            .collect();
+        if !not_valid.is_empty() {
+            eprintln!(
+                "warning: {} does not record these instances as valid ({} of {}): {}; \
+                 --require-validated with it will refuse them (run `airgate images validate`)",
+                v.display(),
+                not_valid.len(),
+                selected.len(),
+                not_valid.join(" ")
+            );
+        }
     }
     let namespace = std::env::var("AIRGATE_IMAGE_NAMESPACE").ok();
     let pairs: Vec<(String, String)> = selected
