@@ -6,6 +6,13 @@
 //! listing each tarball's image, file name, size and sha256. Loading
 //! verifies every entry before importing any, so a tampered or truncated
 //! bundle loads nothing.
+//!
+//! Two formats are read. `airgate-image-bundle/1` (`images save IMAGE...`)
+//! holds one tarball per image. `airgate-image-bundle/2` (`images save
+//! --dataset`) holds every instance image of a dataset in one `docker save`
+//! archive, so layers the images share are stored once, plus an optional
+//! `validation.json`; its `files` list gives the sha256 of every file and
+//! each image entry names its instance.
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -24,8 +31,14 @@ use crate::sandbox::docker::{classify, image_exists};
 pub use crate::swebench::instance::ARCH;
 /// Manifest file inside a bundle.
 pub const MANIFEST: &str = "manifest.json";
-/// Bundle format tag written in the manifest.
+/// Bundle format tag of per-image bundles (`images save IMAGE...`).
 pub const BUNDLE_FORMAT: &str = "airgate-image-bundle/1";
+/// Bundle format tag of dataset bundles (one shared archive, `files` list).
+pub const BUNDLE_FORMAT_DATASET: &str = "airgate-image-bundle/2";
+/// The shared archive of a dataset bundle.
+pub const DATASET_ARCHIVE: &str = "images.tar";
+/// The validation record copied into a dataset bundle.
+pub const BUNDLE_VALIDATION: &str = "validation.json";
 /// Packages installed in the bootstrap base image.
 pub const BASE_PACKAGES: &str = "python3,python3-pytest,git,patch,ca-certificates,procps";
 
@@ -65,6 +78,26 @@ pub enum ImagesError {
     /// A bootstrap step failed.
     #[error("bootstrap failed: {0}")]
     Bootstrap(String),
+    /// Dataset instances whose image is not in the local daemon.
+    #[error(
+        "nothing was written: {} instance image(s) are not present locally: {}. \
+         Build or pull them on the connected side (e.g. `docker pull IMAGE`, or \
+         the dataset's image build), or leave those instances out with --instance-ids",
+        .0.len(),
+        .0.iter().map(|(id, img)| format!("{id} (needs {img})")).collect::<Vec<_>>().join(", ")
+    )]
+    InstanceImagesMissing(Vec<(String, String)>),
+    /// A verified archive loaded, but an image its manifest lists is absent.
+    #[error(
+        "{file} loaded, but {image} is not in the daemon afterwards: the bundle was \
+         saved without it. Save the bundle again on the connected side"
+    )]
+    NotInArchive {
+        /// The archive.
+        file: String,
+        /// The image the manifest promised.
+        image: String,
+    },
 }
 
 impl Retryable for ImagesError {
@@ -91,15 +124,47 @@ pub struct BundleEntry {
     pub bytes: u64,
     /// Lowercase hex sha256 of the tarball.
     pub sha256: String,
+    /// The dataset instance this image serves (dataset bundles).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instance_id: Option<String>,
+}
+
+/// One file of a dataset bundle, listed with its checksum.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct BundleFile {
+    /// File name inside the bundle.
+    pub file: String,
+    /// What it holds: `images` (a `docker save` archive) or `validation`.
+    pub kind: String,
+    /// Size in bytes.
+    pub bytes: u64,
+    /// Lowercase hex sha256.
+    pub sha256: String,
 }
 
 /// `manifest.json` of a bundle.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct BundleManifest {
-    /// Always [`BUNDLE_FORMAT`].
+    /// [`BUNDLE_FORMAT`] or [`BUNDLE_FORMAT_DATASET`].
     pub format: String,
-    /// One entry per image.
+    /// One entry per image (per instance in dataset bundles).
     pub images: Vec<BundleEntry>,
+    /// Every file of a dataset bundle (empty in per-image bundles).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub files: Vec<BundleFile>,
+    /// The dataset a dataset bundle was saved from, as given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dataset: Option<String>,
+}
+
+impl BundleManifest {
+    /// The bundle's validation record file name, if it carries one.
+    pub fn validation_file(&self) -> Option<&str> {
+        self.files
+            .iter()
+            .find(|f| f.kind == "validation")
+            .map(|f| f.file.as_str())
+    }
 }
 
 fn file_name_for(image: &str) -> String {
@@ -162,12 +227,20 @@ pub async fn save(
             file,
             bytes,
             sha256: hex::encode(hasher.finalize()),
+            instance_id: None,
         });
     }
     let manifest = BundleManifest {
         format: BUNDLE_FORMAT.into(),
         images: entries,
+        files: vec![],
+        dataset: None,
     };
+    write_manifest(out, &manifest).await?;
+    Ok(manifest)
+}
+
+async fn write_manifest(out: &Path, manifest: &BundleManifest) -> Result<(), ImagesError> {
     let text = serde_json::to_string_pretty(&manifest).map_err(|e| ImagesError::BadManifest {
         path: out.join(MANIFEST),
         message: e.to_string(),
@@ -179,6 +252,100 @@ pub async fn save(
     tokio::fs::rename(&tmp, out.join(MANIFEST))
         .await
         .map_err(io("renaming manifest"))?;
+    Ok(())
+}
+
+/// Saves every instance image of a dataset (`(instance_id, image)` pairs)
+/// into one `docker save` archive, `out/images.tar`, so layers shared by
+/// the images are stored once; copies `validation` (a `validation.json`)
+/// in when given; writes a [`BUNDLE_FORMAT_DATASET`] manifest last. Every
+/// image is checked first: a missing one writes nothing and names its
+/// instance.
+pub async fn save_dataset(
+    docker: &Docker,
+    instances: &[(String, String)],
+    dataset_label: &str,
+    validation: Option<&Path>,
+    out: &Path,
+    on_bytes: &(dyn Fn(u64) + Sync),
+) -> Result<BundleManifest, ImagesError> {
+    let mut missing = Vec::new();
+    for (id, image) in instances {
+        if !image_exists(docker, image).await? {
+            missing.push((id.clone(), image.clone()));
+        }
+    }
+    if !missing.is_empty() {
+        return Err(ImagesError::InstanceImagesMissing(missing));
+    }
+    tokio::fs::create_dir_all(out)
+        .await
+        .map_err(io(format!("creating {}", out.display())))?;
+    let mut names: Vec<&str> = Vec::new();
+    for (_, image) in instances {
+        if !names.contains(&image.as_str()) {
+            names.push(image);
+        }
+    }
+    let tmp = out.join(format!(".{DATASET_ARCHIVE}.partial"));
+    let mut f = tokio::fs::File::create(&tmp)
+        .await
+        .map_err(io(format!("creating {}", tmp.display())))?;
+    let mut hasher = Sha256::new();
+    let mut bytes = 0u64;
+    let mut stream = docker.export_images(&names);
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|e| classify(e, "exporting the dataset's images"))?;
+        hasher.update(&chunk);
+        bytes += chunk.len() as u64;
+        on_bytes(chunk.len() as u64);
+        f.write_all(&chunk)
+            .await
+            .map_err(io(format!("writing {}", tmp.display())))?;
+    }
+    f.flush().await.map_err(io("flushing the archive"))?;
+    f.sync_all().await.map_err(io("syncing the archive"))?;
+    drop(f);
+    let archive = out.join(DATASET_ARCHIVE);
+    tokio::fs::rename(&tmp, &archive)
+        .await
+        .map_err(io(format!("renaming to {}", archive.display())))?;
+    let sha256 = hex::encode(hasher.finalize());
+    let mut files = vec![BundleFile {
+        file: DATASET_ARCHIVE.into(),
+        kind: "images".into(),
+        bytes,
+        sha256: sha256.clone(),
+    }];
+    if let Some(src) = validation {
+        let dest = out.join(BUNDLE_VALIDATION);
+        tokio::fs::copy(src, &dest)
+            .await
+            .map_err(io(format!("copying {} into the bundle", src.display())))?;
+        let (sum, n) = sha256_file(&dest).await?;
+        files.push(BundleFile {
+            file: BUNDLE_VALIDATION.into(),
+            kind: "validation".into(),
+            bytes: n,
+            sha256: sum,
+        });
+    }
+    let manifest = BundleManifest {
+        format: BUNDLE_FORMAT_DATASET.into(),
+        images: instances
+            .iter()
+            .map(|(id, image)| BundleEntry {
+                image: image.clone(),
+                file: DATASET_ARCHIVE.into(),
+                bytes,
+                sha256: sha256.clone(),
+                instance_id: Some(id.clone()),
+            })
+            .collect(),
+        files,
+        dataset: Some(dataset_label.to_string()),
+    };
+    write_manifest(out, &manifest).await?;
     Ok(manifest)
 }
 
@@ -193,10 +360,14 @@ pub fn read_manifest(bundle: &Path) -> Result<BundleManifest, ImagesError> {
         path: path.clone(),
         message: e.to_string(),
     })?;
-    if m.format != BUNDLE_FORMAT {
+    if m.format != BUNDLE_FORMAT && m.format != BUNDLE_FORMAT_DATASET {
         return Err(ImagesError::BadManifest {
             path,
-            message: format!("unknown format {:?} (expected {BUNDLE_FORMAT})", m.format),
+            message: format!(
+                "unknown format {:?} (expected {BUNDLE_FORMAT} or {BUNDLE_FORMAT_DATASET}); \
+                 a newer airgate may have written it",
+                m.format
+            ),
         });
     }
     Ok(m)
@@ -223,8 +394,9 @@ async fn sha256_file(path: &Path) -> Result<(String, u64), ImagesError> {
     Ok((hex::encode(hasher.finalize()), total))
 }
 
-/// Verifies every tarball of a bundle against its manifest (size, sha256,
-/// file names confined to the bundle). Loads nothing.
+/// Verifies every file of a bundle against its manifest (size, sha256,
+/// file names confined to the bundle): each image tarball, and in dataset
+/// bundles every file of the `files` list. Loads nothing.
 pub async fn verify(bundle: &Path) -> Result<BundleManifest, ImagesError> {
     let manifest = read_manifest(bundle)?;
     let tampered = |problem: String| ImagesError::Tampered {
@@ -234,28 +406,70 @@ pub async fn verify(bundle: &Path) -> Result<BundleManifest, ImagesError> {
     if manifest.images.is_empty() {
         return Err(tampered("the manifest lists no images".into()));
     }
-    for e in &manifest.images {
-        if e.file.contains('/') || e.file.starts_with('.') {
+    let dataset = manifest.format == BUNDLE_FORMAT_DATASET;
+    if !dataset && !manifest.files.is_empty() {
+        return Err(tampered(format!(
+            "a {BUNDLE_FORMAT} manifest has a files list"
+        )));
+    }
+    // Every file once, with the size and sum every mention of it agrees on.
+    let mut checks: Vec<(&str, u64, &str)> = Vec::new();
+    let mentions = manifest
+        .files
+        .iter()
+        .map(|f| (f.file.as_str(), f.bytes, f.sha256.as_str(), "file list"))
+        .chain(manifest.images.iter().map(|e| {
+            (
+                e.file.as_str(),
+                e.bytes,
+                e.sha256.as_str(),
+                e.image.as_str(),
+            )
+        }));
+    for (file, bytes, sha, who) in mentions {
+        if file.contains('/') || file.contains('\\') || file.starts_with('.') || file == MANIFEST {
             return Err(tampered(format!(
-                "entry {} has an unsafe file name {:?}",
-                e.image, e.file
+                "entry {who} has an unsafe file name {file:?}"
             )));
         }
-        let path = bundle.join(&e.file);
+        match checks.iter().find(|(f, _, _)| *f == file) {
+            Some((_, b, s)) if *b != bytes || *s != sha => {
+                return Err(tampered(format!(
+                    "the manifest gives {file} two different sizes or sums"
+                )));
+            }
+            Some(_) => {}
+            None => checks.push((file, bytes, sha)),
+        }
+    }
+    if dataset {
+        for e in &manifest.images {
+            let listed = manifest
+                .files
+                .iter()
+                .any(|f| f.file == e.file && f.kind == "images");
+            if !listed {
+                return Err(tampered(format!(
+                    "{} of {} is not in the files list as an image archive",
+                    e.file, e.image
+                )));
+            }
+        }
+    }
+    for (file, want_bytes, want_sha) in checks {
+        let path = bundle.join(file);
         if !path.is_file() {
-            return Err(tampered(format!("{} is missing", e.file)));
+            return Err(tampered(format!("{file} is missing")));
         }
         let (sum, bytes) = sha256_file(&path).await?;
-        if bytes != e.bytes {
+        if bytes != want_bytes {
             return Err(tampered(format!(
-                "{} is {bytes} bytes, the manifest says {}",
-                e.file, e.bytes
+                "{file} is {bytes} bytes, the manifest says {want_bytes}"
             )));
         }
-        if sum != e.sha256 {
+        if sum != want_sha {
             return Err(tampered(format!(
-                "{} has sha256 {sum}, the manifest says {}",
-                e.file, e.sha256
+                "{file} has sha256 {sum}, the manifest says {want_sha}"
             )));
         }
     }
@@ -267,7 +481,13 @@ pub async fn verify(bundle: &Path) -> Result<BundleManifest, ImagesError> {
 pub async fn load(docker: &Docker, bundle: &Path) -> Result<Vec<String>, ImagesError> {
     let manifest = verify(bundle).await?;
     let mut loaded = Vec::new();
+    let mut done: Vec<&str> = Vec::new();
     for e in &manifest.images {
+        if done.contains(&e.file.as_str()) {
+            loaded.push(e.image.clone());
+            continue;
+        }
+        done.push(&e.file);
         let path = bundle.join(&e.file);
         let file = tokio::fs::File::open(&path)
             .await
@@ -282,6 +502,14 @@ pub async fn load(docker: &Docker, bundle: &Path) -> Result<Vec<String>, ImagesE
             item.map_err(|err| classify(err, &format!("loading {}", e.file)))?;
         }
         loaded.push(e.image.clone());
+    }
+    for e in &manifest.images {
+        if !image_exists(docker, &e.image).await? {
+            return Err(ImagesError::NotInArchive {
+                file: e.file.clone(),
+                image: e.image.clone(),
+            });
+        }
     }
     Ok(loaded)
 }
@@ -443,7 +671,10 @@ mod tests {
                 file: "a.tar".into(),
                 bytes: 5,
                 sha256: hex::encode(Sha256::digest(b"hello")),
+                instance_id: None,
             }],
+            files: vec![],
+            dataset: None,
         };
         std::fs::write(
             d.path().join(MANIFEST),
@@ -479,5 +710,80 @@ mod tests {
                 .to_string()
                 .contains("unsafe")
         );
+    }
+
+    fn write(dir: &Path, m: &BundleManifest) {
+        std::fs::write(dir.join(MANIFEST), serde_json::to_string(m).unwrap()).unwrap();
+    }
+
+    #[tokio::test]
+    async fn dataset_manifests_verify_every_file_once_and_refuse_disagreements() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::write(d.path().join(DATASET_ARCHIVE), b"layers").unwrap();
+        std::fs::write(d.path().join(BUNDLE_VALIDATION), b"{}").unwrap();
+        let sum = |b: &[u8]| hex::encode(Sha256::digest(b));
+        let entry = |id: &str| BundleEntry {
+            image: format!("sweb.eval.x86_64.{id}:latest"),
+            file: DATASET_ARCHIVE.into(),
+            bytes: 6,
+            sha256: sum(b"layers"),
+            instance_id: Some(id.into()),
+        };
+        let good = BundleManifest {
+            format: BUNDLE_FORMAT_DATASET.into(),
+            images: vec![entry("a__1"), entry("a__2")],
+            files: vec![
+                BundleFile {
+                    file: DATASET_ARCHIVE.into(),
+                    kind: "images".into(),
+                    bytes: 6,
+                    sha256: sum(b"layers"),
+                },
+                BundleFile {
+                    file: BUNDLE_VALIDATION.into(),
+                    kind: "validation".into(),
+                    bytes: 2,
+                    sha256: sum(b"{}"),
+                },
+            ],
+            dataset: Some("d.jsonl".into()),
+        };
+        write(d.path(), &good);
+        let m = verify(d.path()).await.unwrap();
+        assert_eq!(m.validation_file(), Some(BUNDLE_VALIDATION));
+
+        // The validation record is checked like the archive.
+        std::fs::write(d.path().join(BUNDLE_VALIDATION), b"{ ").unwrap();
+        let err = verify(d.path()).await.unwrap_err().to_string();
+        assert!(err.contains("validation.json has sha256"), "{err}");
+        std::fs::write(d.path().join(BUNDLE_VALIDATION), b"{}").unwrap();
+
+        // An entry that disagrees with the files list.
+        let mut evil = good.clone();
+        evil.images[1].sha256 = sum(b"other");
+        write(d.path(), &evil);
+        let err = verify(d.path()).await.unwrap_err().to_string();
+        assert!(err.contains("two different"), "{err}");
+
+        // An image whose archive is not in the files list.
+        let mut evil = good.clone();
+        evil.files.remove(0);
+        write(d.path(), &evil);
+        let err = verify(d.path()).await.unwrap_err().to_string();
+        assert!(err.contains("not in the files list"), "{err}");
+
+        // The manifest itself cannot be listed as a file.
+        let mut evil = good.clone();
+        evil.files[1].file = MANIFEST.into();
+        write(d.path(), &evil);
+        let err = verify(d.path()).await.unwrap_err().to_string();
+        assert!(err.contains("unsafe"), "{err}");
+
+        // Unknown formats are refused by name.
+        let mut evil = good.clone();
+        evil.format = "airgate-image-bundle/9".into();
+        write(d.path(), &evil);
+        let err = verify(d.path()).await.unwrap_err().to_string();
+        assert!(err.contains("unknown format"), "{err}");
     }
 }

@@ -117,3 +117,253 @@ fn bootstrap_is_idempotent() {
     assert!(out.status.success(), "{}", text(&out));
     assert!(text(&out).contains("airgate/base:latest already present"));
 }
+
+/// Bytes of `docker save IMAGE`, streamed (nothing written to disk).
+fn separate_save_bytes(image: &str) -> u64 {
+    use std::io::Read;
+    let mut child = Command::new("docker")
+        .args(["save", image])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = child.stdout.take().unwrap();
+    let mut buf = vec![0u8; 1 << 20];
+    let mut total = 0u64;
+    loop {
+        let n = out.read(&mut buf).unwrap();
+        if n == 0 {
+            break;
+        }
+        total += n as u64;
+    }
+    assert!(child.wait().unwrap().success());
+    total
+}
+
+const MINI_IDS: [&str; 4] = [
+    "airgate__mini-1",
+    "airgate__mini-2",
+    "airgate__mini-3",
+    "airgate__noop-1",
+];
+
+/// The mini image tagged under a fresh namespace for each id, so the test
+/// can remove and reload its own tags without touching the shared ones.
+fn namespaced_images(ns: &str, ids: &[&str]) -> Vec<String> {
+    ids.iter()
+        .map(|id| {
+            let img = format!(
+                "{ns}/sweb.eval.x86_64.{}:latest",
+                id.replace("__", "_1776_")
+            );
+            let out = Command::new("docker")
+                .args(["tag", "airgate/mini:latest", &img])
+                .output()
+                .unwrap();
+            assert!(out.status.success(), "{}", text(&out));
+            img
+        })
+        .collect()
+}
+
+fn airgate_ns(ns: &str, args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_airgate"))
+        .env("AIRGATE_IMAGE_NAMESPACE", ns)
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn dataset_bundle_stores_shared_layers_once_verifies_and_loads_usable_images() {
+    require_docker!();
+    let ns = unique("airgate-bundle");
+    let images = namespaced_images(&ns, &MINI_IDS);
+    let dir = tempfile::tempdir().unwrap();
+    let bundle = dir.path().join("bundle");
+    // A validation record to carry along (content is checked for shape only).
+    let validation = dir.path().join("validation.json");
+    std::fs::write(
+        &validation,
+        r#"{"schema_version":1,"dataset":"airgate-mini","updated_at":"2026-01-01T00:00:00Z","instances":{}}"#,
+    )
+    .unwrap();
+    let dataset = dataset();
+    let out = airgate_ns(
+        &ns,
+        &[
+            "images",
+            "save",
+            "--dataset",
+            dataset.to_str().unwrap(),
+            "--validation",
+            validation.to_str().unwrap(),
+            "--out",
+            bundle.to_str().unwrap(),
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    // The record carried validates none of them: said, not hidden.
+    assert!(
+        text(&out).contains("does not record these instances as valid (4 of 4)"),
+        "{}",
+        text(&out)
+    );
+    let manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(bundle.join("manifest.json")).unwrap())
+            .unwrap();
+    assert_eq!(manifest["format"], "airgate-image-bundle/2");
+    let entries = manifest["images"].as_array().unwrap();
+    let ids: Vec<&str> = entries
+        .iter()
+        .map(|e| e["instance_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, MINI_IDS);
+    let named: Vec<&str> = entries
+        .iter()
+        .map(|e| e["image"].as_str().unwrap())
+        .collect();
+    assert_eq!(named, images.iter().map(String::as_str).collect::<Vec<_>>());
+    // Every file listed with its true sha256.
+    use sha2::Digest;
+    let files = manifest["files"].as_array().unwrap();
+    assert_eq!(files.len(), 2, "{manifest}");
+    for f in files {
+        let bytes = std::fs::read(bundle.join(f["file"].as_str().unwrap())).unwrap();
+        assert_eq!(
+            f["sha256"].as_str().unwrap(),
+            hex::encode(sha2::Sha256::digest(&bytes))
+        );
+    }
+    // Shared layers once: the one archive is smaller than the separate saves.
+    let archive = std::fs::metadata(bundle.join("images.tar")).unwrap().len();
+    let separate: u64 = images.iter().map(|i| separate_save_bytes(i)).sum();
+    eprintln!("dataset bundle archive {archive} bytes; separate saves {separate} bytes");
+    assert!(
+        archive * 2 < separate,
+        "archive {archive} is not much smaller than separate saves {separate}"
+    );
+
+    // Honest load into a daemon without the tags: they come back and run.
+    for i in &images {
+        rmi(i);
+        assert!(!image_present(i));
+    }
+    let out = airgate(&["images", "load", bundle.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("validation.json"), "{}", text(&out));
+    for i in &images {
+        assert!(image_present(i), "{i} was not loaded");
+    }
+    let run = Command::new("docker")
+        .args([
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            &images[0],
+            "test",
+            "-d",
+            "/testbed/.git",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        run.status.success(),
+        "loaded image not usable: {}",
+        text(&run)
+    );
+
+    // A flipped byte in the validation record: refused, naming the file.
+    let vpath = bundle.join("validation.json");
+    let honest_v = std::fs::read(&vpath).unwrap();
+    let mut evil = honest_v.clone();
+    evil[5] ^= 0x01;
+    std::fs::write(&vpath, &evil).unwrap();
+    for i in &images {
+        rmi(i);
+    }
+    let out = airgate(&["images", "load", bundle.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        text(&out).contains("failed verification") && text(&out).contains("validation.json"),
+        "{}",
+        text(&out)
+    );
+    assert!(!image_present(&images[0]), "a tampered bundle was loaded");
+    std::fs::write(&vpath, &honest_v).unwrap();
+
+    // A flipped byte in the archive: refused, naming the file, nothing loaded.
+    let apath = bundle.join("images.tar");
+    let mut a = std::fs::read(&apath).unwrap();
+    let mid = a.len() / 2;
+    a[mid] ^= 0x01;
+    std::fs::write(&apath, &a).unwrap();
+    drop(a);
+    let out = airgate(&["images", "load", bundle.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        text(&out).contains("failed verification") && text(&out).contains("images.tar has sha256"),
+        "{}",
+        text(&out)
+    );
+    for i in &images {
+        assert!(!image_present(i), "a tampered bundle was loaded");
+    }
+}
+
+#[test]
+fn dataset_bundle_with_a_missing_instance_image_names_it_and_writes_nothing() {
+    require_docker!();
+    let ns = unique("airgate-bundle-miss");
+    // Every instance but the last has an image under this namespace.
+    let images = namespaced_images(&ns, &MINI_IDS[..3]);
+    let dir = tempfile::tempdir().unwrap();
+    let bundle = dir.path().join("bundle");
+    let dataset = dataset();
+    let out = airgate_ns(
+        &ns,
+        &[
+            "images",
+            "save",
+            "--dataset",
+            dataset.to_str().unwrap(),
+            "--out",
+            bundle.to_str().unwrap(),
+        ],
+    );
+    for i in &images {
+        rmi(i);
+    }
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let t = text(&out);
+    assert!(
+        t.contains("airgate__noop-1 (needs")
+            && t.contains("not present locally")
+            && t.contains("--instance-ids")
+            && !t.contains("airgate__mini-1 (needs"),
+        "{t}"
+    );
+    assert!(!bundle.join("manifest.json").exists());
+
+    // Control: the same namespace with the instance left out saves.
+    let images = namespaced_images(&ns, &MINI_IDS[..1]);
+    let out = airgate_ns(
+        &ns,
+        &[
+            "images",
+            "save",
+            "--dataset",
+            dataset.to_str().unwrap(),
+            "--instance-ids",
+            "airgate__mini-1",
+            "--out",
+            bundle.to_str().unwrap(),
+        ],
+    );
+    for i in &images {
+        rmi(i);
+    }
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(bundle.join("manifest.json").exists());
+}

@@ -30,11 +30,24 @@ pub enum ImagesAction {
         #[arg(long)]
         force: bool,
     },
-    /// Write images to a bundle for carrying across an air gap.
+    /// Write images to a bundle for carrying across an air gap: the images
+    /// named, or with --dataset every instance image of a dataset in one
+    /// archive (shared layers stored once).
     Save {
-        /// Images to save.
-        #[arg(required = true)]
+        /// Images to save (one tarball each).
+        #[arg(required_unless_present = "dataset", conflicts_with = "dataset")]
         images: Vec<String>,
+        /// Dataset file (.jsonl, .json, Parquet): save every instance image
+        /// (`AIRGATE_IMAGE_NAMESPACE` as in eval).
+        #[arg(long)]
+        dataset: Option<PathBuf>,
+        /// With --dataset: only these instances.
+        #[arg(long, num_args = 1.., requires = "dataset")]
+        instance_ids: Vec<String>,
+        /// With --dataset: a validation.json from `images validate` to carry
+        /// in the bundle (listed in the manifest with its sha256).
+        #[arg(long, requires = "dataset")]
+        validation: Option<PathBuf>,
         /// Bundle directory.
         #[arg(long)]
         out: PathBuf,
@@ -91,7 +104,18 @@ pub async fn run(args: ImagesArgs) -> anyhow::Result<u8> {
                 println!("{tag} already present (use --force to rebuild)");
             }
         }
-        ImagesAction::Save { images: list, out } => {
+        ImagesAction::Save {
+            dataset: Some(dataset),
+            instance_ids,
+            validation,
+            out,
+            ..
+        } => {
+            return save_dataset(&docker, dataset, instance_ids, validation, out).await;
+        }
+        ImagesAction::Save {
+            images: list, out, ..
+        } => {
             let bar = spinner(format!(
                 "saving {} image(s) to {}",
                 list.len(),
@@ -116,6 +140,14 @@ pub async fn run(args: ImagesArgs) -> anyhow::Result<u8> {
             for image in loaded? {
                 println!("loaded {image}");
             }
+            if let Ok(m) = images::read_manifest(&bundle)
+                && let Some(v) = m.validation_file()
+            {
+                println!(
+                    "validation record (verified): {} — pass it to --require-validated",
+                    bundle.join(v).display()
+                );
+            }
         }
         ImagesAction::Validate {
             dataset,
@@ -130,14 +162,13 @@ pub async fn run(args: ImagesArgs) -> anyhow::Result<u8> {
     Ok(exit::OK)
 }
 
-async fn validate(
-    dataset_path: PathBuf,
-    instance_ids: Vec<String>,
-    out: PathBuf,
-    max_workers: usize,
-    timeout: u64,
-) -> anyhow::Result<u8> {
-    let dataset = load_dataset(&dataset_path).map_err(|e| CliError::usage(e.to_string()))?;
+/// Picks the selected instances of a dataset, or a usage error naming the
+/// ids that are not in it.
+fn select(
+    dataset_path: &std::path::Path,
+    instance_ids: &[String],
+) -> Result<Vec<crate::swebench::instance::Instance>, CliError> {
+    let dataset = load_dataset(dataset_path).map_err(|e| CliError::usage(e.to_string()))?;
     let missing: Vec<&str> = instance_ids
         .iter()
         .filter(|id| dataset.get(id).is_none())
@@ -148,15 +179,94 @@ async fn validate(
             "some instance ids are not in {}: {}",
             dataset_path.display(),
             missing.join(" ")
-        ))
-        .into());
+        )));
     }
-    let selected: Vec<_> = dataset
+    Ok(dataset
         .instances
         .iter()
         .filter(|i| instance_ids.is_empty() || instance_ids.contains(&i.instance_id))
         .cloned()
+        .collect())
+}
+
+async fn save_dataset(
+    docker: &bollard::Docker,
+    dataset_path: PathBuf,
+    instance_ids: Vec<String>,
+    validation: Option<PathBuf>,
+    out: PathBuf,
+) -> anyhow::Result<u8> {
+    let selected = select(&dataset_path, &instance_ids)?;
+    if let Some(v) = &validation {
+        let record =
+            validation::ValidationFile::read(v).map_err(|e| CliError::usage(e.to_string()))?;
+        let not_valid: Vec<&str> = selected
+            .iter()
+            .filter(|i| {
+                !record
+                    .instances
+                    .get(&i.instance_id)
+                    .is_some_and(|r| r.valid)
+            })
+            .map(|i| i.instance_id.as_str())
+            .collect();
+        if !not_valid.is_empty() {
+            eprintln!(
+                "warning: {} does not record these instances as valid ({} of {}): {}; \
+                 --require-validated with it will refuse them (run `airgate images validate`)",
+                v.display(),
+                not_valid.len(),
+                selected.len(),
+                not_valid.join(" ")
+            );
+        }
+    }
+    let namespace = std::env::var("AIRGATE_IMAGE_NAMESPACE").ok();
+    let pairs: Vec<(String, String)> = selected
+        .iter()
+        .map(|i| {
+            (
+                i.instance_id.clone(),
+                images::image_for(i, namespace.as_deref()),
+            )
+        })
         .collect();
+    let bar = spinner(format!(
+        "saving {} instance image(s) to {}",
+        pairs.len(),
+        out.display()
+    ));
+    let b2 = bar.clone();
+    let manifest = images::save_dataset(
+        docker,
+        &pairs,
+        &dataset_path.display().to_string(),
+        validation.as_deref(),
+        &out,
+        &move |n| b2.inc(n),
+    )
+    .await
+    .map_err(|e| CliError::failure(e.to_string()));
+    bar.finish_and_clear();
+    let manifest = manifest?;
+    for f in &manifest.files {
+        println!("{}  {}  {} bytes  ({})", f.sha256, f.file, f.bytes, f.kind);
+    }
+    for e in &manifest.images {
+        println!("{}  {}", e.instance_id.as_deref().unwrap_or("-"), e.image);
+    }
+    println!("bundle written to {}", out.display());
+    Ok(exit::OK)
+}
+
+async fn validate(
+    dataset_path: PathBuf,
+    instance_ids: Vec<String>,
+    out: PathBuf,
+    max_workers: usize,
+    timeout: u64,
+) -> anyhow::Result<u8> {
+    let selected = select(&dataset_path, &instance_ids)?;
     let docker = DockerConfig::load(None).map_err(|e| CliError::usage(e.to_string()))?;
     let opts = ValidateOptions {
         out: out.clone(),
