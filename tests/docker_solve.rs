@@ -103,7 +103,7 @@ fn solve_in_docker_reaches_verified_and_touches_only_the_workspace() {
         "expected the agent's and two gate containers: {kept:?}"
     );
     for name in &kept {
-        let diff = Command::new("docker")
+        let diff = Command::new(engine_cli())
             .args(["diff", name])
             .output()
             .unwrap();
@@ -246,7 +246,7 @@ struct Cleanup(Vec<String>);
 impl Drop for Cleanup {
     fn drop(&mut self) {
         for name in &self.0 {
-            let _ = Command::new("docker").args(["rm", "-f", name]).output();
+            let _ = Command::new(engine_cli()).args(["rm", "-f", name]).output();
         }
     }
 }
