@@ -463,7 +463,7 @@ fn host_config(spec: &ContainerSpec) -> Result<HostConfig, SandboxError> {
         cgroupns_mode: Some(HostConfigCgroupnsModeEnum::PRIVATE),
         ipc_mode: Some("private".into()),
         privileged: Some(false),
-        ulimits: Some(super::engine::host_ulimits()).filter(|u| !u.is_empty()),
+        ulimits: Some(super::engine::host_ulimits()),
         ..Default::default()
     })
 }

@@ -93,24 +93,31 @@ pub fn podman_socket_hint(socket: &std::path::Path) -> String {
     )
 }
 
-/// Explicit `nofile` and `nproc` ulimits equal to this process's current soft
-/// limits. Podman's defaults are higher than an unprivileged or limited host
-/// allows (`error setting rlimit ... operation not permitted`); setting them
-/// explicitly works on both engines and never raises what the host grants.
-/// An unlimited host limit is left to the engine's default.
+/// Ceilings for the explicit ulimits. The engine's own service process may
+/// run with lower limits than this client (a systemd unit, another login),
+/// and the container cannot exceed them; the pids cgroup limit is the real
+/// process cap, so a moderate `nproc` costs nothing.
+const NOFILE_CEILING: i64 = 65_536;
+const NPROC_CEILING: i64 = 16_384;
+
+/// Explicit `nofile` and `nproc` ulimits: this process's current soft limits,
+/// capped at moderate ceilings. Podman's defaults are higher than a limited
+/// host allows (`error setting rlimit ... operation not permitted`); setting
+/// them explicitly works on both engines and never raises what the host
+/// grants.
 pub fn host_ulimits() -> Vec<ResourcesUlimits> {
     [
-        ("nofile", libc::RLIMIT_NOFILE),
-        ("nproc", libc::RLIMIT_NPROC),
+        ("nofile", libc::RLIMIT_NOFILE, NOFILE_CEILING),
+        ("nproc", libc::RLIMIT_NPROC, NPROC_CEILING),
     ]
     .into_iter()
-    .filter_map(|(name, resource)| {
-        let soft = soft_limit(resource)?;
-        Some(ResourcesUlimits {
+    .map(|(name, resource, ceiling)| {
+        let limit = soft_limit(resource).map_or(ceiling, |soft| soft.min(ceiling));
+        ResourcesUlimits {
             name: Some(name.to_string()),
-            soft: Some(soft),
-            hard: Some(soft),
-        })
+            soft: Some(limit),
+            hard: Some(limit),
+        }
     })
     .collect()
 }
@@ -171,9 +178,15 @@ mod tests {
                 Some("nproc") => libc::RLIMIT_NPROC,
                 other => panic!("unexpected ulimit {other:?}"),
             };
-            let host = soft_limit(resource).expect("finite limit was reported");
-            assert_eq!(u.soft, Some(host));
-            assert!(u.hard <= Some(host));
+            let host = soft_limit(resource).unwrap_or(i64::MAX);
+            let limit = u.soft.expect("soft limit set");
+            assert!(limit > 0 && limit <= host, "{u:?} exceeds host {host}");
+            assert_eq!(u.hard, u.soft);
         }
+        assert_eq!(
+            host_ulimits().len(),
+            2,
+            "both nofile and nproc are explicit"
+        );
     }
 }
