@@ -42,6 +42,7 @@ fn plain_docker_run(workspace: &Path, extra: &[&str], script: &str) -> String {
     let out = Command::new(engine_cli())
         .args(["run", "--rm", "--network", "none", "-v"])
         .arg(format!("{}:/testbed", workspace.display()))
+        .args(podman_ulimit_args())
         .args(extra)
         .args([IMAGE, "bash", "-c", script])
         .output()

@@ -33,6 +33,21 @@ pub fn engine_cli() -> &'static str {
     if on_podman() { "podman" } else { "docker" }
 }
 
+/// `--ulimit` flags for a plain `podman run` (its defaults exceed what these
+/// hosts allow); none on Docker.
+pub fn podman_ulimit_args() -> Vec<String> {
+    if !on_podman() {
+        return Vec::new();
+    }
+    airgate::sandbox::engine::host_ulimits()
+        .into_iter()
+        .flat_map(|u| {
+            let (name, soft, hard) = (u.name.unwrap(), u.soft.unwrap(), u.hard.unwrap());
+            ["--ulimit".to_string(), format!("{name}={soft}:{hard}")]
+        })
+        .collect()
+}
+
 /// True when an endpoint of the engine under test is configured.
 pub fn docker_socket_present() -> bool {
     if std::env::var_os("DOCKER_HOST").is_some() {
