@@ -39,9 +39,10 @@ async fn sh(c: &Container, cmd: &str) -> ExecOutput {
 /// `docker run --rm` of the image with Docker's defaults (no airgate
 /// hardening): the baseline the attacks must succeed against.
 fn plain_docker_run(workspace: &Path, extra: &[&str], script: &str) -> String {
-    let out = Command::new("docker")
+    let out = Command::new(engine_cli())
         .args(["run", "--rm", "--network", "none", "-v"])
         .arg(format!("{}:/testbed", workspace.display()))
+        .args(podman_ulimit_args())
         .args(extra)
         .args([IMAGE, "bash", "-c", script])
         .output()

@@ -17,7 +17,7 @@ fn airgate(args: &[&str]) -> std::process::Output {
 }
 
 fn image_present(image: &str) -> bool {
-    Command::new("docker")
+    Command::new(engine_cli())
         .args(["image", "inspect", image])
         .output()
         .unwrap()
@@ -39,7 +39,7 @@ fn tiny_image(tag: &str) {
         .status()
         .unwrap();
     assert!(st.success());
-    let st = Command::new("docker")
+    let st = Command::new(engine_cli())
         .arg("import")
         .arg(&tar)
         .arg(tag)
@@ -49,7 +49,7 @@ fn tiny_image(tag: &str) {
 }
 
 fn rmi(tag: &str) {
-    let _ = Command::new("docker").args(["rmi", "-f", tag]).output();
+    let _ = Command::new(engine_cli()).args(["rmi", "-f", tag]).output();
 }
 
 #[test]

@@ -27,6 +27,11 @@ pub struct Cli {
     /// More logging (-v info, -vv debug, -vvv trace). RUST_LOG overrides.
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
     pub verbose: u8,
+    /// Container engine for `--sandbox docker`, `swebench eval` and `images`:
+    /// docker, or podman through its Docker-compatible API. Default: podman
+    /// when DOCKER_HOST names a podman socket, else docker.
+    #[arg(long, global = true, value_enum, env = "AIRGATE_ENGINE")]
+    pub engine: Option<crate::sandbox::engine::Engine>,
     /// The command to run.
     #[command(subcommand)]
     pub command: Command,
@@ -66,6 +71,9 @@ pub fn main() -> ExitCode {
         }
     };
     init_tracing(cli.verbose);
+    if let Some(engine) = cli.engine {
+        crate::sandbox::engine::select(engine);
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

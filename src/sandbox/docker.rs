@@ -207,11 +207,24 @@ impl DockerConfig {
     }
 }
 
-/// Connects to the local daemon (honours `DOCKER_HOST`), negotiating the API
+/// Connects to the selected engine ([`super::engine::selected`]): `DOCKER_HOST`
+/// when set, else Docker's or Podman's default socket. Negotiates the API
 /// version so old engines work, and checks it answers.
 pub async fn connect() -> Result<Docker, SandboxError> {
-    let docker = Docker::connect_with_defaults()
-        .map_err(|e| SandboxError::DaemonUnavailable(e.to_string()))?;
+    let engine = super::engine::selected();
+    let host_set = std::env::var_os("DOCKER_HOST").is_some_and(|h| !h.is_empty());
+    let docker = if engine == super::engine::Engine::Podman && !host_set {
+        let socket = super::engine::podman_default_socket();
+        if !socket.exists() {
+            return Err(SandboxError::DaemonUnavailable(
+                super::engine::podman_socket_hint(&socket),
+            ));
+        }
+        Docker::connect_with_unix(&socket.to_string_lossy(), 120, bollard::API_DEFAULT_VERSION)
+    } else {
+        Docker::connect_with_defaults()
+    }
+    .map_err(|e| SandboxError::DaemonUnavailable(format!("{}: {e}", engine.name())))?;
     let docker = docker
         .negotiate_version()
         .await
@@ -424,7 +437,8 @@ const REAPER: [&str; 3] = [
 ///   with `MKNOD` dropped (no device nodes can be made), is what stands in
 ///   for them inside the container;
 /// - a private cgroup, IPC and PID namespace; no network (`none`);
-/// - pids, memory (swap included) and CPU limits;
+/// - pids, memory (swap included) and CPU limits; `nofile`/`nproc` ulimits
+///   no higher than the host's soft limits (Podman's defaults exceed them);
 /// - bind mounts as `Mounts` (a missing host path is an error, never
 ///   created; submounts of the host path are not carried in).
 fn host_config(spec: &ContainerSpec) -> Result<HostConfig, SandboxError> {
@@ -449,6 +463,7 @@ fn host_config(spec: &ContainerSpec) -> Result<HostConfig, SandboxError> {
         cgroupns_mode: Some(HostConfigCgroupnsModeEnum::PRIVATE),
         ipc_mode: Some("private".into()),
         privileged: Some(false),
+        ulimits: Some(super::engine::host_ulimits()),
         ..Default::default()
     })
 }

@@ -11,6 +11,7 @@ pub mod bwrap;
 pub mod capture;
 pub mod config;
 pub mod docker;
+pub mod engine;
 pub mod local;
 pub mod workspace;
 
@@ -105,7 +106,7 @@ pub enum SandboxError {
     },
     /// The Docker daemon could not be reached or failed transiently.
     #[error(
-        "docker daemon unavailable: {0} (is dockerd running and /var/run/docker.sock readable?)"
+        "docker daemon unavailable: {0} (is dockerd, or `podman system service` with --engine podman, running and its socket readable?)"
     )]
     DaemonUnavailable(String),
     /// The requested image is not present locally (nothing can be pulled here).

@@ -22,15 +22,52 @@ macro_rules! require_docker {
     };
 }
 
-/// True when a Docker endpoint is configured.
+/// True when the tests run against Podman (`AIRGATE_ENGINE=podman`, which the
+/// airgate binary and library read too).
+pub fn on_podman() -> bool {
+    std::env::var("AIRGATE_ENGINE").is_ok_and(|e| e.eq_ignore_ascii_case("podman"))
+}
+
+/// The engine's CLI (`docker` or `podman`) for baselines and inspection.
+pub fn engine_cli() -> &'static str {
+    if on_podman() { "podman" } else { "docker" }
+}
+
+/// `--ulimit` flags for a plain `podman run` (its defaults exceed what these
+/// hosts allow); none on Docker.
+pub fn podman_ulimit_args() -> Vec<String> {
+    if !on_podman() {
+        return Vec::new();
+    }
+    airgate::sandbox::engine::host_ulimits()
+        .into_iter()
+        .flat_map(|u| {
+            let (name, soft, hard) = (u.name.unwrap(), u.soft.unwrap(), u.hard.unwrap());
+            ["--ulimit".to_string(), format!("{name}={soft}:{hard}")]
+        })
+        .collect()
+}
+
+/// True when an endpoint of the engine under test is configured.
 pub fn docker_socket_present() -> bool {
-    std::env::var_os("DOCKER_HOST").is_some() || Path::new("/var/run/docker.sock").exists()
+    if std::env::var_os("DOCKER_HOST").is_some() {
+        return true;
+    }
+    if on_podman() {
+        return airgate::sandbox::engine::podman_default_socket().exists();
+    }
+    Path::new("/var/run/docker.sock").exists()
 }
 
 /// Builds the base and airgate-mini images if they are missing (idempotent).
 pub fn ensure_images() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
+        if on_podman() {
+            // Podman has its own storage: .ci/setup.d/60-podman.sh loads the
+            // docker-built fixture images into it.
+            return;
+        }
         let out = Command::new(root().join("tests/fixtures/docker_mini/build.sh"))
             .output()
             .expect("running tests/fixtures/docker_mini/build.sh");
@@ -110,7 +147,7 @@ pub fn text(out: &std::process::Output) -> String {
 
 /// Names of containers (any state) whose name contains `needle`.
 pub fn containers(needle: &str) -> Vec<String> {
-    let out = Command::new("docker")
+    let out = Command::new(engine_cli())
         .args(["ps", "-a", "--format", "{{.Names}}", "--filter"])
         .arg(format!("name={needle}"))
         .output()

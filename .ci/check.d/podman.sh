@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# The container backend on Podman (issue 14, item 4): eval on the mini
+# instances, solve --sandbox docker, and the hardening tests, against
+# `podman system service` (AIRGATE_ENGINE=podman; setup.d/60-podman.sh).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+if [ ! -S /run/podman/podman.sock ]; then
+    echo "podman: no /run/podman/podman.sock (run .ci/setup.d/60-podman.sh)" >&2
+    exit 1
+fi
+export AIRGATE_ENGINE=podman
+cargo nextest run --no-fail-fast \
+    --test docker_eval --test docker_solve --test docker_hardening \
+    -E 'test(gold_wrong_and_broken_patches) | test(missing_image_is_a_named_infrastructure_failure) | test(solve_in_docker_reaches_verified_and_touches_only_the_workspace) | binary(docker_hardening)'
