@@ -11,7 +11,7 @@ fi
 mkdir -p /etc/containers /run/podman
 if ! grep -qs 'airgate' /etc/containers/containers.conf; then
     cat > /etc/containers/containers.conf <<'CONF'
-# written by airgate .ci/setup.d/60-podman.sh
+# written by airgate scripts/podman-setup.sh
 [containers]
 cgroupns = "private"
 

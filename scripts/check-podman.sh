@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # The container backend on Podman (issue 14, item 4): eval on the mini
 # instances, solve --sandbox docker, and the hardening tests, against
-# `podman system service` (AIRGATE_ENGINE=podman; setup.d/60-podman.sh).
+# `podman system service` (AIRGATE_ENGINE=podman; scripts/podman-setup.sh).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 if [ ! -S /run/podman/podman.sock ]; then
-    echo "podman: no /run/podman/podman.sock (run .ci/setup.d/60-podman.sh)" >&2
+    echo "podman: no /run/podman/podman.sock (run scripts/podman-setup.sh)" >&2
     exit 1
 fi
 export AIRGATE_ENGINE=podman
