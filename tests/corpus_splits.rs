@@ -7,50 +7,13 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic: a panic is a failed test
 
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
 use airgate::corpus::{Split, read_split, sha256_hex};
 
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn bin() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_airgate"));
-    c.current_dir(root());
-    c
-}
-
-fn teacher(name: &str) -> String {
-    format!(
-        "script:{}",
-        root()
-            .join("tests/fixtures/factory_teachers")
-            .join(name)
-            .display()
-    )
-}
-
-fn dataset() -> PathBuf {
-    root().join("datasets/airgate-mini.jsonl")
-}
-
-fn repos(dir: &Path) -> PathBuf {
-    let repos = dir.join("repos");
-    let out = Command::new("bash")
-        .arg(root().join("tests/fixtures/docker_mini/build.sh"))
-        .arg("--repo")
-        .arg(repos.join("airgate__mini"))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    repos
-}
+mod factory_support;
+use factory_support::{bin, dataset, repos, root, teacher};
 
 fn factory_cmd(repos: &Path, args: &[&str]) -> Command {
     let mut c = bin();
