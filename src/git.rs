@@ -89,6 +89,7 @@ pub struct Git {
     git_dir: PathBuf,
     work_tree: Option<PathBuf>,
     index: Option<PathBuf>,
+    protocols: Option<String>,
 }
 
 impl Git {
@@ -98,6 +99,7 @@ impl Git {
             git_dir: git_dir.into(),
             work_tree: work_tree.map(Path::to_path_buf),
             index: None,
+            protocols: None,
         }
     }
 
@@ -113,6 +115,16 @@ impl Git {
     pub fn with_work_tree(&self, work_tree: &Path) -> Self {
         Self {
             work_tree: Some(work_tree.to_path_buf()),
+            ..self.clone()
+        }
+    }
+
+    /// The same runner allowed to fetch over `protocols` (e.g. `file`,
+    /// `https`): by default every transport is refused, so only a caller
+    /// that names a mirror opens one.
+    pub fn with_protocols(&self, protocols: &[&str]) -> Self {
+        Self {
+            protocols: Some(protocols.join(":")),
             ..self.clone()
         }
     }
@@ -139,7 +151,10 @@ impl Git {
             .env("GIT_TERMINAL_PROMPT", "0")
             .env("GIT_OPTIONAL_LOCKS", "0")
             .env("GIT_NO_REPLACE_OBJECTS", "1")
-            .env("GIT_ALLOW_PROTOCOL", "")
+            .env(
+                "GIT_ALLOW_PROTOCOL",
+                self.protocols.as_deref().unwrap_or_default(),
+            )
             .env("GIT_CEILING_DIRECTORIES", "/");
         if let Some(index) = &self.index {
             cmd.env("GIT_INDEX_FILE", index);

@@ -30,6 +30,49 @@ pub enum ImagesAction {
         #[arg(long)]
         force: bool,
     },
+    /// Build SWE-bench instance images (base, env, instance layers) from
+    /// local mirrors only: a git mirror, a wheelhouse and, for Python
+    /// versions the base image lacks, relocatable interpreters. Builds run
+    /// with no network; images already matching are skipped.
+    Build {
+        /// Dataset file (.jsonl, .json, Parquet, or a swebench 5.x task repo).
+        #[arg(long)]
+        dataset: PathBuf,
+        /// Only these instances.
+        #[arg(long, num_args = 1..)]
+        instance_ids: Vec<String>,
+        /// Where `owner/name` repositories live: a folder of mirrors
+        /// (`DIR/owner/name.git`, `DIR/owner__name.git`, ...) or a git
+        /// server URL (`URL/owner/name.git`, or with `{repo}`).
+        #[arg(long)]
+        git_mirror: String,
+        /// A folder of wheels (and sdists) for every dependency, including
+        /// pip, setuptools and wheel. Each env image keeps a copy and a
+        /// pip.conf pointing at it.
+        #[arg(long)]
+        wheelhouse: PathBuf,
+        /// A folder of relocatable CPython builds (python-build-standalone
+        /// `cpython-X.Y.Z+...-x86_64-unknown-linux-gnu-install_only.tar.gz`
+        /// or unpacked), for versions the base image does not have.
+        #[arg(long)]
+        interpreters: Option<PathBuf>,
+        /// The image the base layer starts from.
+        #[arg(long, default_value = "airgate/base:latest")]
+        base: String,
+        /// A spec table (same TOML as configs/swebench/specs.toml) whose rows
+        /// add to or override the official ones, e.g. for a site's own repos.
+        #[arg(long)]
+        specs: Option<PathBuf>,
+        /// Parallel env and instance builds.
+        #[arg(long, default_value_t = 2)]
+        max_workers: usize,
+        /// Rebuild images even when matching ones exist.
+        #[arg(long)]
+        force: bool,
+        /// Build logs, the generated Dockerfiles and build.json go here.
+        #[arg(long, default_value = "logs/build_images")]
+        log_dir: PathBuf,
+    },
     /// Write images to a bundle for carrying across an air gap: the images
     /// named, or with --dataset every instance image of a dataset in one
     /// archive (shared layers stored once).
@@ -103,6 +146,82 @@ pub async fn run(args: ImagesArgs) -> anyhow::Result<u8> {
             } else {
                 println!("{tag} already present (use --force to rebuild)");
             }
+        }
+        ImagesAction::Build {
+            dataset,
+            instance_ids,
+            git_mirror,
+            wheelhouse,
+            interpreters,
+            base,
+            specs,
+            max_workers,
+            force,
+            log_dir,
+        } => {
+            let selected = select(&dataset, &instance_ids)?;
+            let specs = crate::swebench::specs::SpecTable::with_overlay(specs.as_deref())
+                .map_err(|e| CliError::usage(e.to_string()))?;
+            if !wheelhouse.is_dir() {
+                return Err(CliError::usage(format!(
+                    "--wheelhouse {} is not a folder: give a folder of wheels \
+                     (e.g. made with `pip download -r requirements.txt pip setuptools wheel -d DIR`)",
+                    wheelhouse.display()
+                ))
+                .into());
+            }
+            if let Some(dir) = &interpreters
+                && !dir.is_dir()
+            {
+                return Err(CliError::usage(format!(
+                    "--interpreters {} is not a folder",
+                    dir.display()
+                ))
+                .into());
+            }
+            let opts = images::build::BuildOptions {
+                sources: images::build::Sources {
+                    git_mirror: images::mirror::GitMirror::parse(&git_mirror),
+                    wheelhouse,
+                    interpreters,
+                    base,
+                },
+                specs,
+                max_workers: max_workers.max(1),
+                force,
+                log_dir: log_dir.clone(),
+                namespace: std::env::var("AIRGATE_IMAGE_NAMESPACE").ok(),
+                progress: true,
+            };
+            let record = images::build::build(&docker, &selected, opts)
+                .await
+                .map_err(|e| CliError::failure(e.to_string()))?;
+            let mut bad = 0;
+            for line in &record.instances {
+                let status = match line.status {
+                    images::build::Status::Built => "built",
+                    images::build::Status::Skipped => "present",
+                    images::build::Status::Unbuildable => "UNBUILDABLE",
+                    images::build::Status::Failed => "FAILED",
+                };
+                let mut text = format!("{}  {}  {}", line.instance_id, status, line.image);
+                if !line.reason.is_empty() {
+                    bad += 1;
+                    let first = line.reason.lines().next().unwrap_or_default();
+                    text.push_str(&format!("  ({first})"));
+                }
+                if let (Some(log), images::build::Status::Failed) = (&line.log, &line.status) {
+                    text.push_str(&format!("  log: {log}"));
+                }
+                println!("{text}");
+            }
+            println!(
+                "{} of {} images ready; record: {}",
+                record.instances.len() - bad,
+                record.instances.len(),
+                log_dir.join(images::build::BUILD_RECORD).display()
+            );
+            return Ok(if bad == 0 { exit::OK } else { exit::FAILURE });
         }
         ImagesAction::Save {
             dataset: Some(dataset),

@@ -97,10 +97,19 @@ pub struct RepoSpecs {
 }
 
 /// The whole table.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
 pub struct SpecTable {
     /// `owner/name` → rows.
+    #[serde(default)]
     pub repos: BTreeMap<String, RepoSpecs>,
+    /// `owner/name` → where a `packages = "requirements.txt"` row's
+    /// requirements file lives, first match wins (`MAP_REPO_TO_REQS_PATHS`).
+    #[serde(default)]
+    pub reqs_paths: BTreeMap<String, Vec<String>>,
+    /// `owner/name` → where a `packages = "environment.yml"` row's conda
+    /// environment file lives (`MAP_REPO_TO_ENV_YML_PATHS`).
+    #[serde(default)]
+    pub env_yml_paths: BTreeMap<String, Vec<String>>,
 }
 
 impl SpecTable {
@@ -121,16 +130,48 @@ impl SpecTable {
         Self::parse(&text, &path.display().to_string())
     }
 
-    /// The table in use: `AIRGATE_SWEBENCH_SPECS` if set, else the embedded one.
-    /// Parsed once per process.
+    /// The embedded official table.
+    pub fn embedded() -> Result<Self, SpecError> {
+        Self::parse(EMBEDDED, "embedded configs/swebench/specs.toml")
+    }
+
+    /// Adds `other`'s rows over this table's: a version row, a repo's
+    /// language family and a repo's dependency-file paths in `other` replace
+    /// the same ones here; everything else is kept. This is how a site adds
+    /// its own mirrored projects without copying the official table.
+    pub fn overlay(&mut self, other: SpecTable) {
+        for (repo, specs) in other.repos {
+            match self.repos.get_mut(&repo) {
+                Some(mine) => {
+                    mine.ext = specs.ext;
+                    mine.versions.extend(specs.versions);
+                }
+                None => {
+                    self.repos.insert(repo, specs);
+                }
+            }
+        }
+        self.reqs_paths.extend(other.reqs_paths);
+        self.env_yml_paths.extend(other.env_yml_paths);
+    }
+
+    /// The embedded table with `extra` (a `--specs FILE` or
+    /// `AIRGATE_SWEBENCH_SPECS`, same TOML format) laid over it.
+    pub fn with_overlay(extra: Option<&Path>) -> Result<Self, SpecError> {
+        let mut table = Self::embedded()?;
+        if let Some(path) = extra {
+            table.overlay(Self::from_file(path)?);
+        }
+        Ok(table)
+    }
+
+    /// The table in use: the embedded one with `AIRGATE_SWEBENCH_SPECS` (if
+    /// set) laid over it. Parsed once per process.
     pub fn global() -> Result<&'static SpecTable, SpecError> {
         static TABLE: OnceLock<Result<SpecTable, String>> = OnceLock::new();
         let res = TABLE.get_or_init(|| {
-            let parsed = match std::env::var("AIRGATE_SWEBENCH_SPECS") {
-                Ok(p) => Self::from_file(Path::new(&p)),
-                Err(_) => Self::parse(EMBEDDED, "embedded configs/swebench/specs.toml"),
-            };
-            parsed.map_err(|e| e.to_string())
+            let extra = std::env::var_os("AIRGATE_SWEBENCH_SPECS").map(std::path::PathBuf::from);
+            Self::with_overlay(extra.as_deref()).map_err(|e| e.to_string())
         });
         res.as_ref().map_err(|m| SpecError::Invalid {
             origin: "spec table".into(),
@@ -168,6 +209,39 @@ mod tests {
         assert!(t.get("django/django", "0.0").is_err());
         assert_eq!(t.get("sympy/sympy", "1.1").unwrap().0, "py");
         assert!(t.repos.len() > 50);
+    }
+
+    #[test]
+    fn overlay_adds_and_replaces_rows_and_keeps_the_rest() {
+        let mut t = SpecTable::embedded().unwrap();
+        assert_eq!(t.reqs_paths["pallets/flask"], vec!["requirements/dev.txt"]);
+        assert!(t.env_yml_paths.contains_key("pydata/xarray"));
+        let extra = SpecTable::parse(
+            r#"
+[reqs_paths]
+"bank/ledger" = ["reqs/test.txt"]
+[repos."bank/ledger"]
+ext = "py"
+[repos."bank/ledger".versions."1.0"]
+python = "3.11"
+test_cmd = "pytest -rA"
+[repos."sympy/sympy"]
+ext = "py"
+[repos."sympy/sympy".versions."1.1"]
+python = "3.11"
+test_cmd = "bin/test -C"
+"#,
+            "x",
+        )
+        .unwrap();
+        t.overlay(extra);
+        assert_eq!(t.get("bank/ledger", "1.0").unwrap().0, "py");
+        assert_eq!(t.reqs_paths["bank/ledger"], vec!["reqs/test.txt"]);
+        let (_, sympy) = t.get("sympy/sympy", "1.1").unwrap();
+        assert_eq!(sympy.test_cmd, Some(OneOrMany::One("bin/test -C".into())));
+        // Other sympy versions and other repos are untouched.
+        assert!(t.get("sympy/sympy", "1.2").is_ok());
+        assert!(t.get("django/django", "3.0").is_ok());
     }
 
     #[test]

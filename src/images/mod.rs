@@ -14,6 +14,9 @@
 //! `validation.json`; its `files` list gives the sha256 of every file and
 //! each image entry names its instance.
 
+pub mod build;
+pub mod mirror;
+
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
