@@ -347,22 +347,21 @@ pub async fn run(args: SolveArgs) -> anyhow::Result<u8> {
         let _ = sandbox.close().await;
         return Err(CliError::usage(format!("MCP tools: {e}")).into());
     }
-    let approval_policy = crate::tools::approval::ApprovalPolicy::load(None)
-        .map_err(|e| CliError::usage(e.to_string()))?;
     let approval_mode = crate::tools::approval::ApprovalMode::resolve(
         args.approve,
         std::io::IsTerminal::is_terminal(&std::io::stdin()),
     );
     // Secrets: this process's secret-looking variables and the values in
     // the masked files never reach the model or any file airgate writes.
-    let mut redactor = crate::redact::Redactor::from_env()
-        .map_err(|e| CliError::usage(format!("redaction settings: {e}")))?;
-    for rel in workspace.masked() {
-        if let Err(e) = redactor.add_file(&repo.join(rel)) {
-            tracing::warn!(file = %rel, error = %e, "cannot read a masked file for redaction");
-        }
-    }
-    let redactor = std::sync::Arc::new(redactor);
+    let job = engine::Job::new(
+        task.statement.clone(),
+        repo.display().to_string(),
+        patch_policy,
+        Some(approval_mode),
+        Some((&repo, &workspace)),
+    )
+    .map_err(|e| CliError::usage(e.to_string()))?;
+    let redactor = job.redactor().clone();
     // The audit record: appended as events happen, outside the sandbox and
     // outside the repo (the default --out is under the state directory).
     let out_dir = args.out.clone().unwrap_or_else(default_run_dir);
@@ -389,17 +388,10 @@ pub async fn run(args: SolveArgs) -> anyhow::Result<u8> {
         }
     };
     let episode = Episode {
-        task: task.statement.clone(),
-        repo_label: repo.display().to_string(),
-        sandbox: sandbox.as_ref(),
-        workspace: &workspace,
-        verifier: &verifier,
-        policy: Some(&patch_policy),
-        redactor: Some(redactor.as_ref()),
-        approval: Some((&approval_policy, approval_mode)),
         progress: Some(&progress),
         tools: &registry,
         mcp: hub.as_deref(),
+        ..job.episode(sandbox.as_ref(), &workspace, &verifier)
     };
 
     let result = tokio::select! {
