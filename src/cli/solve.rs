@@ -3,47 +3,14 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use clap::{Args, ValueEnum};
+use clap::Args;
 
 use crate::engine::{self, EngineConfig, Episode, Outcome};
 use crate::error::{CliError, exit};
 use crate::gate::{self, TestCommandGate};
 use crate::model::spec::{PolicyContext, build_policy, find_solution_patch};
 use crate::model::{ModelError, ModelSpec, Policy};
-use crate::sandbox::{Sandbox, Workspace};
-
-/// Where commands run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum SandboxKind {
-    /// On this machine, in a scratch copy of the repo, inside bubblewrap:
-    /// read-only system, no network, private HOME and /tmp, no secrets.
-    Local,
-    /// On this machine with no confinement at all (prints a warning).
-    None,
-    /// In a Docker container with the scratch copy at /testbed.
-    Docker,
-}
-
-impl SandboxKind {
-    /// The flag value, for messages.
-    pub fn label(self) -> &'static str {
-        match self {
-            SandboxKind::Local => "local",
-            SandboxKind::None => "none",
-            SandboxKind::Docker => "docker",
-        }
-    }
-
-    /// The library's choice for this flag value.
-    pub fn choice(self, image: Option<String>) -> crate::sandbox::SandboxChoice {
-        use crate::sandbox::SandboxChoice;
-        match self {
-            SandboxKind::Local => SandboxChoice::Local,
-            SandboxKind::None => SandboxChoice::None,
-            SandboxKind::Docker => SandboxChoice::Docker(image),
-        }
-    }
-}
+use crate::sandbox::{Sandbox, SandboxChoice, Workspace};
 
 /// Arguments of `airgate solve`.
 #[derive(Debug, Args)]
@@ -116,8 +83,8 @@ pub struct SolveArgs {
     #[arg(long)]
     pub out: Option<PathBuf>,
     /// Where commands run.
-    #[arg(long, value_enum, default_value_t = SandboxKind::Local)]
-    pub sandbox: SandboxKind,
+    #[arg(long, value_enum, default_value_t = SandboxChoice::Local)]
+    pub sandbox: SandboxChoice,
     /// Image for --sandbox docker.
     #[arg(long)]
     pub image: Option<String>,
@@ -204,7 +171,13 @@ pub async fn run(args: SolveArgs) -> anyhow::Result<u8> {
     let repo = validate_repo(&args.repo)?;
     let task = read_task(&args)?;
     // The sandbox must work before any model starts or anything is copied.
-    let choice = args.sandbox.choice(args.image.clone());
+    let choice = args.sandbox;
+    if choice == SandboxChoice::Instant {
+        return Err(CliError::usage(
+            "--sandbox instant is for `factory run` benchmarks only: use local, none or docker",
+        )
+        .into());
+    }
     choice
         .preflight()
         .map_err(|e| CliError::environment(e.to_string()))?;
@@ -225,7 +198,7 @@ pub async fn run(args: SolveArgs) -> anyhow::Result<u8> {
     let spec = ModelSpec::parse(&args.model).map_err(|e| CliError::usage(e.to_string()))?;
     let mcp_specs = crate::mcp::config::servers(args.mcp_config.as_deref(), &args.mcp)
         .map_err(|e| CliError::usage(e.to_string()))?;
-    if !mcp_specs.is_empty() && args.sandbox == SandboxKind::Docker {
+    if !mcp_specs.is_empty() && args.sandbox == SandboxChoice::Docker {
         return Err(CliError::usage(
             "MCP servers cannot run with --sandbox docker yet: use --sandbox local (bubblewrap, the default) or drop --mcp / [[mcp]]",
         )
@@ -307,7 +280,7 @@ pub async fn run(args: SolveArgs) -> anyhow::Result<u8> {
     let workspace = Workspace::copy_from(&repo)
         .map_err(|e| CliError::environment(format!("cannot create the scratch workspace: {e}")))?;
     let sandbox: Box<dyn Sandbox> = choice
-        .open(&workspace)
+        .open(&workspace, args.image.as_deref())
         .await
         .map_err(|e| CliError::environment(format!("{} sandbox: {e}", args.sandbox.label())))?;
     // MCP servers start in the agent's sandbox, before any model call; one

@@ -90,7 +90,7 @@ impl InstanceEnv for LocalBackend {
         let workspace = crate::sandbox::blocking(|| Workspace::adopt(&repo))?;
         // The teacher's commands run in bubblewrap, like `solve`'s.
         let sandbox = crate::sandbox::SandboxChoice::Local
-            .open(&workspace)
+            .open(&workspace, None)
             .await?;
         Ok(Prepared {
             workspace,

@@ -46,6 +46,8 @@ pub struct RunConfig {
     pub jobs: usize,
     /// Where commands run.
     pub sandbox: SandboxChoice,
+    /// The image for `--sandbox docker` (the default image when `None`).
+    pub image: Option<String>,
     /// Step and attempt limits.
     pub engine: EngineConfig,
     /// Directory holding `configs/`.
@@ -199,7 +201,7 @@ pub async fn run_suite(cfg: &RunConfig, plans: &[Arc<ModelPlan>]) -> Result<RunS
                 let task = task.clone();
                 let jobs = Arc::clone(&jobs);
                 let engine = cfg.engine.clone();
-                let sandbox = cfg.sandbox.clone();
+                let sandbox = (cfg.sandbox, cfg.image.clone());
                 let root = cfg.config_root.clone();
                 let out = out.clone();
                 set.spawn(async move {
@@ -326,7 +328,7 @@ async fn episode(
     sample: u32,
     jobs: Arc<Semaphore>,
     engine_cfg: EngineConfig,
-    sandbox: SandboxChoice,
+    sandbox: (SandboxChoice, Option<String>),
     config_root: PathBuf,
     out: PathBuf,
 ) -> EpisodeEnd {
@@ -381,7 +383,7 @@ async fn run_episode(
     plan: &ModelPlan,
     task: &Task,
     engine_cfg: &EngineConfig,
-    sandbox: &SandboxChoice,
+    (sandbox, image): &(SandboxChoice, Option<String>),
     config_root: &Path,
 ) -> Result<Trajectory, TiersError> {
     let gate = task.gate()?;
@@ -399,7 +401,7 @@ async fn run_episode(
     let ws = tokio::task::spawn_blocking(move || Workspace::copy_from(&repo))
         .await
         .map_err(|e| TiersError::Usage(format!("workspace task failed: {e}")))??;
-    let sb: Box<dyn Sandbox> = sandbox.open(&ws).await?;
+    let sb: Box<dyn Sandbox> = sandbox.open(&ws, image.as_deref()).await?;
     let policy = if probe::is_offline(&plan.resolved) {
         let ctx = PolicyContext {
             solution_patch: Some(task.solution_patch()),
