@@ -172,18 +172,7 @@ pub async fn run(args: SolveArgs) -> anyhow::Result<u8> {
     let task = read_task(&args)?;
     // The sandbox must work before any model starts or anything is copied.
     let choice = args.sandbox;
-    if choice == SandboxChoice::Instant {
-        return Err(CliError::usage(
-            "--sandbox instant is for `factory run` benchmarks only: use local, none or docker",
-        )
-        .into());
-    }
-    choice
-        .preflight()
-        .map_err(|e| CliError::environment(e.to_string()))?;
-    if let Some(w) = choice.warning() {
-        eprintln!("{w}");
-    }
+    super::agent_sandbox(choice, exit::ENVIRONMENT)?;
     let test_cmd = args
         .test_cmd
         .clone()

@@ -160,18 +160,7 @@ async fn run_cmd(a: TierRun) -> anyhow::Result<u8> {
     }
     let tasks = suite::discover(&a.common.tasks, a.common.tier.as_deref()).map_err(to_cli)?;
     let choice = a.sandbox;
-    if choice == SandboxChoice::Instant {
-        return Err(CliError::usage(
-            "--sandbox instant is for `factory run` benchmarks only: use local, none or docker",
-        )
-        .into());
-    }
-    choice
-        .preflight()
-        .map_err(|e| CliError::failure(e.to_string()))?;
-    if let Some(w) = choice.warning() {
-        eprintln!("{w}");
-    }
+    super::agent_sandbox(choice, exit::FAILURE)?;
     let out = a.out.clone().unwrap_or_else(super::solve::default_run_dir);
     let cfg = RunConfig {
         tasks,
