@@ -8,7 +8,7 @@ use super::loop_breaker::{self, LoopBreaker, NudgeKind, Verdict};
 use super::trajectory::{Attempt, EndReason, Event};
 use super::{Live, emit, main_arg};
 use crate::error::Retryable;
-use crate::model::{Message, ModelError, Policy, Proposal};
+use crate::model::{Message, ModelError, Policy, Proposal, ToolCall};
 use crate::tools;
 
 /// Action-less replies with the same text, in a row, that end an attempt.
@@ -134,21 +134,7 @@ impl Steps {
         });
         a.messages
             .push(Message::assistant(proposal.raw.clone(), vec![]));
-        emit(
-            ep,
-            cfg,
-            Live::Step {
-                attempt: a.index,
-                step,
-                tool: "(no tool call)".into(),
-                arg: String::new(),
-                tool_ms: 0,
-                error: true,
-                refused: false,
-                tokens: t.clock.tokens(&a.usage),
-                elapsed: t.clock.started.elapsed(),
-            },
-        );
+        live_step(t, a, step, None, 0, true, false);
         let raw = proposal.raw.trim();
         self.empty_replies = if raw.is_empty() {
             self.empty_replies + 1
@@ -263,20 +249,14 @@ impl Steps {
                     text: outcome.text.clone(),
                 });
             }
-            emit(
-                ep,
-                cfg,
-                Live::Step {
-                    attempt: a.index,
-                    step,
-                    tool: call.name.clone(),
-                    arg: main_arg(call),
-                    tool_ms: duration_ms,
-                    error: outcome.is_error,
-                    refused,
-                    tokens: t.clock.tokens(&a.usage),
-                    elapsed: t.clock.started.elapsed(),
-                },
+            live_step(
+                t,
+                a,
+                step,
+                Some(call),
+                duration_ms,
+                outcome.is_error,
+                refused,
             );
             a.messages
                 .push(Message::tool(call.id.clone(), outcome.text.clone()));
@@ -315,4 +295,32 @@ impl Steps {
         }
         StepEnd::Next
     }
+}
+
+/// Reports a finished step to the live display: the call made (`None`
+/// for a reply without one), its wall time and how it went.
+fn live_step(
+    t: &Turn<'_>,
+    a: &Attempt,
+    step: u32,
+    call: Option<&ToolCall>,
+    tool_ms: u64,
+    error: bool,
+    refused: bool,
+) {
+    emit(
+        t.ep,
+        t.cfg,
+        Live::Step {
+            attempt: a.index,
+            step,
+            tool: call.map_or_else(|| "(no tool call)".into(), |c| c.name.clone()),
+            arg: call.map(main_arg).unwrap_or_default(),
+            tool_ms,
+            error,
+            refused,
+            tokens: t.clock.tokens(&a.usage),
+            elapsed: t.clock.started.elapsed(),
+        },
+    );
 }
