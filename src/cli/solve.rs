@@ -335,7 +335,7 @@ pub async fn run(args: SolveArgs) -> anyhow::Result<u8> {
         })
         .find(|p| p.symlink_metadata().is_err())
         .unwrap_or_else(|| out_dir.join("events.jsonl"));
-    let hook: engine::audit::Redactor = {
+    let hook: engine::audit::RedactHook = {
         let r = redactor.clone();
         std::sync::Arc::new(move |v: &mut serde_json::Value| r.redact_json(v))
     };

@@ -4,7 +4,7 @@
 use std::time::Instant;
 
 use super::attempt::Turn;
-use super::loop_breaker::{self, LoopBreaker, NudgeKind, Verdict};
+use super::loop_breaker::{self, CallVerdict, LoopBreaker, NudgeKind};
 use super::trajectory::{Attempt, EndReason, Event};
 use super::{Live, emit, main_arg};
 use crate::error::Retryable;
@@ -206,8 +206,8 @@ impl Steps {
                     ))
                 }
                 None => match self.breaker.check(call) {
-                    Verdict::Run => None,
-                    Verdict::Refuse { text, stuck, .. } => {
+                    CallVerdict::Run => None,
+                    CallVerdict::Refuse { text, stuck, .. } => {
                         if stuck {
                             stop = Some(EndReason::Stuck);
                         }
