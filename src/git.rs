@@ -134,17 +134,15 @@ impl Git {
         &self.git_dir
     }
 
-    fn command<I, S>(&self, args: I) -> Command
-    where
-        I: IntoIterator<Item = S>,
-        S: AsRef<OsStr>,
-    {
+    /// `git` with the cleared environment and the forced config, bound to
+    /// no repository yet (`home` is its `HOME`).
+    fn bare_command(home: &Path, attr_source: bool) -> Command {
         let mut cmd = Command::new("git");
         cmd.env_clear();
         if let Some(path) = std::env::var_os("PATH") {
             cmd.env("PATH", path);
         }
-        cmd.env("HOME", &self.git_dir)
+        cmd.env("HOME", home)
             .env("LC_ALL", "C")
             .env("GIT_CONFIG_NOSYSTEM", "1")
             .env("GIT_CONFIG_GLOBAL", "/dev/null")
@@ -156,17 +154,49 @@ impl Git {
                 self.protocols.as_deref().unwrap_or_default(),
             )
             .env("GIT_CEILING_DIRECTORIES", "/");
-        if let Some(index) = &self.index {
-            cmd.env("GIT_INDEX_FILE", index);
-        }
-        let args: Vec<S> = args.into_iter().collect();
-        // git 2.47 segfaults in `apply` with GIT_ATTR_SOURCE set; apply
-        // writes exactly the patch text whatever the attributes say.
-        if args.first().is_none_or(|a| a.as_ref() != "apply") {
+        if attr_source {
             cmd.env("GIT_ATTR_SOURCE", EMPTY_TREE);
         }
         for c in FORCED {
             cmd.arg("-c").arg(c);
+        }
+        cmd.stdin(Stdio::null());
+        cmd
+    }
+
+    /// Clones the local repository `src` into `dst` (a new folder) and
+    /// returns the runner for the clone. Only the local file transport is
+    /// allowed, objects are copied (no hardlinks into `src`), and the
+    /// forced config holds: no hook or filter of `src` runs.
+    pub fn clone_local(src: &Path, dst: &Path) -> Result<Git, GitError> {
+        let home = dst.parent().unwrap_or(dst);
+        let mut cmd = Self::bare_command(home, false);
+        cmd.env("GIT_ALLOW_PROTOCOL", "file")
+            .current_dir(home)
+            .args(["clone", "-q", "--no-hardlinks", "--"])
+            .arg(src)
+            .arg(dst);
+        let args = format!(
+            "clone -q --no-hardlinks -- {} {}",
+            src.display(),
+            dst.display()
+        );
+        Self::output(cmd, None, args)?;
+        Ok(Git::new(dst.join(".git"), Some(dst)))
+    }
+
+    fn command<I, S>(&self, args: I) -> Command
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        let args: Vec<S> = args.into_iter().collect();
+        // git 2.47 segfaults in `apply` with GIT_ATTR_SOURCE set; apply
+        // writes exactly the patch text whatever the attributes say.
+        let attr_source = args.first().is_none_or(|a| a.as_ref() != "apply");
+        let mut cmd = Self::bare_command(&self.git_dir, attr_source);
+        if let Some(index) = &self.index {
+            cmd.env("GIT_INDEX_FILE", index);
         }
         cmd.arg("--git-dir").arg(&self.git_dir);
         match &self.work_tree {
@@ -177,7 +207,7 @@ impl Git {
                 cmd.current_dir(&self.git_dir);
             }
         }
-        cmd.args(args).stdin(Stdio::null());
+        cmd.args(args);
         cmd
     }
 
@@ -192,7 +222,17 @@ impl Git {
         args: &[S],
         input: Option<&[u8]>,
     ) -> Result<String, GitError> {
-        let mut cmd = self.command(args);
+        let cmd = self.command(args);
+        let joined = args
+            .iter()
+            .map(|a| a.as_ref().to_string_lossy().into_owned())
+            .collect::<Vec<_>>()
+            .join(" ");
+        Self::output(cmd, input, joined)
+    }
+
+    /// Runs `cmd`, feeding `input`; stdout, or the failure with `args`.
+    fn output(mut cmd: Command, input: Option<&[u8]>, args: String) -> Result<String, GitError> {
         cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
         if input.is_some() {
             cmd.stdin(Stdio::piped());
@@ -205,11 +245,7 @@ impl Git {
         let out = child.wait_with_output().map_err(GitError::Spawn)?;
         if !out.status.success() {
             return Err(GitError::Failed {
-                args: args
-                    .iter()
-                    .map(|a| a.as_ref().to_string_lossy().into_owned())
-                    .collect::<Vec<_>>()
-                    .join(" "),
+                args,
                 stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
                 code: out.status.code(),
             });
@@ -312,5 +348,39 @@ mod tests {
                 .any(|(k, v)| k == &OsStr::new("GIT_CONFIG_GLOBAL")
                     && *v == Some(OsStr::new("/dev/null")))
         );
+    }
+
+    /// A clone shares no object file with its source (the agent may write
+    /// to the clone; the dataset's repository must not change through it).
+    /// Control: the clone holds the source's commit and checks it out.
+    #[test]
+    fn clone_local_copies_objects() {
+        use std::os::unix::fs::MetadataExt;
+        let d = tempfile::tempdir().unwrap();
+        let src = d.path().join("src");
+        std::fs::create_dir_all(&src).unwrap();
+        let src_git = Git::new(src.join(".git"), Some(&src));
+        src_git.run(&["init", "-q"]).unwrap();
+        std::fs::write(src.join("b.txt"), "b\n").unwrap();
+        src_git.run(&["add", "-A"]).unwrap();
+        src_git.run(&["commit", "-q", "-m", "one"]).unwrap();
+        let head = src_git.run(&["rev-parse", "HEAD"]).unwrap();
+        let dst = d.path().join("dst");
+        let clone = Git::clone_local(&src, &dst).unwrap();
+        let mut objects = 0;
+        for e in walkdir::WalkDir::new(dst.join(".git/objects")) {
+            let e = e.unwrap();
+            if e.file_type().is_file() {
+                objects += 1;
+                assert_eq!(e.metadata().unwrap().nlink(), 1, "{}", e.path().display());
+            }
+        }
+        assert!(objects > 0);
+        std::fs::write(dst.join("b.txt"), "changed\n").unwrap();
+        clone
+            .run(&["checkout", "-q", "--detach", head.trim()])
+            .unwrap();
+        clone.run(&["checkout", "-q", "--", "b.txt"]).unwrap();
+        assert_eq!(std::fs::read_to_string(dst.join("b.txt")).unwrap(), "b\n");
     }
 }

@@ -220,7 +220,7 @@ fn resume_after_kill_9_is_exact_for_both_splits() {
     let want = ids(&full, Split::Rejected);
     assert_eq!(want.len(), 3, "{want:?}");
     // every instance ran both samples and solved none (noop-1 never ran)
-    let m = airgate::corpus::Manifest::load(&full).unwrap();
+    let m = airgate::corpus::CorpusManifest::load(&full).unwrap();
     assert_eq!(m.instances.len(), 4, "{:?}", m.instances);
     assert_eq!(m.instances["airgate__mini-1"].samples_run, 2);
     assert_eq!(m.instances["airgate__mini-1"].solve_rate, 0.0);
@@ -246,7 +246,7 @@ fn resume_after_kill_9_is_exact_for_both_splits() {
     }
     let _ = child.wait();
     assert!(!finished_early, "the run ended before it could be killed");
-    let before = airgate::corpus::Manifest::load(&killed.join("rejected"))
+    let before = airgate::corpus::CorpusManifest::load(&killed.join("rejected"))
         .unwrap()
         .rows;
     assert!(

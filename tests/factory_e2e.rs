@@ -282,7 +282,7 @@ fn resume_after_kill_9_shards_and_merge_match_an_uninterrupted_run() {
     }
     let _ = child.wait();
     assert!(!finished_early, "the run ended before it could be killed");
-    let before = airgate::corpus::Manifest::load(&killed).unwrap().rows;
+    let before = airgate::corpus::CorpusManifest::load(&killed).unwrap().rows;
     assert!((1..3).contains(&before), "killed with {before} rows");
     let s = summary(&run(&killed, &["--teacher", &t]));
     assert!(s["resumed"].as_u64().unwrap() >= before, "{s}");

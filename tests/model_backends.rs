@@ -103,7 +103,7 @@ async fn native_multi_turn_ties_results_to_call_ids() {
         let p3 = p.propose(&conv, &info()).await.unwrap();
         assert_eq!(p3.message.unwrap().tool_calls[0].name, "submit");
 
-        let reqs = mock.requests();
+        let reqs = mock.requests().await;
         assert_eq!(reqs.len(), 3, "{api:?}");
         for r in &reqs {
             assert_eq!(r.path, api.path());
@@ -165,7 +165,10 @@ async fn openai_sends_bearer_only_with_a_key() {
     let w = OpenAiWire::with_key("m", format!("{}/v1", mock.url()), Some("sk-1".into()));
     let mut p = RemotePolicy::new("m", Box::new(w), opts(ToolCallMode::Native)).unwrap();
     p.propose(&[Message::user("x")], &info()).await.unwrap();
-    assert_eq!(mock.requests()[0].headers["authorization"], "Bearer sk-1");
+    assert_eq!(
+        mock.requests().await[0].headers["authorization"],
+        "Bearer sk-1"
+    );
 }
 
 #[tokio::test]
@@ -194,7 +197,7 @@ async fn text_protocol_replies_are_parsed_and_results_sent_as_text() {
         let p2 = p.propose(&conv, &info()).await.unwrap();
         assert_eq!(p2.message.unwrap().tool_calls[0].name, "submit");
 
-        let reqs = mock.requests();
+        let reqs = mock.requests().await;
         assert!(
             api.tool_names(&reqs[0].body).is_empty(),
             "{api:?}: no native tools in text mode"
@@ -241,7 +244,7 @@ async fn auto_mode_falls_back_to_text_when_no_native_call() {
         let p2 = p.propose(&conv, &info()).await.unwrap();
         assert_eq!(p2.message.unwrap().tool_calls[0].name, "submit");
         // Native tools are offered in auto mode and the parsed call is sent back natively.
-        let reqs = mock.requests();
+        let reqs = mock.requests().await;
         assert_eq!(api.tool_names(&reqs[0].body).len(), 6);
         let msgs = api.messages(&reqs[1].body);
         let call_ids: Vec<String> = msgs.iter().flat_map(|m| m.2.clone()).collect();
@@ -290,7 +293,7 @@ async fn a_500_then_success_is_retried() {
         let mut p = policy(api, &mock, opts(ToolCallMode::Native));
         let pr = p.propose(&start_convo(&p), &info()).await.unwrap();
         assert_eq!(pr.message.unwrap().tool_calls[0].name, "ls");
-        assert_eq!(mock.requests().len(), 3, "{api:?}");
+        assert_eq!(mock.requests().await.len(), 3, "{api:?}");
     }
 }
 
@@ -309,7 +312,7 @@ async fn persistent_5xx_exhausts_retries_as_a_transient_error() {
     assert!(matches!(err, ModelError::Transient(_)), "{err}");
     assert!(err.is_retryable());
     assert!(err.to_string().contains("HTTP 502"), "{err}");
-    assert_eq!(mock.requests().len(), 3);
+    assert_eq!(mock.requests().await.len(), 3);
 }
 
 #[tokio::test]
@@ -324,7 +327,7 @@ async fn a_429_honours_retry_after() {
         let t0 = Instant::now();
         let pr = p.propose(&start_convo(&p), &info()).await.unwrap();
         assert!(pr.message.is_some());
-        assert_eq!(mock.requests().len(), 2);
+        assert_eq!(mock.requests().await.len(), 2);
         // The backoff base is 5 ms: only Retry-After explains a 1 s wait.
         assert!(
             t0.elapsed() >= Duration::from_secs(1),
@@ -347,7 +350,7 @@ async fn a_hang_past_the_timeout_is_a_timeout_not_retried() {
         let err = p.propose(&start_convo(&p), &info()).await.unwrap_err();
         assert!(matches!(err, ModelError::Timeout(_)), "{api:?}: {err}");
         assert!(err.is_retryable());
-        assert_eq!(mock.requests().len(), 1, "timeouts are not retried");
+        assert_eq!(mock.requests().await.len(), 1, "timeouts are not retried");
     }
 }
 
@@ -381,7 +384,7 @@ async fn not_found_and_unauthorized_say_what_to_do() {
             Api::Anthropic => "ANTHROPIC_API_KEY",
         };
         assert!(e401.contains("HTTP 401") && e401.contains(key), "{e401}");
-        assert_eq!(mock.requests().len(), 2, "4xx are not retried");
+        assert_eq!(mock.requests().await.len(), 2, "4xx are not retried");
     }
 }
 
@@ -469,7 +472,7 @@ async fn context_overflow_elides_harder_and_retries_once() {
             "{:?}",
             pr.notes
         );
-        let reqs = mock.requests();
+        let reqs = mock.requests().await;
         assert_eq!(reqs.len(), 2);
         assert!(reqs[1].body.to_string().len() < reqs[0].body.to_string().len());
         assert!(reqs[1].body.to_string().contains("elided by airgate"));
@@ -524,7 +527,7 @@ async fn context_budget_elides_before_the_server_refuses() {
         "{:?}",
         pr.notes
     );
-    let sent = &mock.requests()[0].body;
+    let sent = &mock.requests().await[0].body;
     assert_eq!(sent["options"]["num_ctx"], 6000);
     let msgs = sent["messages"].as_array().unwrap();
     assert_eq!(msgs.len(), conv.len(), "structure kept");
@@ -578,7 +581,7 @@ async fn constrained_text_mode_sends_the_action_schema() {
         let mut p = policy(api, &mock, o);
         let pr = p.propose(&start_convo(&p), &info()).await.unwrap();
         assert_eq!(pr.message.unwrap().tool_calls[0].name, "read_file");
-        let body = &mock.requests()[0].body;
+        let body = &mock.requests().await[0].body;
         let schema = match api {
             Api::OpenAi => &body["response_format"]["json_schema"]["schema"],
             _ => &body["format"],
@@ -649,7 +652,7 @@ async fn auto_mode_switches_to_text_when_the_server_refuses_tools() {
         act(&mut conv, &p1, "a.py");
         let p2 = p.propose(&conv, &info()).await.unwrap();
         assert_eq!(p2.message.unwrap().tool_calls[0].name, "submit");
-        let reqs = mock.requests();
+        let reqs = mock.requests().await;
         assert_eq!(reqs.len(), 3, "{body}: a refusal is not retried");
         assert_eq!(api.tool_names(&reqs[0].body).len(), 6);
         for r in &reqs[1..] {
@@ -687,7 +690,7 @@ async fn native_mode_refused_tools_says_how_to_fix_it() {
     );
     let s = e.to_string();
     assert!(s.contains("tool_calls = \"auto\""), "{s}");
-    assert_eq!(mock.requests().len(), 1);
+    assert_eq!(mock.requests().await.len(), 1);
 }
 
 /// Optional parameters a server refuses are dropped (or renamed) once, for
@@ -716,7 +719,7 @@ async fn refused_optional_parameters_are_adapted_once() {
     assert_eq!(p1.notes.len(), 2, "{:?}", p1.notes);
     let p2 = p.propose(&conv, &info()).await.unwrap();
     assert!(p2.notes.is_empty(), "{:?}", p2.notes);
-    let reqs = mock.requests();
+    let reqs = mock.requests().await;
     assert_eq!(reqs.len(), 4);
     assert!(reqs[0].body.get("max_tokens").is_some());
     for r in &reqs[2..] {
@@ -734,7 +737,7 @@ async fn refused_optional_parameters_are_adapted_once() {
     let mut p = policy(api, &mock, opts(ToolCallMode::Native));
     let e = p.propose(&conv, &info()).await.unwrap_err();
     assert!(matches!(e, ModelError::Rejected(_)), "{e}");
-    assert_eq!(mock.requests().len(), 1);
+    assert_eq!(mock.requests().await.len(), 1);
 }
 
 /// A server whose accept queue is full drops new connections' SYNs: the
@@ -804,7 +807,7 @@ async fn anthropic_cache_breakpoints_and_a_server_without_them() {
         ),
         (1000, 800, 190)
     );
-    let reqs = mock.requests();
+    let reqs = mock.requests().await;
     assert_eq!(reqs.len(), 3);
     assert!(reqs[0].body.to_string().contains("cache_control"));
     for r in &reqs[1..] {

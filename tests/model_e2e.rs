@@ -154,9 +154,9 @@ async fn solve_against_each_mock_ends_verified() {
         assert_eq!(run.traj["usage"]["prompt_tokens"], 400);
         assert_eq!(run.traj["usage"]["completion_tokens"], 80);
 
-        let reqs = mock.requests();
+        let reqs = mock.requests().await;
         assert_eq!(reqs.len(), 4, "{api:?}");
-        assert_eq!(mock.replies_left(), 0);
+        assert_eq!(mock.replies_left().await, 0);
         // The last request carries three results, each tied to its call, and
         // the str_replace result is the tool's real answer.
         let msgs = api.messages(&reqs[3].body);
@@ -227,7 +227,7 @@ async fn text_protocol_through_a_named_config_ends_verified() {
     // Priced: 5 calls x (50 in, 10 out) at $1/$2 per Mtok.
     let cost = run.traj["usage"]["cost_usd"].as_f64().unwrap();
     assert!((cost - 5.0 * (50.0 + 20.0) / 1e6).abs() < 1e-12, "{cost}");
-    let reqs = mock.requests();
+    let reqs = mock.requests().await;
     assert!(
         reqs.iter().all(|r| r.body.get("tools").is_none()),
         "text mode sends no tools"
@@ -281,7 +281,7 @@ async fn escalation_records_which_model_verified() {
     assert!(big_label.starts_with("openai:mock-model@"), "{big_label}");
     assert_eq!(run.traj["verified_by"], big_label);
     // The big model was handed the small one's failure.
-    let first = api.messages(&mock.requests()[0].body);
+    let first = api.messages(&mock.requests().await[0].body);
     assert!(first[1].1.contains("previous attempt"), "{}", first[1].1);
 }
 
@@ -318,8 +318,8 @@ async fn escalation_takes_over_when_the_small_model_fails_mid_run() {
         .collect();
     assert_eq!(errors.len(), 1, "{}", attempts[0]);
     assert_eq!(run.traj["verified_by"], attempts[1]["model"]);
-    assert_eq!(small.requests().len(), 2);
-    assert!(!big.requests().is_empty());
+    assert_eq!(small.requests().await.len(), 2);
+    assert!(!big.requests().await.is_empty());
 }
 
 /// A small model that refuses its very first call (wrong key, unknown
@@ -354,7 +354,7 @@ async fn escalation_does_not_hide_a_misconfigured_small_model() {
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("not found on server"), "{stderr}");
     assert!(out.stdout.is_empty(), "no outcome is claimed");
-    assert!(big.requests().is_empty(), "the big model was called");
+    assert!(big.requests().await.is_empty(), "the big model was called");
 }
 
 /// A model server that never answers is a broken environment (exit 3), not
@@ -411,7 +411,7 @@ async fn api_keys_are_taken_from_the_environment() {
         )
         .await;
         assert_eq!(run.code, 0, "{api:?}: {}\n{}", run.json, run.stderr);
-        let reqs = mock.requests();
+        let reqs = mock.requests().await;
         assert!(!reqs.is_empty());
         for r in &reqs {
             let h = |k: &str| r.headers.get(k).and_then(|v| v.to_str().ok());
@@ -449,9 +449,9 @@ async fn escalation_is_not_used_when_the_small_model_verifies() {
     assert_eq!(run.traj["verified_by"], small.as_str());
     assert_eq!(run.traj["attempts"].as_array().unwrap().len(), 1);
     assert!(
-        mock.requests().is_empty(),
+        mock.requests().await.is_empty(),
         "the big model was called: {:?}",
-        mock.requests().len()
+        mock.requests().await.len()
     );
 }
 
@@ -482,7 +482,7 @@ async fn escalation_where_both_models_fail_holds_the_gate() {
             .starts_with("openai:mock-model@")
     );
     assert!(attempts.iter().all(|a| a["gate"]["passed"] == false));
-    assert_eq!(mock.requests().len(), 2);
+    assert_eq!(mock.requests().await.len(), 2);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -3,7 +3,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use clap::{Args, Subcommand, ValueEnum};
+use clap::{Args, Subcommand};
 
 use crate::engine::EngineConfig;
 use crate::error::CliError;
@@ -16,6 +16,7 @@ use crate::factory::{
 };
 use crate::model::ModelSpec;
 use crate::model::spec::PolicyContext;
+use crate::sandbox::SandboxChoice;
 use crate::swebench::dataset::load_dataset;
 
 /// Arguments of `airgate factory`.
@@ -33,18 +34,22 @@ pub enum FactoryAction {
     Run(FactoryRunArgs),
 }
 
-/// Where episodes and verifications run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum FactorySandbox {
-    /// Instance images (`sweb.eval.x86_64.<id>`), one container per episode
-    /// and a fresh one per verification.
-    Docker,
-    /// Git repos on this machine (`--repos DIR/<owner>__<name>`) whose eval
-    /// script runs on the host: self-contained instances and tests.
-    Local,
-    /// Benchmark only: nothing runs, a non-empty patch counts as resolved.
-    #[value(hide = true)]
-    Instant,
+/// `--sandbox` of `factory run`: the [`SandboxChoice`]s it has a backend
+/// for (`none` is refused), with their meaning here.
+fn factory_sandbox() -> impl clap::builder::TypedValueParser<Value = SandboxChoice> {
+    use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
+    PossibleValuesParser::new([
+        PossibleValue::new("docker").help(
+            "Instance images (`sweb.eval.x86_64.<id>`), one container per episode and a fresh one per verification",
+        ),
+        PossibleValue::new("local").help(
+            "Git repos on this machine (`--repos DIR/<owner>__<name>`) whose eval script runs on the host: self-contained instances and tests",
+        ),
+        PossibleValue::new("instant")
+            .help("Benchmark only: nothing runs, a non-empty patch counts as resolved")
+            .hide(true),
+    ])
+    .try_map(|s| <SandboxChoice as clap::ValueEnum>::from_str(&s, false))
 }
 
 /// `factory run` options.
@@ -82,8 +87,8 @@ pub struct FactoryRunArgs {
     #[arg(long, default_value = "configs/public_sources.toml")]
     pub sources: PathBuf,
     /// Where episodes and verifications run.
-    #[arg(long, value_enum, default_value = "docker")]
-    pub sandbox: FactorySandbox,
+    #[arg(long, value_parser = factory_sandbox(), default_value = "docker")]
+    pub sandbox: SandboxChoice,
     /// With `--sandbox local`: folder of git repos named `<owner>__<name>`.
     #[arg(long)]
     pub repos: Option<PathBuf>,
@@ -190,11 +195,11 @@ async fn run_factory(a: FactoryRunArgs) -> anyhow::Result<u8> {
 
     // The local backend confines the teacher and the eval in bubblewrap:
     // refuse to start without it.
-    if matches!(a.sandbox, FactorySandbox::Local) {
+    if matches!(a.sandbox, SandboxChoice::Local) {
         crate::sandbox::bwrap::preflight().map_err(|e| CliError::failure(e.to_string()))?;
     }
     let (env, verifier): (Arc<dyn InstanceEnv>, Arc<dyn PatchVerifier>) = match a.sandbox {
-        FactorySandbox::Docker => {
+        SandboxChoice::Docker => {
             let config = crate::sandbox::docker::DockerConfig::load(None)
                 .map_err(|e| CliError::usage(e.to_string()))?;
             let b = Arc::new(DockerBackend {
@@ -204,7 +209,7 @@ async fn run_factory(a: FactoryRunArgs) -> anyhow::Result<u8> {
             });
             (b.clone(), b)
         }
-        FactorySandbox::Local => {
+        SandboxChoice::Local => {
             let repos = a.repos.clone().ok_or_else(|| {
                 CliError::usage(
                     "--sandbox local needs --repos DIR (git repos named <owner>__<name>)",
@@ -216,9 +221,15 @@ async fn run_factory(a: FactoryRunArgs) -> anyhow::Result<u8> {
             });
             (b.clone(), b)
         }
-        FactorySandbox::Instant => {
+        SandboxChoice::Instant => {
             let b = Arc::new(InstantBackend);
             (b.clone(), b)
+        }
+        // The flag's parser refuses it; kept as validation, not a type.
+        SandboxChoice::None => {
+            return Err(
+                CliError::usage("factory run has no --sandbox none: use docker or local").into(),
+            );
         }
     };
     let read_sha = |p: &Path, what: &str| -> anyhow::Result<String> {

@@ -112,6 +112,29 @@ async fn dispatch(command: Command) -> anyhow::Result<u8> {
     }
 }
 
+/// Checks the sandbox of an agent run (`solve`, `tiers run`) before
+/// anything starts: `instant` (a `factory run` benchmark) is refused,
+/// bubblewrap must work (else the error exits with `preflight_code`), and
+/// `none` prints its warning.
+fn agent_sandbox(
+    choice: crate::sandbox::SandboxChoice,
+    preflight_code: u8,
+) -> Result<(), CliError> {
+    if choice == crate::sandbox::SandboxChoice::Instant {
+        return Err(CliError::usage(
+            "--sandbox instant is for `factory run` benchmarks only: use local, none or docker",
+        ));
+    }
+    choice.preflight().map_err(|e| CliError {
+        code: preflight_code,
+        message: e.to_string(),
+    })?;
+    if let Some(w) = choice.warning() {
+        eprintln!("{w}");
+    }
+    Ok(())
+}
+
 fn init_tracing(verbose: u8) {
     let default = match verbose {
         0 => "warn",

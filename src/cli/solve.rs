@@ -3,47 +3,14 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use clap::{Args, ValueEnum};
+use clap::Args;
 
 use crate::engine::{self, EngineConfig, Episode, Outcome};
 use crate::error::{CliError, exit};
 use crate::gate::{self, TestCommandGate};
 use crate::model::spec::{PolicyContext, build_policy, find_solution_patch};
 use crate::model::{ModelError, ModelSpec, Policy};
-use crate::sandbox::{Sandbox, Workspace};
-
-/// Where commands run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum SandboxKind {
-    /// On this machine, in a scratch copy of the repo, inside bubblewrap:
-    /// read-only system, no network, private HOME and /tmp, no secrets.
-    Local,
-    /// On this machine with no confinement at all (prints a warning).
-    None,
-    /// In a Docker container with the scratch copy at /testbed.
-    Docker,
-}
-
-impl SandboxKind {
-    /// The flag value, for messages.
-    pub fn label(self) -> &'static str {
-        match self {
-            SandboxKind::Local => "local",
-            SandboxKind::None => "none",
-            SandboxKind::Docker => "docker",
-        }
-    }
-
-    /// The library's choice for this flag value.
-    pub fn choice(self, image: Option<String>) -> crate::sandbox::SandboxChoice {
-        use crate::sandbox::SandboxChoice;
-        match self {
-            SandboxKind::Local => SandboxChoice::Local,
-            SandboxKind::None => SandboxChoice::None,
-            SandboxKind::Docker => SandboxChoice::Docker(image),
-        }
-    }
-}
+use crate::sandbox::{Sandbox, SandboxChoice, Workspace};
 
 /// Arguments of `airgate solve`.
 #[derive(Debug, Args)]
@@ -116,8 +83,8 @@ pub struct SolveArgs {
     #[arg(long)]
     pub out: Option<PathBuf>,
     /// Where commands run.
-    #[arg(long, value_enum, default_value_t = SandboxKind::Local)]
-    pub sandbox: SandboxKind,
+    #[arg(long, value_enum, default_value_t = SandboxChoice::Local)]
+    pub sandbox: SandboxChoice,
     /// Image for --sandbox docker.
     #[arg(long)]
     pub image: Option<String>,
@@ -204,13 +171,8 @@ pub async fn run(args: SolveArgs) -> anyhow::Result<u8> {
     let repo = validate_repo(&args.repo)?;
     let task = read_task(&args)?;
     // The sandbox must work before any model starts or anything is copied.
-    let choice = args.sandbox.choice(args.image.clone());
-    choice
-        .preflight()
-        .map_err(|e| CliError::environment(e.to_string()))?;
-    if let Some(w) = choice.warning() {
-        eprintln!("{w}");
-    }
+    let choice = args.sandbox;
+    super::agent_sandbox(choice, exit::ENVIRONMENT)?;
     let test_cmd = args
         .test_cmd
         .clone()
@@ -225,7 +187,7 @@ pub async fn run(args: SolveArgs) -> anyhow::Result<u8> {
     let spec = ModelSpec::parse(&args.model).map_err(|e| CliError::usage(e.to_string()))?;
     let mcp_specs = crate::mcp::config::servers(args.mcp_config.as_deref(), &args.mcp)
         .map_err(|e| CliError::usage(e.to_string()))?;
-    if !mcp_specs.is_empty() && args.sandbox == SandboxKind::Docker {
+    if !mcp_specs.is_empty() && args.sandbox == SandboxChoice::Docker {
         return Err(CliError::usage(
             "MCP servers cannot run with --sandbox docker yet: use --sandbox local (bubblewrap, the default) or drop --mcp / [[mcp]]",
         )
@@ -307,7 +269,7 @@ pub async fn run(args: SolveArgs) -> anyhow::Result<u8> {
     let workspace = Workspace::copy_from(&repo)
         .map_err(|e| CliError::environment(format!("cannot create the scratch workspace: {e}")))?;
     let sandbox: Box<dyn Sandbox> = choice
-        .open(&workspace)
+        .open(&workspace, args.image.as_deref())
         .await
         .map_err(|e| CliError::environment(format!("{} sandbox: {e}", args.sandbox.label())))?;
     // MCP servers start in the agent's sandbox, before any model call; one
@@ -347,22 +309,21 @@ pub async fn run(args: SolveArgs) -> anyhow::Result<u8> {
         let _ = sandbox.close().await;
         return Err(CliError::usage(format!("MCP tools: {e}")).into());
     }
-    let approval_policy = crate::tools::approval::ApprovalPolicy::load(None)
-        .map_err(|e| CliError::usage(e.to_string()))?;
     let approval_mode = crate::tools::approval::ApprovalMode::resolve(
         args.approve,
         std::io::IsTerminal::is_terminal(&std::io::stdin()),
     );
     // Secrets: this process's secret-looking variables and the values in
     // the masked files never reach the model or any file airgate writes.
-    let mut redactor = crate::redact::Redactor::from_env()
-        .map_err(|e| CliError::usage(format!("redaction settings: {e}")))?;
-    for rel in workspace.masked() {
-        if let Err(e) = redactor.add_file(&repo.join(rel)) {
-            tracing::warn!(file = %rel, error = %e, "cannot read a masked file for redaction");
-        }
-    }
-    let redactor = std::sync::Arc::new(redactor);
+    let job = engine::Job::new(
+        task.statement.clone(),
+        repo.display().to_string(),
+        patch_policy,
+        Some(approval_mode),
+        Some((&repo, &workspace)),
+    )
+    .map_err(|e| CliError::usage(e.to_string()))?;
+    let redactor = job.redactor().clone();
     // The audit record: appended as events happen, outside the sandbox and
     // outside the repo (the default --out is under the state directory).
     let out_dir = args.out.clone().unwrap_or_else(default_run_dir);
@@ -374,7 +335,7 @@ pub async fn run(args: SolveArgs) -> anyhow::Result<u8> {
         })
         .find(|p| p.symlink_metadata().is_err())
         .unwrap_or_else(|| out_dir.join("events.jsonl"));
-    let hook: engine::audit::Redactor = {
+    let hook: engine::audit::RedactHook = {
         let r = redactor.clone();
         std::sync::Arc::new(move |v: &mut serde_json::Value| r.redact_json(v))
     };
@@ -389,17 +350,10 @@ pub async fn run(args: SolveArgs) -> anyhow::Result<u8> {
         }
     };
     let episode = Episode {
-        task: task.statement.clone(),
-        repo_label: repo.display().to_string(),
-        sandbox: sandbox.as_ref(),
-        workspace: &workspace,
-        verifier: &verifier,
-        policy: Some(&patch_policy),
-        redactor: Some(redactor.as_ref()),
-        approval: Some((&approval_policy, approval_mode)),
         progress: Some(&progress),
         tools: &registry,
         mcp: hub.as_deref(),
+        ..job.episode(sandbox.as_ref(), &workspace, &verifier)
     };
 
     let result = tokio::select! {

@@ -4,9 +4,9 @@ use std::time::Instant;
 
 use clap::{Args, Subcommand};
 
-use super::solve::SandboxKind;
 use crate::engine::EngineConfig;
 use crate::error::{CliError, exit};
+use crate::sandbox::SandboxChoice;
 use crate::tiers::TiersError;
 use crate::tiers::run::{RunConfig, RunStop};
 use crate::tiers::{scores, suite, validate};
@@ -72,8 +72,8 @@ pub struct TierRun {
     #[arg(long)]
     pub jobs: Option<usize>,
     /// Where commands run.
-    #[arg(long, value_enum, default_value_t = SandboxKind::Local)]
-    pub sandbox: SandboxKind,
+    #[arg(long, value_enum, default_value_t = SandboxChoice::Local)]
+    pub sandbox: SandboxChoice,
     /// Image for --sandbox docker.
     #[arg(long)]
     pub image: Option<String>,
@@ -159,13 +159,8 @@ async fn run_cmd(a: TierRun) -> anyhow::Result<u8> {
         return Err(CliError::usage("--samples must be at least 1").into());
     }
     let tasks = suite::discover(&a.common.tasks, a.common.tier.as_deref()).map_err(to_cli)?;
-    let choice = a.sandbox.choice(a.image.clone());
-    choice
-        .preflight()
-        .map_err(|e| CliError::failure(e.to_string()))?;
-    if let Some(w) = choice.warning() {
-        eprintln!("{w}");
-    }
+    let choice = a.sandbox;
+    super::agent_sandbox(choice, exit::FAILURE)?;
     let out = a.out.clone().unwrap_or_else(super::solve::default_run_dir);
     let cfg = RunConfig {
         tasks,
@@ -174,6 +169,7 @@ async fn run_cmd(a: TierRun) -> anyhow::Result<u8> {
         out: out.clone(),
         jobs: a.jobs.unwrap_or_else(default_jobs).max(1),
         sandbox: choice,
+        image: a.image.clone(),
         engine: EngineConfig {
             max_steps: a.max_steps,
             max_attempts: a.max_attempts,

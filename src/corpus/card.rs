@@ -9,7 +9,7 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 use super::row::Split;
-use super::store::{Manifest, read_split, split_dir, write_atomic};
+use super::store::{CorpusManifest, read_split, split_dir, write_atomic};
 use super::{CorpusError, CorpusRow};
 
 /// Exports both splits of the corpus at `dir` into the folder `out` with a
@@ -110,9 +110,9 @@ fn distinct<'a>(rows: impl Iterator<Item = &'a str>) -> Vec<String> {
 /// category, one config per split) and the counts, filtering rules,
 /// provenance summary and public-only statement.
 pub fn dataset_card(
-    manifest: &Manifest,
+    manifest: &CorpusManifest,
     verified: &[CorpusRow],
-    rmanifest: &Manifest,
+    rmanifest: &CorpusManifest,
     rejected: &[CorpusRow],
 ) -> String {
     let all = || verified.iter().chain(rejected);
@@ -302,11 +302,11 @@ mod tests {
     #[test]
     fn card_header_lists_both_configs_and_categories() {
         let row = crate::corpus::tests::sample_row("a", "p\n", 0);
-        let m = Manifest {
+        let m = CorpusManifest {
             allowlist_sha256: "f".repeat(64),
-            ..Manifest::default()
+            ..CorpusManifest::default()
         };
-        let card = dataset_card(&m, &[row], &Manifest::for_split(Split::Rejected), &[]);
+        let card = dataset_card(&m, &[row], &CorpusManifest::for_split(Split::Rejected), &[]);
         let header = card.split("---").nth(1).unwrap();
         assert!(header.contains("license:\n- mit\n"), "{header}");
         assert!(header.contains("config_name: verified"));

@@ -17,7 +17,7 @@ use sha2::{Digest, Sha256};
 
 use crate::error::Retryable;
 pub use row::{CorpusRow, Split};
-pub use store::{CorpusWriter, Insert, Manifest, SegmentInfo, read_corpus, read_split};
+pub use store::{CorpusManifest, CorpusWriter, Insert, SegmentInfo, read_corpus, read_split};
 
 /// The git commit airgate was built from (`unknown` when built outside a
 /// git checkout), set by `build.rs`.

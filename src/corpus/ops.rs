@@ -8,7 +8,9 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use super::row::{Split, schema_problems};
-use super::store::{CorpusWriter, Insert, MANIFEST, Manifest, read_segment, read_split, split_dir};
+use super::store::{
+    CorpusManifest, CorpusWriter, Insert, MANIFEST, read_segment, read_split, split_dir,
+};
 use super::{
     CorpusError, patch_norm_sha256, patch_sha256, provenance_sha256, read_corpus,
     recompute_trajectory_id, sha256_hex, system_prompt_sha256,
@@ -238,7 +240,7 @@ impl VerifyReport {
 /// lists segment files the manifest does not know; the rejected split too
 /// when there is one.
 pub fn verify(dir: &Path) -> Result<VerifyReport, CorpusError> {
-    if !Manifest::exists(dir) {
+    if !CorpusManifest::exists(dir) {
         return Err(CorpusError::Manifest(format!(
             "{} has no {MANIFEST}: is it a corpus directory?",
             dir.display()
@@ -247,7 +249,7 @@ pub fn verify(dir: &Path) -> Result<VerifyReport, CorpusError> {
     let mut rep = VerifyReport::default();
     verify_split(dir, Split::Verified, "", &mut rep)?;
     let rejected = split_dir(dir, Split::Rejected);
-    if Manifest::exists(&rejected) {
+    if CorpusManifest::exists(&rejected) {
         verify_split(&rejected, Split::Rejected, "rejected/", &mut rep)?;
     }
     Ok(rep)
@@ -259,7 +261,7 @@ fn verify_split(
     prefix: &str,
     rep: &mut VerifyReport,
 ) -> Result<(), CorpusError> {
-    let manifest = Manifest::load(dir)?;
+    let manifest = CorpusManifest::load(dir)?;
     if manifest.split != split {
         rep.problems.push(format!(
             "{prefix}{MANIFEST}: split is `{}`, expected `{}`",
@@ -495,7 +497,7 @@ pub fn export(
     if format == ExportFormat::Parquet {
         return super::card::export_folder(dir, out);
     }
-    if !Manifest::exists(dir) {
+    if !CorpusManifest::exists(dir) {
         return Err(CorpusError::Manifest(format!(
             "{} has no {MANIFEST}: is it a corpus directory?",
             dir.display()

@@ -56,7 +56,7 @@ pub struct SegmentInfo {
 
 /// `manifest.json`: the list of segments that make up the corpus.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Manifest {
+pub struct CorpusManifest {
     /// Always [`FORMAT`].
     pub format: String,
     /// Layout version.
@@ -125,24 +125,27 @@ pub fn split_dir(dir: &Path, split: Split) -> PathBuf {
 
 /// Reads every row of `split` of the corpus at `dir` (an absent rejected
 /// split reads as empty).
-pub fn read_split(dir: &Path, split: Split) -> Result<(Manifest, Vec<CorpusRow>), CorpusError> {
+pub fn read_split(
+    dir: &Path,
+    split: Split,
+) -> Result<(CorpusManifest, Vec<CorpusRow>), CorpusError> {
     let d = split_dir(dir, split);
-    if split == Split::Rejected && !Manifest::exists(&d) {
-        if !Manifest::exists(dir) {
+    if split == Split::Rejected && !CorpusManifest::exists(&d) {
+        if !CorpusManifest::exists(dir) {
             return read_corpus(dir);
         }
-        return Ok((Manifest::for_split(Split::Rejected), vec![]));
+        return Ok((CorpusManifest::for_split(Split::Rejected), vec![]));
     }
     read_corpus(&d)
 }
 
-impl Default for Manifest {
+impl Default for CorpusManifest {
     fn default() -> Self {
         Self::for_split(Split::Verified)
     }
 }
 
-impl Manifest {
+impl CorpusManifest {
     /// An empty manifest of `split`.
     pub fn for_split(split: Split) -> Self {
         Self {
@@ -172,7 +175,7 @@ impl Manifest {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Self::default()),
             Err(e) => return Err(CorpusError::io(format!("reading {}", path.display()), e)),
         };
-        let m: Manifest = serde_json::from_slice(&text)
+        let m: CorpusManifest = serde_json::from_slice(&text)
             .map_err(|e| CorpusError::Manifest(format!("{}: {e}", path.display())))?;
         if m.format != FORMAT {
             return Err(CorpusError::Manifest(format!(
@@ -498,14 +501,14 @@ fn read_keys(path: &Path) -> Result<Vec<Keys>, CorpusError> {
 }
 
 /// Reads the manifest and every row it lists, in order.
-pub fn read_corpus(dir: &Path) -> Result<(Manifest, Vec<CorpusRow>), CorpusError> {
-    if !Manifest::exists(dir) {
+pub fn read_corpus(dir: &Path) -> Result<(CorpusManifest, Vec<CorpusRow>), CorpusError> {
+    if !CorpusManifest::exists(dir) {
         return Err(CorpusError::Manifest(format!(
             "{} has no {MANIFEST}: is it a corpus directory?",
             dir.display()
         )));
     }
-    let manifest = Manifest::load(dir)?;
+    let manifest = CorpusManifest::load(dir)?;
     let mut rows = Vec::with_capacity(manifest.rows as usize);
     for seg in &manifest.segments {
         rows.extend(read_segment(&dir.join(&seg.file))?);
@@ -549,7 +552,7 @@ pub struct CorpusWriter {
     split: Split,
     /// The manifest has changes (instance difficulties) not yet saved.
     dirty: bool,
-    manifest: Manifest,
+    manifest: CorpusManifest,
     buffer: BatchBuilder,
     // FxHash: the keys are our own ids and hashes, not attacker input, and
     // SipHash was a visible share of inserting 100k rows. Instance ids and
@@ -609,10 +612,10 @@ impl CorpusWriter {
         if rc != 0 {
             return Err(CorpusError::Locked(dir.display().to_string()));
         }
-        let manifest = if Manifest::exists(dir) {
-            Manifest::load(dir)?
+        let manifest = if CorpusManifest::exists(dir) {
+            CorpusManifest::load(dir)?
         } else {
-            Manifest::for_split(split)
+            CorpusManifest::for_split(split)
         };
         if manifest.split != split {
             return Err(CorpusError::Manifest(format!(
@@ -691,7 +694,7 @@ impl CorpusWriter {
     }
 
     /// The manifest as of the last flush.
-    pub fn manifest(&self) -> &Manifest {
+    pub fn manifest(&self) -> &CorpusManifest {
         &self.manifest
     }
 
@@ -969,9 +972,9 @@ impl CorpusWriter {
 
     /// Writes the manifest even when empty, so a finished run with no kept
     /// rows is still a readable (empty) corpus.
-    pub fn finish(mut self) -> Result<Manifest, CorpusError> {
+    pub fn finish(mut self) -> Result<CorpusManifest, CorpusError> {
         self.flush()?;
-        if self.dirty || !Manifest::exists(&self.dir) {
+        if self.dirty || !CorpusManifest::exists(&self.dir) {
             self.manifest.updated_at = Utc::now();
             self.manifest.save(&self.dir)?;
         }

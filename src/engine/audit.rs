@@ -46,7 +46,7 @@ pub const FINISH_KIND: &str = "finish";
 
 /// A hook applied to every payload before it is hashed and written (the
 /// secret redactor plugs in here).
-pub type Redactor = Arc<dyn Fn(&mut Value) + Send + Sync>;
+pub type RedactHook = Arc<dyn Fn(&mut Value) + Send + Sync>;
 
 /// What can go wrong writing or checking an audit record.
 #[derive(Debug, thiserror::Error)]
@@ -107,7 +107,7 @@ pub struct AuditLog {
     head: String,
     unsynced: u32,
     finished: bool,
-    redactor: Option<Redactor>,
+    redactor: Option<RedactHook>,
 }
 
 impl std::fmt::Debug for AuditLog {
@@ -133,7 +133,7 @@ impl AuditLog {
 
     /// [`AuditLog::create`] with a redaction hook applied to every payload
     /// before it is hashed and written.
-    pub fn create_with(path: &Path, redactor: Option<Redactor>) -> Result<Self, AuditError> {
+    pub fn create_with(path: &Path, redactor: Option<RedactHook>) -> Result<Self, AuditError> {
         let io = |what, source| AuditError::Io {
             path: path.to_path_buf(),
             what,
@@ -510,7 +510,7 @@ mod tests {
     fn the_redactor_runs_before_hashing_and_writing() {
         let d = tempfile::tempdir().unwrap();
         let path = d.path().join("r.jsonl");
-        let redact: Redactor = Arc::new(|v: &mut Value| {
+        let redact: RedactHook = Arc::new(|v: &mut Value| {
             if let Some(s) = v.get_mut("out") {
                 *s = Value::String(s.as_str().unwrap_or("").replace("sk-SECRET", "[REDACTED]"));
             }

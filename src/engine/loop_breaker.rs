@@ -32,7 +32,7 @@ pub const DEFAULT_STUCK_AFTER: u32 = 3;
 
 /// What to do with a call before it runs.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Verdict {
+pub enum CallVerdict {
     /// Run it.
     Run,
     /// Do not run it: it repeats what the last nudge said to stop. `text`
@@ -85,12 +85,12 @@ impl LoopBreaker {
     /// Decides, before a call runs, whether it ignores the outstanding
     /// nudge. A refused call is recorded (it counts as a repeat) but not
     /// observed again by [`LoopBreaker::observe`].
-    pub fn check(&mut self, call: &ToolCall) -> Verdict {
+    pub fn check(&mut self, call: &ToolCall) -> CallVerdict {
         let key = key(call);
         if !self.nudged.contains(&key) {
             // Anything else heeds the nudge.
             self.nudged.clear();
-            return Verdict::Run;
+            return CallVerdict::Run;
         }
         self.ignored += 1;
         self.repeated += 1;
@@ -114,7 +114,7 @@ impl LoopBreaker {
                 self.ignored, self.stuck_after, self.stuck_after
             )
         };
-        Verdict::Refuse {
+        CallVerdict::Refuse {
             text: format!(
                 "ERROR: refused, not run: this `{}` call repeats what you were told to stop doing, and its result would not change. Your last three calls were:\n{}\n{tail}",
                 call.name,
@@ -314,14 +314,14 @@ mod tests {
         let mut lb = LoopBreaker::with_stuck_after(3);
         let c = call("run", json!({"command": "test_command"}));
         for _ in 0..2 {
-            assert_eq!(lb.check(&c), Verdict::Run);
+            assert_eq!(lb.check(&c), CallVerdict::Run);
             assert!(lb.observe(&c, false).is_none());
         }
-        assert_eq!(lb.check(&c), Verdict::Run);
+        assert_eq!(lb.check(&c), CallVerdict::Run);
         assert_eq!(lb.observe(&c, false).unwrap().0, NudgeKind::RepeatedCall);
         for n in 1..=3 {
             match lb.check(&c) {
-                Verdict::Refuse {
+                CallVerdict::Refuse {
                     text,
                     ignored,
                     stuck,
@@ -334,7 +334,7 @@ mod tests {
                     );
                     assert!(text.contains("3. run"), "{text}");
                 }
-                Verdict::Run => panic!("repeat {n} after a nudge was run"),
+                CallVerdict::Run => panic!("repeat {n} after a nudge was run"),
             }
         }
         assert_eq!(lb.ignored_nudges(), 3);
@@ -350,10 +350,10 @@ mod tests {
         }
         // a different call heeds the nudge: it runs and clears it
         let d = call("read_file", json!({"path": "a.py"}));
-        assert_eq!(lb.check(&d), Verdict::Run);
+        assert_eq!(lb.check(&d), CallVerdict::Run);
         lb.observe(&d, false);
         // ...so the old call is no longer refused outright (it is nudged again)
-        assert_eq!(lb.check(&c), Verdict::Run);
+        assert_eq!(lb.check(&c), CallVerdict::Run);
         assert_eq!(lb.ignored_nudges(), 0);
     }
 
@@ -366,9 +366,9 @@ mod tests {
             lb.check(c);
             lb.observe(c, false);
         }
-        assert_eq!(lb.check(&b), Verdict::Run);
+        assert_eq!(lb.check(&b), CallVerdict::Run);
         assert_eq!(lb.observe(&b, false).unwrap().0, NudgeKind::Alternation);
-        assert!(matches!(lb.check(&a), Verdict::Refuse { .. }));
+        assert!(matches!(lb.check(&a), CallVerdict::Refuse { .. }));
     }
 
     #[test]

@@ -9,14 +9,14 @@
 //! ([`eval_script`]) with `/testbed` pointing at the fresh clone, and the
 //! verdict comes from the shared grader.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use async_trait::async_trait;
 
 use super::FactoryError;
 use super::seams::{InstanceEnv, PatchVerifier, Prepared, Verdict};
+use crate::git::Git;
 use crate::sandbox::local::LocalSandbox;
 use crate::sandbox::{ExecRequest, Sandbox, SandboxError, Workspace};
 use crate::swebench::eval_script::{REPO_DIRECTORY, eval_script};
@@ -64,17 +64,9 @@ impl LocalBackend {
         let base = inst.base_commit.clone();
         let (src2, repo2) = (src.clone(), repo.clone());
         tokio::task::spawn_blocking(move || -> Result<(), FactoryError> {
-            git(
-                None,
-                &[
-                    "clone",
-                    "-q",
-                    "--no-hardlinks",
-                    &src2.to_string_lossy(),
-                    &repo2.to_string_lossy(),
-                ],
-            )?;
-            git(Some(&repo2), &["checkout", "-q", "--detach", &base])?;
+            let git = Git::clone_local(&src2, &repo2).map_err(SandboxError::from)?;
+            git.run(&["checkout", "-q", "--detach", &base])
+                .map_err(SandboxError::from)?;
             Ok(())
         })
         .await
@@ -85,26 +77,6 @@ impl LocalBackend {
             .map_err(|e| FactoryError::Other(format!("{}: {e}", inst.instance_id)))?;
         Ok((scratch, repo))
     }
-}
-
-fn git(cwd: Option<&Path>, args: &[&str]) -> Result<String, FactoryError> {
-    let mut cmd = Command::new("git");
-    cmd.args(["-c", "advice.detachedHead=false"]).args(args);
-    if let Some(d) = cwd {
-        cmd.current_dir(d);
-    }
-    let out = cmd
-        .env("GIT_TERMINAL_PROMPT", "0")
-        .output()
-        .map_err(|e| FactoryError::io("running git (is git installed?)", e))?;
-    if !out.status.success() {
-        return Err(FactoryError::Sandbox(SandboxError::Git(format!(
-            "git {}: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&out.stderr).trim()
-        ))));
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
 #[async_trait]
@@ -118,7 +90,7 @@ impl InstanceEnv for LocalBackend {
         let workspace = crate::sandbox::blocking(|| Workspace::adopt(&repo))?;
         // The teacher's commands run in bubblewrap, like `solve`'s.
         let sandbox = crate::sandbox::SandboxChoice::Local
-            .open(&workspace)
+            .open(&workspace, None)
             .await?;
         Ok(Prepared {
             workspace,

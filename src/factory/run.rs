@@ -29,7 +29,7 @@ use tokio::task::JoinSet;
 use super::FactoryError;
 use super::seams::{HiddenEvalGate, InstanceEnv, PatchVerifier, Verdict, tampered_paths};
 use crate::corpus::{self, CorpusRow, CorpusWriter, Insert};
-use crate::engine::{EngineConfig, Episode, Outcome, Trajectory, run_episode};
+use crate::engine::{EngineConfig, Outcome, Trajectory, run_episode};
 use crate::error::Retryable;
 use crate::model::ModelSpec;
 use crate::model::spec::{PolicyContext, build_policy};
@@ -898,28 +898,22 @@ async fn run_job(shared: &Shared, item: &(Instance, String), sample: u32) -> Job
         }
     };
     // The teacher's API key and any other secret of this process never
-    // reach a corpus row.
-    let redactor = match crate::redact::Redactor::from_env() {
-        Ok(r) => Some(r),
+    // reach a corpus row. The hidden evaluation has no approval step.
+    let job = match crate::engine::Job::new(
+        inst.problem_statement.clone(),
+        inst.instance_id.clone(),
+        patch_policy,
+        None,
+        None,
+    ) {
+        Ok(j) => j,
         Err(e) => {
-            result.outcome = rejected("error", format!("redaction settings: {e}"), false);
+            result.outcome = rejected("error", e.to_string(), false);
             policy.shutdown().await;
             return result;
         }
     };
-    let episode = Episode {
-        task: inst.problem_statement.clone(),
-        repo_label: inst.instance_id.clone(),
-        sandbox: prepared.sandbox.as_ref(),
-        workspace: &prepared.workspace,
-        verifier: &gate,
-        policy: Some(&patch_policy),
-        redactor: redactor.as_ref(),
-        approval: None,
-        progress: None,
-        tools: crate::tools::Registry::builtin(),
-        mcp: None,
-    };
+    let episode = job.episode(prepared.sandbox.as_ref(), &prepared.workspace, &gate);
     let outcome = run_episode(&episode, &shared.engine, std::slice::from_mut(&mut policy)).await;
     policy.shutdown().await;
     let traj = match outcome {

@@ -1075,6 +1075,9 @@ mod tests {
 
     // --- real git ---------------------------------------------------------
 
+    /// Plain git on purpose, not [`crate::git::Git`]: these fixtures need
+    /// git's own defaults (quoted paths, rename detection) to test the
+    /// parser against what a patch from anywhere looks like.
     fn git(dir: &Path, args: &[&str]) -> String {
         let out = Command::new("git")
             .args([

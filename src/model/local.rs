@@ -116,7 +116,7 @@ impl LocalInstall {
 
 /// `server.json`: a running server others may reuse.
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
-pub struct ServerRecord {
+pub struct LocalServerRecord {
     /// The server's process id.
     pub pid: u32,
     /// Its loopback port.
@@ -133,7 +133,7 @@ pub struct ServerRecord {
 pub struct LocalServer {
     child: Option<tokio::process::Child>,
     record_path: PathBuf,
-    record: ServerRecord,
+    record: LocalServerRecord,
 }
 
 fn pid_alive(pid: u32) -> bool {
@@ -194,7 +194,7 @@ impl LocalServer {
     }
 
     /// The server's record.
-    pub fn record(&self) -> &ServerRecord {
+    pub fn record(&self) -> &LocalServerRecord {
         &self.record
     }
 
@@ -208,7 +208,7 @@ impl LocalServer {
             .map_err(|e| ModelError::Other(e.to_string()))?;
         if let Some(rec) = std::fs::read_to_string(&record_path)
             .ok()
-            .and_then(|t| serde_json::from_str::<ServerRecord>(&t).ok())
+            .and_then(|t| serde_json::from_str::<LocalServerRecord>(&t).ok())
         {
             if pid_alive(rec.pid) && healthy(&client, rec.port).await {
                 tracing::info!(
@@ -328,7 +328,7 @@ impl LocalServer {
             secs = started.elapsed().as_secs_f64(),
             "local model server is healthy"
         );
-        let record = ServerRecord {
+        let record = LocalServerRecord {
             pid,
             port,
             base_url: format!("http://127.0.0.1:{port}/v1"),
@@ -366,7 +366,7 @@ impl LocalServer {
     fn remove_record(&self) {
         let ours = std::fs::read_to_string(&self.record_path)
             .ok()
-            .and_then(|t| serde_json::from_str::<ServerRecord>(&t).ok())
+            .and_then(|t| serde_json::from_str::<LocalServerRecord>(&t).ok())
             .is_some_and(|r| r.pid == self.record.pid);
         if ours {
             let _ = std::fs::remove_file(&self.record_path);
@@ -374,7 +374,7 @@ impl LocalServer {
     }
 }
 
-fn write_record(path: &Path, rec: &ServerRecord) {
+fn write_record(path: &Path, rec: &LocalServerRecord) {
     let tmp = path.with_extension("json.tmp");
     let ok = serde_json::to_vec_pretty(rec)
         .ok()
@@ -542,7 +542,7 @@ mod tests {
     #[tokio::test]
     async fn a_dead_recorded_server_is_not_reused() {
         let dir = tempfile::tempdir().unwrap();
-        let rec = ServerRecord {
+        let rec = LocalServerRecord {
             pid: 999_999_999,
             port: 1,
             base_url: "http://127.0.0.1:1/v1".into(),

@@ -12,14 +12,14 @@ use super::ReportError;
 use super::html::{STYLE, clip, escape};
 use super::svg::grouped_bars;
 use crate::corpus::ops::flag_code;
-use crate::corpus::{CorpusRow, Manifest, Split, read_split};
+use crate::corpus::{CorpusManifest, CorpusRow, Split, read_split};
 
 /// Rows shown in the trajectory viewer (per split).
 pub const VIEWER_ROWS: usize = 12;
 
 /// Whether `dir` is a corpus directory (it holds a corpus manifest).
 pub fn is_corpus(dir: &Path) -> bool {
-    Manifest::exists(dir) && Manifest::load(dir).is_ok()
+    CorpusManifest::exists(dir) && CorpusManifest::load(dir).is_ok()
 }
 
 /// Bins `values` into `n` equal-width bins from 0 to the largest value;

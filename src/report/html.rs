@@ -4,7 +4,7 @@
 use std::fmt::Write as _;
 
 use super::svg::{colour, grouped_bars};
-use super::{Cell, Episode, ReportData, TaskLine};
+use super::{Cell, EpisodeRecord, ReportData, TaskLine};
 use crate::engine::{Event, Trajectory};
 use crate::gate::GateRun;
 use crate::tiers::scores::score_rows;
@@ -285,7 +285,7 @@ fn badge(outcome: &str) -> String {
     format!("<span class=\"badge {class}\">{}</span>", escape(outcome))
 }
 
-fn episode(ep: &Episode) -> String {
+fn episode(ep: &EpisodeRecord) -> String {
     let r = &ep.row;
     let mut h = format!(
         "<details class=\"ep\"><summary>{} <b>{}</b> · sample {} — {} attempt(s), {} step(s), {} token(s), {:.1} s, {} repeated call(s)</summary>\n<div class=\"traj\">",

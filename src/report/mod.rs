@@ -40,14 +40,14 @@ impl Retryable for ReportError {
 
 /// One episode row and the run directory it came from.
 #[derive(Debug, Clone)]
-pub struct Episode {
+pub struct EpisodeRecord {
     /// The row.
     pub row: ResultRow,
     /// Its run directory (trajectory paths are relative to it).
     pub run_dir: PathBuf,
 }
 
-impl Episode {
+impl EpisodeRecord {
     /// Absolute (or cwd-relative) path of the saved trajectory.
     pub fn trajectory_path(&self) -> PathBuf {
         self.run_dir.join(&self.row.trajectory)
@@ -89,7 +89,7 @@ pub struct ReportData {
     /// The run directories, as given.
     pub runs: Vec<PathBuf>,
     /// Every episode (deduplicated: a later run dir wins for the same model, task and sample).
-    pub episodes: Vec<Episode>,
+    pub episodes: Vec<EpisodeRecord>,
     /// Models in order of first appearance.
     pub models: Vec<String>,
     /// Scores per model, same order.
@@ -102,7 +102,7 @@ impl ReportData {
     /// Reads the run directories.
     pub fn load(runs: &[PathBuf]) -> Result<Self, ReportError> {
         let mut by_key: BTreeMap<(String, String, u32), usize> = BTreeMap::new();
-        let mut episodes: Vec<Episode> = Vec::new();
+        let mut episodes: Vec<EpisodeRecord> = Vec::new();
         for dir in runs {
             if !dir.is_dir() {
                 return Err(ReportError::Input(format!(
@@ -118,7 +118,7 @@ impl ReportData {
                 )));
             }
             for row in rows {
-                let ep = Episode {
+                let ep = EpisodeRecord {
                     row,
                     run_dir: dir.clone(),
                 };
@@ -135,7 +135,7 @@ impl ReportData {
     }
 
     /// Builds the derived tables from episodes.
-    pub fn from_episodes(runs: Vec<PathBuf>, episodes: Vec<Episode>) -> Self {
+    pub fn from_episodes(runs: Vec<PathBuf>, episodes: Vec<EpisodeRecord>) -> Self {
         let rows: Vec<ResultRow> = episodes.iter().map(|e| e.row.clone()).collect();
         let scores = score_models(&rows);
         let models: Vec<String> = scores.iter().map(|s| s.model.clone()).collect();
@@ -216,7 +216,7 @@ pub(crate) mod tests {
         rows[1].language = "go <&>".into();
         let episodes = rows
             .into_iter()
-            .map(|row| Episode {
+            .map(|row| EpisodeRecord {
                 row,
                 run_dir: PathBuf::from("/nonexistent"),
             })

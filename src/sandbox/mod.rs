@@ -143,25 +143,41 @@ impl Retryable for SandboxError {
     }
 }
 
-/// Which sandbox an episode's commands run in (`--sandbox`).
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Which sandbox an episode's commands run in (`--sandbox`): the one
+/// choice `solve`, `tiers run` and `factory run` parse. A command that
+/// takes only some of them refuses the others when it parses its flags.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum SandboxChoice {
-    /// The OS sandbox on this machine (bubblewrap): the default.
+    /// On this machine, in a scratch copy of the repo, inside bubblewrap:
+    /// read-only system, no network, private HOME and /tmp, no secrets.
     Local,
-    /// No confinement at all: commands run as airgate's own user, with its
-    /// environment, on the host. For people who know what they do.
+    /// On this machine with no confinement at all (prints a warning).
     None,
-    /// A Docker container from this image (the default image when `None`).
-    Docker(Option<String>),
+    /// In a Docker container with the scratch copy at /testbed.
+    Docker,
+    /// Benchmark only (`factory run`): nothing runs, a non-empty patch
+    /// counts as resolved. It opens no sandbox.
+    #[value(hide = true)]
+    Instant,
 }
 
 impl SandboxChoice {
+    /// The flag value, for messages.
+    pub fn label(self) -> &'static str {
+        match self {
+            SandboxChoice::Local => "local",
+            SandboxChoice::None => "none",
+            SandboxChoice::Docker => "docker",
+            SandboxChoice::Instant => "instant",
+        }
+    }
+
     /// Checks, before anything else starts, that this choice can work here
     /// (bubblewrap installed and usable for `Local`).
     pub fn preflight(&self) -> Result<(), SandboxError> {
         match self {
             SandboxChoice::Local => bwrap::preflight(),
-            SandboxChoice::None | SandboxChoice::Docker(_) => Ok(()),
+            SandboxChoice::None | SandboxChoice::Docker | SandboxChoice::Instant => Ok(()),
         }
     }
 
@@ -176,7 +192,12 @@ impl SandboxChoice {
     }
 
     /// Opens the sandbox for `ws`: the agent's commands run in its tree.
-    pub async fn open(&self, ws: &Workspace) -> Result<Box<dyn Sandbox>, SandboxError> {
+    /// `image` is the Docker image (the default image when `None`).
+    pub async fn open(
+        &self,
+        ws: &Workspace,
+        image: Option<&str>,
+    ) -> Result<Box<dyn Sandbox>, SandboxError> {
         Ok(match self {
             SandboxChoice::Local => {
                 let cfg = std::sync::Arc::new(config::SandboxConfig::load(None)?);
@@ -189,9 +210,14 @@ impl SandboxChoice {
                 Box::new(bwrap::BwrapSandbox::new(&root, Some(home), cfg)?)
             }
             SandboxChoice::None => Box::new(local::LocalSandbox::new(ws.root())),
-            SandboxChoice::Docker(image) => {
+            SandboxChoice::Docker => {
                 let config = docker::DockerConfig::load(None)?;
-                docker::for_solve_workspace(ws, image.as_deref(), config).await?
+                docker::for_solve_workspace(ws, image, config).await?
+            }
+            SandboxChoice::Instant => {
+                return Err(SandboxError::Other(
+                    "--sandbox instant is a factory benchmark and opens no sandbox: use local, none or docker".into(),
+                ));
             }
         })
     }

@@ -104,7 +104,8 @@ impl InfraKind {
         }
     }
 
-    fn from_reason(s: &str) -> Option<Self> {
+    /// The kind a reason name stands for.
+    pub fn from_reason(s: &str) -> Option<Self> {
         [
             Self::ImageMissing,
             Self::DaemonUnavailable,
@@ -587,25 +588,7 @@ fn aggregate_entry(opts: &EvalOptions, dataset: &Dataset, p: &Prediction) -> Agg
     }
 }
 
-/// The infrastructure failure recorded for an instance: our explicit line
-/// first, else the official post-hoc signatures over both logs.
-pub fn infra_from_logs(dir: &Path) -> Option<(String, bool)> {
-    let log = std::fs::read_to_string(dir.join(logs::LOG_INSTANCE)).unwrap_or_default();
-    if let Some(reason) = log.lines().find_map(|l| {
-        l.find(INFRA_FAILURE_LINE)
-            .map(|i| l[i + INFRA_FAILURE_LINE.len()..].trim().to_string())
-    }) && InfraKind::from_reason(&reason).is_some()
-    {
-        return Some((reason, true));
-    }
-    let out = std::fs::read_to_string(dir.join(logs::LOG_TEST_OUTPUT)).unwrap_or_default();
-    let text = if out.is_empty() {
-        log
-    } else {
-        format!("{out}\n{log}")
-    };
-    grading::classify_text(&text).map(|f| (f.reason.to_string(), f.environment))
-}
+pub use super::logs::infra_from_logs;
 
 async fn run_instance(ctx: &Ctx, inst: &Instance, pred: &Prediction) -> InstanceRun {
     let id = inst.instance_id.clone();

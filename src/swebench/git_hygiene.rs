@@ -101,19 +101,13 @@ pub async fn strip_future_history(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::git::Git;
     use crate::sandbox::local::LocalSandbox;
     use std::path::Path;
-    use std::process::Command;
 
     fn git(dir: &Path, args: &[&str]) -> String {
-        let out = Command::new("git")
-            .args(["-c", "user.email=t@t", "-c", "user.name=t"])
-            .args(args)
-            .current_dir(dir)
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "git {args:?}: {:?}", out);
-        String::from_utf8_lossy(&out.stdout).trim().to_string()
+        let out = Git::new(dir.join(".git"), Some(dir)).run(args);
+        out.unwrap().trim().to_string()
     }
 
     #[tokio::test]
@@ -134,10 +128,7 @@ mod tests {
 
         let clone = tempfile::tempdir().unwrap();
         let c = clone.path().join("repo");
-        git(
-            clone.path(),
-            &["clone", "-q", o.to_str().unwrap(), c.to_str().unwrap()],
-        );
+        Git::clone_local(o, &c).unwrap();
         git(&c, &["reset", "-q", "--hard", &base]);
         git(&c, &["stash", "list"]);
         assert!(git(&c, &["log", "--all", "--format=%H"]).contains(&fix));
@@ -149,12 +140,8 @@ mod tests {
         assert_eq!(all, base, "only the base commit may remain");
         assert!(git(&c, &["tag"]).is_empty());
         assert!(git(&c, &["remote"]).is_empty());
-        let exists = Command::new("git")
-            .args(["cat-file", "-e", &fix])
-            .current_dir(&c)
-            .status()
-            .unwrap();
-        assert!(!exists.success(), "the fix object survived");
+        let exists = Git::new(c.join(".git"), Some(&c)).run(&["cat-file", "-e", &fix]);
+        assert!(exists.is_err(), "the fix object survived");
         assert_eq!(
             std::fs::read_to_string(c.join("a.py")).unwrap(),
             "bug = True\n"

@@ -2,7 +2,12 @@
 //! with `report.json`, `test_output.txt`, `patch.diff`, `eval.sh` and
 //! `run_instance.log` inside.
 
+use std::borrow::Cow;
 use std::path::{Path, PathBuf};
+
+use super::eval::{INFRA_FAILURE_LINE, InfraKind};
+use super::grading;
+use super::parsers::universal_newlines;
 
 /// `RUN_EVALUATION_LOG_DIR`, relative to the working directory.
 pub const RUN_EVALUATION_LOG_DIR: &str = "logs/run_evaluation";
@@ -51,6 +56,42 @@ pub fn infer_run_and_model(model_dir: &Path) -> (Option<String>, Option<String>)
     };
     let abs = std::path::absolute(model_dir).unwrap_or_else(|_| model_dir.to_path_buf());
     (name(abs.parent()), name(Some(&abs)))
+}
+
+/// The infrastructure failure of a run that did not resolve, decided in
+/// this one place for `swebench eval` and `swebench grade`: our explicit
+/// `Infrastructure Failure` line in `run_instance.log` first (a broken
+/// environment), else the official post-hoc signatures
+/// ([`grading::classify_text`]) over the test output and that log.
+/// `(reason, environment)`: `environment` is true for the environment tier.
+pub fn infra_failure(test_output: &str, instance_log: &str) -> Option<(String, bool)> {
+    if let Some(reason) = instance_log.lines().find_map(|l| {
+        l.find(INFRA_FAILURE_LINE)
+            .map(|i| l[i + INFRA_FAILURE_LINE.len()..].trim().to_string())
+    }) && InfraKind::from_reason(&reason).is_some()
+    {
+        return Some((reason, true));
+    }
+    let text = match (test_output.is_empty(), instance_log.is_empty()) {
+        (true, _) => Cow::Borrowed(instance_log),
+        (false, true) => Cow::Borrowed(test_output),
+        (false, false) => Cow::Owned(format!("{test_output}\n{instance_log}")),
+    };
+    grading::classify_text(&text).map(|f| (f.reason.to_string(), f.environment))
+}
+
+/// [`infra_failure`] of an instance's log folder (`test_output.txt` and
+/// `run_instance.log`; a missing file counts as empty).
+pub fn infra_from_logs(dir: &Path) -> Option<(String, bool)> {
+    let out = read_log(&dir.join(LOG_TEST_OUTPUT)).unwrap_or_default();
+    let log = read_log(&dir.join(LOG_INSTANCE)).unwrap_or_default();
+    infra_failure(&out, &log)
+}
+
+/// A log file as text: invalid UTF-8 replaced, line ends made `\n`.
+pub fn read_log(path: &Path) -> std::io::Result<String> {
+    let bytes = std::fs::read(path)?;
+    Ok(universal_newlines(&String::from_utf8_lossy(&bytes)).into_owned())
 }
 
 #[cfg(test)]

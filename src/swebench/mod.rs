@@ -11,6 +11,7 @@ pub mod logs;
 pub mod parsers;
 pub mod patch_apply;
 pub mod predictions;
+pub mod regrade;
 pub mod report;
 pub mod specs;
 pub mod strict;

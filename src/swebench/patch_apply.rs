@@ -139,16 +139,10 @@ pub async fn apply_chain(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::process::Command;
+    use crate::git::Git;
 
-    fn git(dir: &std::path::Path, args: &[&str]) {
-        let st = Command::new("git")
-            .args(["-c", "user.email=t@t", "-c", "user.name=t"])
-            .args(args)
-            .current_dir(dir)
-            .status()
-            .unwrap();
-        assert!(st.success(), "git {args:?}");
+    fn git(dir: &std::path::Path, args: &[&str]) -> String {
+        Git::new(dir.join(".git"), Some(dir)).run(args).unwrap()
     }
 
     fn repo() -> tempfile::TempDir {
@@ -207,11 +201,7 @@ mod tests {
                 .starts_with(">>>>> Patch Apply Failed:\n")
         );
         assert!(out.log.last().unwrap().starts_with(APPLY_PATCH_FAIL));
-        let status = Command::new("git")
-            .args(["status", "--porcelain"])
-            .current_dir(d.path())
-            .output()
-            .unwrap();
-        assert!(status.stdout.is_empty());
+        let status = git(d.path(), &["status", "--porcelain"]);
+        assert!(status.is_empty(), "{status}");
     }
 }

@@ -20,7 +20,7 @@ use super::TiersError;
 use super::probe;
 use super::results::{ResultRow, ResultsWriter, read_rows};
 use super::suite::Task;
-use crate::engine::{self, EngineConfig, Episode, Outcome, Trajectory};
+use crate::engine::{self, EngineConfig, Outcome, Trajectory};
 use crate::model::provider;
 use crate::model::spec::{PolicyContext, build_policy};
 use crate::model::{ModelSpec, Policy};
@@ -46,6 +46,8 @@ pub struct RunConfig {
     pub jobs: usize,
     /// Where commands run.
     pub sandbox: SandboxChoice,
+    /// The image for `--sandbox docker` (the default image when `None`).
+    pub image: Option<String>,
     /// Step and attempt limits.
     pub engine: EngineConfig,
     /// Directory holding `configs/`.
@@ -199,7 +201,7 @@ pub async fn run_suite(cfg: &RunConfig, plans: &[Arc<ModelPlan>]) -> Result<RunS
                 let task = task.clone();
                 let jobs = Arc::clone(&jobs);
                 let engine = cfg.engine.clone();
-                let sandbox = cfg.sandbox.clone();
+                let sandbox = (cfg.sandbox, cfg.image.clone());
                 let root = cfg.config_root.clone();
                 let out = out.clone();
                 set.spawn(async move {
@@ -326,7 +328,7 @@ async fn episode(
     sample: u32,
     jobs: Arc<Semaphore>,
     engine_cfg: EngineConfig,
-    sandbox: SandboxChoice,
+    sandbox: (SandboxChoice, Option<String>),
     config_root: PathBuf,
     out: PathBuf,
 ) -> EpisodeEnd {
@@ -381,20 +383,25 @@ async fn run_episode(
     plan: &ModelPlan,
     task: &Task,
     engine_cfg: &EngineConfig,
-    sandbox: &SandboxChoice,
+    (sandbox, image): &(SandboxChoice, Option<String>),
     config_root: &Path,
 ) -> Result<Trajectory, TiersError> {
     let gate = task.gate()?;
     let patch_policy = task.patch_policy()?;
-    let approval = crate::tools::approval::ApprovalPolicy::load(None)
-        .map_err(|e| TiersError::Usage(e.to_string()))?;
-    let redactor = crate::redact::Redactor::from_env()
-        .map_err(|e| TiersError::Usage(format!("redaction settings: {e}")))?;
+    // Batch runs: commands the approval rules hold back are denied.
+    let job = engine::Job::new(
+        task.toml.statement.clone(),
+        format!("tiers:{}/{}", task.tier(), task.id()),
+        patch_policy,
+        Some(crate::tools::approval::ApprovalMode::Deny),
+        None,
+    )
+    .map_err(|e| TiersError::Usage(e.to_string()))?;
     let repo = task.repo();
     let ws = tokio::task::spawn_blocking(move || Workspace::copy_from(&repo))
         .await
         .map_err(|e| TiersError::Usage(format!("workspace task failed: {e}")))??;
-    let sb: Box<dyn Sandbox> = sandbox.open(&ws).await?;
+    let sb: Box<dyn Sandbox> = sandbox.open(&ws, image.as_deref()).await?;
     let policy = if probe::is_offline(&plan.resolved) {
         let ctx = PolicyContext {
             solution_patch: Some(task.solution_patch()),
@@ -414,20 +421,7 @@ async fn run_episode(
         }
     };
     let mut stages = vec![policy];
-    let ep = Episode {
-        task: task.toml.statement.clone(),
-        repo_label: format!("tiers:{}/{}", task.tier(), task.id()),
-        sandbox: sb.as_ref(),
-        workspace: &ws,
-        verifier: &gate,
-        policy: Some(&patch_policy),
-        redactor: Some(&redactor),
-        // Batch runs: commands the approval rules hold back are denied.
-        approval: Some((&approval, crate::tools::approval::ApprovalMode::Deny)),
-        progress: None,
-        tools: crate::tools::Registry::builtin(),
-        mcp: None,
-    };
+    let ep = job.episode(sb.as_ref(), &ws, &gate);
     let result = engine::run_episode(&ep, engine_cfg, &mut stages).await;
     let _ = sb.close().await;
     if let Some(mut p) = stages.pop() {

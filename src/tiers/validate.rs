@@ -194,7 +194,7 @@ async fn gate_run(
 ) -> Result<GateRun, TiersError> {
     // Task repos are data: their tests run in the same bubblewrap sandbox
     // as an episode's gate.
-    let sandbox = crate::sandbox::SandboxChoice::Local.open(ws).await?;
+    let sandbox = crate::sandbox::SandboxChoice::Local.open(ws, None).await?;
     let patch = crate::sandbox::blocking(|| ws.diff())?;
     let run = gate.check(sandbox.as_ref(), ws, &patch, None).await?;
     check.test_ms += run.duration_ms;

@@ -1,17 +1,14 @@
-//! In-process mock model servers shared by the model tests: an axum app
-//! that replays scripted replies in order and records every request.
+//! In-process mock model servers shared by the model tests: a `wiremock`
+//! server that replays scripted replies to POSTs in order and records
+//! every request.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic: a panic is a failed test
 #![allow(dead_code)]
 
-use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use axum::body::Bytes;
-use axum::extract::State;
-use axum::http::{HeaderMap, Method, StatusCode, Uri};
-use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
+use wiremock::matchers::method;
+use wiremock::{MockServer, ResponseTemplate};
 
 /// One scripted reply.
 #[derive(Debug, Clone)]
@@ -45,6 +42,17 @@ impl Reply {
         self.delay = d;
         self
     }
+
+    fn template(&self) -> ResponseTemplate {
+        let mut t = ResponseTemplate::new(self.status).set_body_json(&self.body);
+        for (k, v) in &self.headers {
+            t = t.insert_header(k.as_str(), v.as_str());
+        }
+        if !self.delay.is_zero() {
+            t = t.set_delay(self.delay);
+        }
+        t
+    }
 }
 
 /// A request the mock received.
@@ -52,115 +60,77 @@ impl Reply {
 pub struct Recorded {
     pub method: String,
     pub path: String,
-    pub headers: HeaderMap,
+    pub headers: wiremock::http::HeaderMap,
     pub body: Value,
-}
-
-#[derive(Default)]
-struct Inner {
-    replies: Vec<Reply>,
-    next: usize,
-    seen: Vec<Recorded>,
 }
 
 /// A running mock server.
 pub struct Mock {
-    pub addr: SocketAddr,
-    inner: Arc<Mutex<Inner>>,
+    server: MockServer,
+    replies: usize,
 }
 
 impl Mock {
     pub async fn start(replies: Vec<Reply>) -> Self {
-        let inner = Arc::new(Mutex::new(Inner {
-            replies,
-            ..Inner::default()
-        }));
-        let app = axum::Router::new()
-            .fallback(handle)
-            .with_state(inner.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        tokio::spawn(async move {
-            axum::serve(listener, app).await.unwrap();
-        });
-        Self { addr, inner }
+        let server = MockServer::start().await;
+        // Each scripted reply answers one POST, in order: a used-up mock
+        // stops matching and the next one (registered later) answers.
+        for r in &replies {
+            wiremock::Mock::given(method("POST"))
+                .respond_with(r.template())
+                .up_to_n_times(1)
+                .with_priority(1)
+                .mount(&server)
+                .await;
+        }
+        wiremock::Mock::given(method("POST"))
+            .respond_with(
+                ResponseTemplate::new(500).set_body_string("mock: no more scripted replies"),
+            )
+            .with_priority(255)
+            .mount(&server)
+            .await;
+        // Health probes and model listings.
+        wiremock::Mock::given(method("GET"))
+            .respond_with(
+                ResponseTemplate::new(200).set_body_json(json!({"status": "ok", "data": []})),
+            )
+            .mount(&server)
+            .await;
+        Self {
+            server,
+            replies: replies.len(),
+        }
     }
 
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        self.server.uri()
     }
 
-    /// POST requests received (GETs such as health probes are not counted).
-    pub fn requests(&self) -> Vec<Recorded> {
-        self.inner
-            .lock()
-            .unwrap()
-            .seen
-            .iter()
-            .filter(|r| r.method == "POST")
-            .cloned()
+    async fn seen(&self) -> Vec<Recorded> {
+        let reqs = self.server.received_requests().await.unwrap_or_default();
+        reqs.into_iter()
+            .map(|r| Recorded {
+                method: r.method.to_string(),
+                path: r.url.path().to_string(),
+                body: serde_json::from_slice(&r.body).unwrap_or(Value::Null),
+                headers: r.headers,
+            })
             .collect()
     }
 
-    pub fn replies_left(&self) -> usize {
-        let i = self.inner.lock().unwrap();
-        i.replies.len() - i.next
+    /// POST requests received (GETs such as health probes are not counted).
+    pub async fn requests(&self) -> Vec<Recorded> {
+        self.seen()
+            .await
+            .into_iter()
+            .filter(|r| r.method == "POST")
+            .collect()
     }
-}
 
-async fn handle(
-    State(inner): State<Arc<Mutex<Inner>>>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let body_json: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-    let reply = {
-        let mut i = inner.lock().unwrap();
-        i.seen.push(Recorded {
-            method: method.to_string(),
-            path: uri.path().to_string(),
-            headers,
-            body: body_json,
-        });
-        if method != Method::POST {
-            None
-        } else {
-            let r = i.replies.get(i.next).cloned();
-            i.next += 1;
-            Some(r)
-        }
-    };
-    let Some(reply) = reply else {
-        return (
-            StatusCode::OK,
-            axum::Json(json!({"status": "ok", "data": []})),
-        )
-            .into_response();
-    };
-    let Some(reply) = reply else {
-        return (
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "mock: no more scripted replies",
-        )
-            .into_response();
-    };
-    if !reply.delay.is_zero() {
-        tokio::time::sleep(reply.delay).await;
+    pub async fn replies_left(&self) -> usize {
+        self.replies.saturating_sub(self.requests().await.len())
     }
-    let mut resp = (
-        StatusCode::from_u16(reply.status).unwrap(),
-        axum::Json(reply.body),
-    )
-        .into_response();
-    for (k, v) in reply.headers {
-        resp.headers_mut().insert(
-            axum::http::HeaderName::from_bytes(k.as_bytes()).unwrap(),
-            v.parse().unwrap(),
-        );
-    }
-    resp
 }
 
 /// Which wire API a mock plays.
