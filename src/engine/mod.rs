@@ -20,6 +20,7 @@
 pub mod audit;
 pub mod loop_breaker;
 pub mod prompt;
+pub mod review;
 pub mod trajectory;
 
 use std::time::{Duration, Instant};
@@ -32,6 +33,7 @@ use crate::model::{EpisodeInfo, Message, ModelError, Policy, Usage};
 use crate::sandbox::{Sandbox, SandboxError, Workspace};
 use crate::tools::{self, ToolContext};
 use loop_breaker::{LoopBreaker, NudgeKind, Verdict};
+use review::Said;
 pub use trajectory::{Attempt, Budget, EndReason, Event, Outcome, Trajectory};
 
 /// Action-less replies with the same text, in a row, that end an attempt.
@@ -106,6 +108,13 @@ pub enum Live {
         /// Why.
         ended: EndReason,
     },
+    /// The episode is over. Sent by runners of many episodes (`tiers
+    /// run`, `factory run`) once [`run_episode`] has returned, so a display
+    /// can retire the episode's line; `None` when the episode failed.
+    EpisodeEnd {
+        /// The outcome.
+        outcome: Option<Outcome>,
+    },
 }
 
 /// Receives [`Live`] events with the episode's `repo_label` (several
@@ -168,6 +177,9 @@ pub struct EngineConfig {
     pub context_bytes: usize,
     /// Live progress receiver.
     pub observer: Option<Observer>,
+    /// Asks a person about each tool call before it runs (`solve
+    /// --interactive`); `None` runs every call.
+    pub review: Option<review::Reviewer>,
 }
 
 impl Default for EngineConfig {
@@ -183,6 +195,7 @@ impl Default for EngineConfig {
             stuck_after: loop_breaker::DEFAULT_STUCK_AFTER,
             context_bytes: prompt::DEFAULT_CONTEXT_BYTES,
             observer: None,
+            review: None,
         }
     }
 }
@@ -637,6 +650,10 @@ pub async fn run_episode(
                     traj.budget = Some(Budget::Tokens);
                     break 'stages;
                 }
+                Some(EndReason::UserQuit) => {
+                    traj.aborted = Some(review::QUIT.into());
+                    break 'stages;
+                }
                 _ => {}
             }
         }
@@ -1032,14 +1049,38 @@ async fn run_attempt(
                 },
             };
             let refused = refusal.is_some();
+            // A person's say before the call runs (`solve --interactive`).
+            let said = match refusal {
+                Some(_) => None,
+                None => {
+                    let root = ep.workspace.root();
+                    review::ask(cfg.review.as_ref(), ep.approval, root, index, step, call).await
+                }
+            };
+            let declined = said.as_ref().is_some_and(|s| !s.runs());
+            if let Some(s) = &said {
+                a.events.push(Event::Review {
+                    step,
+                    decision: s.review.as_str().into(),
+                    instruction: s.instruction(),
+                });
+                if s.review == review::Review::Quit {
+                    stop = Some(EndReason::UserQuit);
+                }
+            }
             let t0 = Instant::now();
-            let outcome = match refusal {
+            let withheld =
+                refusal.or_else(|| said.as_ref().filter(|s| !s.runs()).map(Said::refusal));
+            let outcome = match withheld {
                 Some(text) => tools::ToolOutcome {
                     text,
                     is_error: true,
                     submitted: false,
                 },
                 None => {
+                    let ctx = &said
+                        .as_ref()
+                        .map_or_else(|| ctx.clone(), |s| s.context(ctx));
                     let mut outcome = ep.tools.dispatch(ctx, call).await;
                     if let Some(r) = ep.redactor
                         && let std::borrow::Cow::Owned(clean) = r.redact(&outcome.text)
@@ -1082,8 +1123,11 @@ async fn run_attempt(
             );
             a.messages
                 .push(Message::tool(call.id.clone(), outcome.text.clone()));
+            if let Some(text) = said.as_ref().and_then(|s| s.instruction()) {
+                a.messages.push(Message::user(text));
+            }
             submitted = outcome.submitted;
-            if !submitted && !refused {
+            if !submitted && !refused && !declined {
                 nudge = breaker.observe(call, outcome.is_error);
             }
         }
@@ -1142,10 +1186,11 @@ async fn run_attempt(
     };
     // The gate judges exactly this patch on a fresh pristine copy; the
     // same text is what the trajectory, --json, --apply and the corpus get.
-    // A run whose budget is spent does not spend more on judging nothing.
+    // A run whose budget is spent (or that the user stopped) does not
+    // spend more on judging nothing.
     let budget_end = matches!(
         a.ended,
-        Some(EndReason::WallBudget | EndReason::TokenBudget)
+        Some(EndReason::WallBudget | EndReason::TokenBudget | EndReason::UserQuit)
     );
     if !(budget_end && a.patch.trim().is_empty()) {
         emit(ep, cfg, Live::GateStart { attempt: index });
