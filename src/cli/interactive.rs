@@ -210,7 +210,11 @@ pub fn render(action: &ProposedAction<'_>) -> String {
 /// [`MAX_LINES`].
 fn diff_preview(path: &str, old: &str, new: &str) -> String {
     // Fragments, not files: no "No newline at end of file" noise.
-    let (old, new) = (format!("{old}\n"), format!("{new}\n"));
+    let line = |s: &str| match s.ends_with('\n') {
+        true => s.to_string(),
+        false => format!("{s}\n"),
+    };
+    let (old, new) = (line(old), line(new));
     let diff = similar::TextDiff::from_lines(&old, &new);
     let text = diff
         .unified_diff()
