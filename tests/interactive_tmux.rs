@@ -233,9 +233,11 @@ fn accept_skip_instruct_and_quit_on_a_real_terminal() {
         dir.path(),
         &[
             call("read_file", serde_json::json!({"path": "accounts.py"})),
+            // Held back by the `git-push` rule; if it ran, `pushed.py`
+            // would be in the patch.
             call(
                 "run",
-                serde_json::json!({"command": "git push origin main"}),
+                serde_json::json!({"command": "git push origin main; echo pushed > pushed.py"}),
             ),
             call("search", serde_json::json!({"pattern": "def debit"})),
             edit,
@@ -249,7 +251,10 @@ fn accept_skip_instruct_and_quit_on_a_real_terminal() {
     s.wait_for("step 2 · the model proposes: run");
     let screen = s.wait_for("rule `git-push`");
     let screen = screen[screen.find("step 2 ·").unwrap()..].to_string();
-    assert!(screen.contains("$ git push origin main"), "{screen}");
+    assert!(
+        screen.contains("$ git push origin main; echo pushed > pushed.py"),
+        "{screen}"
+    );
     assert!(
         screen.contains("held back by the approval policy: rule `git-push`"),
         "{screen}"
@@ -308,7 +313,13 @@ fn accept_skip_instruct_and_quit_on_a_real_terminal() {
             && m["content"] == "Instruction from the user: Raise InsufficientFunds in debit"),
         "{messages:#?}"
     );
-    // Quit: the edit was never made; the repository is untouched.
+    // Nothing skipped, instructed or quit ran: no `pushed.py`, no edit;
+    // the repository is untouched.
+    assert_eq!(
+        a["gate"],
+        serde_json::Value::Null,
+        "an empty patch is not judged"
+    );
     assert!(
         calls[3]["result"]
             .as_str()
@@ -395,4 +406,42 @@ fn interactive_needs_a_terminal() {
         err.contains("--interactive needs a terminal on stdin"),
         "{err}"
     );
+}
+
+/// Quit after an accepted fix: the gate still judges the patch made so
+/// far, and it decides. Here it passes, so the outcome is `verified` with
+/// the patch (exit 0), though the attempt ended as `user_quit`.
+#[test]
+fn quit_after_a_fix_leaves_the_verdict_to_the_gate() {
+    let fix: Vec<String> = std::fs::read_to_string(fixtures().join("scripts/accounts_fix.jsonl"))
+        .unwrap()
+        .lines()
+        .map(str::to_string)
+        .collect();
+    let repo = accounts();
+    let dir = tempfile::tempdir().unwrap();
+    let model = script(dir.path(), &fix);
+    let Some(s) = Session::start(dir.path(), repo.path(), &model, &[]) else {
+        return;
+    };
+    for (step, tool) in [(1, "search"), (2, "read_file"), (3, "str_replace")] {
+        s.wait_for(&format!("step {step} · the model proposes: {tool}"));
+        s.keys(&["a"]);
+    }
+    s.wait_for("step 4 · the model proposes: run");
+    s.keys(&["q"]);
+    let (code, j) = s.finish();
+    assert_eq!(code, 0, "{}", s.screen());
+    assert_eq!(j["outcome"], "verified");
+    assert_eq!(j["ended"], serde_json::json!(["user_quit"]));
+    assert!(
+        j["patch"]
+            .as_str()
+            .unwrap()
+            .contains("raise InsufficientFunds"),
+        "{j}"
+    );
+    let t = trajectory(&j);
+    assert_eq!(t["attempts"][0]["gate"]["passed"], true);
+    assert!(t["aborted"].is_null());
 }
