@@ -3,6 +3,7 @@
 //! tmux session (its own server socket), the test reads the screen with
 //! `tmux capture-pane -p` and answers with `tmux send-keys`. A scripted
 //! model proposes the actions; the accounts fixture is the repository.
+//! Also `tiers run`'s per-episode display on a terminal.
 //!
 //! Skipped, saying so, only when tmux is not installed.
 
@@ -82,13 +83,8 @@ impl Session {
     /// Starts `solve --interactive --json` (stdout to `out.json`; stdin and
     /// stderr on the tmux terminal).
     fn start(dir: &Path, repo: &Path, model: &str, extra: &[&str]) -> Option<Session> {
-        let Some(tmux) = tmux_bin() else {
-            eprintln!("SKIPPED: tmux is not installed (apt-get install tmux)");
-            return None;
-        };
         let mut cmd = vec![
-            env!("CARGO_BIN_EXE_airgate").to_string(),
-            "solve".into(),
+            "solve".to_string(),
             "--interactive".into(),
             "--json".into(),
             "--task".into(),
@@ -101,9 +97,20 @@ impl Session {
             dir.join("run").display().to_string(),
         ];
         cmd.extend(extra.iter().map(|s| s.to_string()));
-        let line: Vec<String> = cmd.iter().map(|a| quote(a)).collect();
+        Self::spawn(dir, &cmd)
+    }
+
+    /// Starts `airgate ARGS` (stdout to `out.json`); the pane stays after
+    /// it ends, until the session is dropped.
+    fn spawn(dir: &Path, args: &[String]) -> Option<Session> {
+        let Some(tmux) = tmux_bin() else {
+            eprintln!("SKIPPED: tmux is not installed (apt-get install tmux)");
+            return None;
+        };
+        let mut line = vec![quote(env!("CARGO_BIN_EXE_airgate"))];
+        line.extend(args.iter().map(|a| quote(a)));
         let sh = format!(
-            "{} > {} ; echo $? > {}\n",
+            "{} > {} ; echo $? > {} ; sleep 600\n",
             line.join(" "),
             quote(&dir.join("out.json").display().to_string()),
             quote(&dir.join("code.txt").display().to_string())
@@ -444,4 +451,59 @@ fn quit_after_a_fix_leaves_the_verdict_to_the_gate() {
     let t = trajectory(&j);
     assert_eq!(t["attempts"][0]["gate"]["passed"], true);
     assert!(t["aborted"].is_null());
+}
+
+/// `tiers run` on a terminal: the run's bar with one line per episode in
+/// flight, and a kept line per gate run naming the episode; nothing goes
+/// to stdout but the results.
+#[test]
+fn tiers_run_on_a_terminal_shows_each_episode() {
+    let dir = tempfile::tempdir().unwrap();
+    let suite = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tiers_suite");
+    let args: Vec<String> = [
+        "tiers",
+        "run",
+        "--tier",
+        "easy",
+        "--model",
+        "reference",
+        "--tasks",
+        suite.to_str().unwrap(),
+        "--out",
+        dir.path().join("run").to_str().unwrap(),
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let Some(s) = Session::spawn(dir.path(), &args) else {
+        return;
+    };
+    let start = Instant::now();
+    while s.exit_code().is_none() {
+        assert!(
+            start.elapsed() < PATIENCE,
+            "tiers run did not end:\n{}",
+            s.screen()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(s.exit_code(), Some(0), "{}", s.screen());
+    let screen = s.screen();
+    let gates = screen
+        .lines()
+        .filter(|l| {
+            l.starts_with("easy/") && l.contains(" s0 [reference]: attempt 1 gate: tests pass")
+        })
+        .count();
+    assert_eq!(gates, 2, "one gate line per easy task:\n{screen}");
+    // Steps were spinner lines, retired with their episode (the plain
+    // display, for pipes, keeps a line per step instead).
+    assert!(
+        !screen
+            .lines()
+            .any(|l| l.starts_with("easy/") && l.contains(": attempt 1 step ")),
+        "{screen}"
+    );
+    let stdout = std::fs::read_to_string(dir.path().join("out.json")).unwrap();
+    assert!(!stdout.contains("attempt 1"), "{stdout}");
 }
