@@ -338,6 +338,7 @@ mod tests {
         let long: String = (0..100).map(|i| format!("line {i}\n")).collect();
         let c = call("run", serde_json::json!({"command": long}));
         let shown = render(&action(&c, None));
-        assert!(shown.contains("60 more lines not shown"), "{shown}");
+        assert!(shown.contains("more lines not shown"), "{shown}");
+        assert!(shown.contains("line 39") && !shown.contains("line 40"), "{shown}");
     }
 }
