@@ -339,6 +339,9 @@ mod tests {
         let c = call("run", serde_json::json!({"command": long}));
         let shown = render(&action(&c, None));
         assert!(shown.contains("more lines not shown"), "{shown}");
-        assert!(shown.contains("line 39") && !shown.contains("line 40"), "{shown}");
+        assert!(
+            shown.contains("line 39") && !shown.contains("line 40"),
+            "{shown}"
+        );
     }
 }

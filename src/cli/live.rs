@@ -313,4 +313,35 @@ mod tests {
             .is_none()
         );
     }
+
+    #[test]
+    fn an_episode_line_names_the_step_and_the_end() {
+        let step = Live::Step {
+            attempt: 2,
+            step: 1,
+            tool: "run".into(),
+            arg: "pytest -q".into(),
+            tool_ms: 10,
+            error: false,
+            refused: true,
+            tokens: 99,
+            elapsed: Duration::from_secs(1),
+        };
+        assert_eq!(
+            episode_status(&step).unwrap(),
+            "attempt 2 step 1: run pytest -q REFUSED · 99 tokens"
+        );
+        assert_eq!(
+            line(&Live::EpisodeEnd {
+                outcome: Some(crate::engine::Outcome::Verified)
+            })
+            .unwrap(),
+            "episode ended: verified"
+        );
+        assert_eq!(
+            prefix(true, "easy/x s0 [reference]"),
+            "easy/x s0 [reference]: "
+        );
+        assert_eq!(prefix(false, "easy/x"), "");
+    }
 }
