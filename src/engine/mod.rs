@@ -1057,21 +1057,13 @@ async fn run_attempt(
                     review::ask(cfg.review.as_ref(), ep.approval, root, index, step, call).await
                 }
             };
-            let declined = said.as_ref().is_some_and(|s| !s.runs());
             if let Some(s) = &said {
-                a.events.push(Event::Review {
-                    step,
-                    decision: s.review.as_str().into(),
-                    instruction: s.instruction(),
-                });
-                if s.review == review::Review::Quit {
-                    stop = Some(EndReason::UserQuit);
-                }
+                a.events.push(s.event(step));
+                stop = stop.or(s.ends_attempt());
             }
+            let declined = said.as_ref().and_then(Said::withheld);
             let t0 = Instant::now();
-            let withheld =
-                refusal.or_else(|| said.as_ref().filter(|s| !s.runs()).map(Said::refusal));
-            let outcome = match withheld {
+            let outcome = match refusal.or_else(|| declined.clone()) {
                 Some(text) => tools::ToolOutcome {
                     text,
                     is_error: true,
@@ -1127,7 +1119,7 @@ async fn run_attempt(
                 a.messages.push(Message::user(text));
             }
             submitted = outcome.submitted;
-            if !submitted && !refused && !declined {
+            if !submitted && !refused && declined.is_none() {
                 nudge = breaker.observe(call, outcome.is_error);
             }
         }

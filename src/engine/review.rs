@@ -123,6 +123,26 @@ impl Said {
         }
     }
 
+    /// The text the model gets in place of the tool result, when the call
+    /// does not run (`None`: it runs).
+    pub fn withheld(&self) -> Option<String> {
+        (!self.runs()).then(|| self.refusal())
+    }
+
+    /// The trajectory's record of the answer.
+    pub fn event(&self, step: u32) -> super::Event {
+        super::Event::Review {
+            step,
+            decision: self.review.as_str().into(),
+            instruction: self.instruction(),
+        }
+    }
+
+    /// The end of the attempt the answer calls for ([`Review::Quit`]).
+    pub fn ends_attempt(&self) -> Option<super::EndReason> {
+        (self.review == Review::Quit).then_some(super::EndReason::UserQuit)
+    }
+
     /// The user message to add before the next step, for [`Review::Instruct`].
     pub fn instruction(&self) -> Option<String> {
         match &self.review {
