@@ -149,10 +149,7 @@ impl Git {
             .env("GIT_TERMINAL_PROMPT", "0")
             .env("GIT_OPTIONAL_LOCKS", "0")
             .env("GIT_NO_REPLACE_OBJECTS", "1")
-            .env(
-                "GIT_ALLOW_PROTOCOL",
-                self.protocols.as_deref().unwrap_or_default(),
-            )
+            .env("GIT_ALLOW_PROTOCOL", "")
             .env("GIT_CEILING_DIRECTORIES", "/");
         if attr_source {
             cmd.env("GIT_ATTR_SOURCE", EMPTY_TREE);
@@ -197,6 +194,9 @@ impl Git {
         let mut cmd = Self::bare_command(&self.git_dir, attr_source);
         if let Some(index) = &self.index {
             cmd.env("GIT_INDEX_FILE", index);
+        }
+        if let Some(protocols) = &self.protocols {
+            cmd.env("GIT_ALLOW_PROTOCOL", protocols);
         }
         cmd.arg("--git-dir").arg(&self.git_dir);
         match &self.work_tree {

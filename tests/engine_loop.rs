@@ -346,3 +346,56 @@ fn a_context_file_asking_to_skip_tests_changes_nothing_enforced() {
         "the context file changed what was enforced"
     );
 }
+
+/// `--stuck-after K` sets the ignored nudges that end an attempt: with 1,
+/// the first refused repeat ends it (3 calls run, 1 refused). A model
+/// preset's `[run] stuck_after` does the same; the flag overrides it.
+#[test]
+fn stuck_after_is_set_by_the_flag_and_by_the_preset() {
+    let r = accounts(&[]);
+    let out_dir = tempfile::tempdir().unwrap();
+    let model = script(out_dir.path(), "repeat.jsonl", &repeat_forever());
+    let out = solve(
+        r.path(),
+        &out_dir.path().join("flag"),
+        &model,
+        &["--max-attempts", "1", "--stuck-after", "1", "-q"],
+    );
+    let (j, t) = result(&out);
+    assert_eq!(j["ended"], serde_json::json!(["stuck"]));
+    assert_eq!(t["attempts"][0]["steps"], 4);
+    assert_eq!(nudge_kinds(&t["attempts"][0]), ["repeated_call", "refused"]);
+
+    // The preset, read from configs/models/ under the current directory.
+    let cwd = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(cwd.path().join("configs/models")).unwrap();
+    std::fs::write(
+        cwd.path().join("configs/models/repeater.toml"),
+        format!("spec = \"{model}\"\n[run]\nmax_attempts = 1\nstuck_after = 2\n"),
+    )
+    .unwrap();
+    let run = |extra: &[&str], name: &str| {
+        let out = Command::new(env!("CARGO_BIN_EXE_airgate"))
+            .args([
+                "solve", "--task", TASK, "--model", "repeater", "--json", "-q",
+            ])
+            .arg("--repo")
+            .arg(r.path())
+            .arg("--out")
+            .arg(out_dir.path().join(name))
+            .args(extra)
+            .current_dir(cwd.path())
+            .output()
+            .unwrap();
+        result(&out).1
+    };
+    let t = run(&[], "preset");
+    assert_eq!(t["attempts"].as_array().unwrap().len(), 1);
+    assert_eq!(t["attempts"][0]["ended"], "stuck");
+    assert_eq!(t["attempts"][0]["steps"], 5, "3 run, 2 refused");
+    let t = run(&["--stuck-after", "3"], "override");
+    assert_eq!(
+        t["attempts"][0]["steps"], 6,
+        "the flag wins: 3 run, 3 refused"
+    );
+}

@@ -484,3 +484,59 @@ fn corpus_commands_stats_export_and_verify_catches_a_flipped_byte() {
         "{text}"
     );
 }
+
+/// `--max-wall 0`: the wall budget is spent before the first attempt, so
+/// the episode is rejected and `rejected.jsonl` says which budget ended
+/// it. The control, without a budget, keeps the solver's row and records
+/// no budget. Both print per-step progress lines prefixed with the episode
+/// (stderr is not a terminal here).
+#[test]
+fn a_spent_wall_budget_is_recorded_per_episode() {
+    let tmp = tempfile::tempdir().unwrap();
+    let repos = repos(tmp.path());
+    let sb = local(&repos);
+    let sb: Vec<&str> = sb.iter().map(String::as_str).collect();
+    let data = dataset();
+    let run = |out: &Path, extra: &[&str]| {
+        let mut args = vec![
+            "--dataset",
+            data.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--instance-ids",
+            "airgate__mini-1",
+            "--json",
+        ];
+        let t = teacher("solve.jsonl");
+        args.extend(["--teacher", t.as_str()]);
+        args.extend(extra);
+        let o = factory(&args, &sb);
+        (summary(&o), String::from_utf8_lossy(&o.stderr).into_owned())
+    };
+    let spent = tmp.path().join("spent");
+    let (s, err) = run(&spent, &["--max-wall", "0"]);
+    assert_eq!(s["kept"], 0, "{s}");
+    let text = std::fs::read_to_string(spent.join("rejected/rejected.jsonl")).unwrap();
+    let line: serde_json::Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
+    assert_eq!(line["budget"], "wall", "{line}");
+    assert!(
+        err.contains("airgate__mini-1 s0: episode ended: gate_held"),
+        "{err}"
+    );
+
+    let control = tmp.path().join("control");
+    let (s, err) = run(&control, &[]);
+    assert_eq!(s["kept"], 1, "{s}");
+    assert!(
+        err.contains("airgate__mini-1 s0: attempt 1 step 1: "),
+        "{err}"
+    );
+    assert!(
+        err.contains("airgate__mini-1 s0: attempt 1 gate: tests pass"),
+        "{err}"
+    );
+    assert!(
+        err.contains("airgate__mini-1 s0: episode ended: verified"),
+        "{err}"
+    );
+}

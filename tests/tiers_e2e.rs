@@ -246,6 +246,47 @@ fn samples_give_pass_at_k() {
     assert!(stdout.contains("pass@2 overall"), "{stdout}");
 }
 
+/// Without a terminal, each episode's steps and gate runs are plain lines
+/// on stderr prefixed with the episode (tier/task, sample, model), and
+/// `-q` silences them.
+#[test]
+fn progress_lines_name_the_episode_and_quiet_silences_them() {
+    let dir = tempfile::tempdir().unwrap();
+    for quiet in [false, true] {
+        let run = dir.path().join(format!("q{quiet}"));
+        let mut args = vec!["tiers", "run", "--tasks"];
+        let s = suite();
+        let r = run.display().to_string();
+        args.extend([
+            s.as_str(),
+            "--tier",
+            "easy",
+            "--model",
+            "reference",
+            "--stuck-after",
+            "2",
+            "--out",
+            r.as_str(),
+        ]);
+        if quiet {
+            args.push("-q");
+        }
+        let out = airgate(&args);
+        let (stdout, stderr) = text(&out);
+        assert!(out.status.success(), "{stdout}\n{stderr}");
+        let step = stderr
+            .lines()
+            .find(|l| l.starts_with("easy/") && l.contains(" s0 [reference]: attempt 1 step 1: "));
+        let ended = stderr.contains(" s0 [reference]: episode ended: verified");
+        let gate = stderr.contains(" s0 [reference]: attempt 1 gate: tests pass");
+        if quiet {
+            assert!(step.is_none() && !ended && !gate, "{stderr}");
+        } else {
+            assert!(step.is_some() && ended && gate, "{stderr}");
+        }
+    }
+}
+
 #[test]
 fn unreachable_model_fails_fast_before_any_task() {
     // Bind then drop a listener: a port that refuses connections.

@@ -13,6 +13,8 @@ command -v rg >/dev/null || need+=(ripgrep)
 command -v patch >/dev/null || need+=(patch)
 # The local sandbox (`--sandbox local`, the default) runs every command under bubblewrap.
 command -v bwrap >/dev/null || need+=(bubblewrap)
+# `solve --interactive` is tested on a real terminal (tests/interactive_tmux.rs).
+command -v tmux >/dev/null || need+=(tmux)
 if [ ${#need[@]} -gt 0 ]; then
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}"

@@ -101,6 +101,15 @@ pub struct FactoryRunArgs {
     /// Override `max_steps` from the config.
     #[arg(long)]
     pub max_steps: Option<u32>,
+    /// Wall-time budget of each episode in seconds, checked between steps
+    /// and bounding a model call in flight (default: none). An episode it
+    /// ends records `budget: wall` in its trajectory and in rejected.jsonl.
+    #[arg(long, value_name = "SECONDS")]
+    pub max_wall: Option<u64>,
+    /// Token budget of each episode (prompt + completion), checked between
+    /// steps (default: none); recorded as `budget: tokens`.
+    #[arg(long, value_name = "N")]
+    pub max_tokens: Option<u64>,
     /// Runs of the final verification, each in a fresh environment, that
     /// must all pass (default: `gate_runs` of the config, 2).
     #[arg(long)]
@@ -113,8 +122,8 @@ pub struct FactoryRunArgs {
     /// `reason`, to the rejected Parquet split (`OUT/rejected/part-*.parquet`).
     #[arg(long)]
     pub keep_rejected: bool,
-    /// No per-step progress lines on stderr (they are printed only
-    /// without a terminal; a terminal gets the progress bar).
+    /// No per-step progress on stderr (a line per step without a terminal;
+    /// on one, a spinner line per episode in flight under the run's bar).
     #[arg(short, long)]
     pub quiet: bool,
     /// Print the summary as one JSON object.
@@ -249,11 +258,14 @@ async fn run_factory(a: FactoryRunArgs) -> anyhow::Result<u8> {
         teacher_spec: a.teacher.clone(),
         sampling: crate::corpus::canonical_json(&sampling),
     };
+    let (observer, bars) = super::live::episodes_observer(a.quiet);
     let engine = EngineConfig {
         max_steps: a.max_steps.unwrap_or(cfg.max_steps),
         max_attempts: cfg.max_attempts,
         run_timeout: Duration::from_secs(cfg.run_timeout_s),
-        observer: super::live::episodes_observer(a.quiet),
+        max_wall: a.max_wall.map(Duration::from_secs),
+        max_tokens: a.max_tokens,
+        observer,
         ..EngineConfig::default()
     };
     let plan = RunPlan {
@@ -269,6 +281,7 @@ async fn run_factory(a: FactoryRunArgs) -> anyhow::Result<u8> {
         flush_rows: a.flush_rows.unwrap_or(cfg.flush_rows),
         flush_every: Duration::from_secs(cfg.flush_secs),
         progress: !a.json && std::io::IsTerminal::is_terminal(&std::io::stderr()),
+        bars,
         accept_flagged: a.accept_flagged,
         gate_runs,
         keep_rejected: a.keep_rejected,

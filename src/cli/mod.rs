@@ -5,6 +5,7 @@
 mod corpus;
 mod factory;
 mod images;
+mod interactive;
 mod live;
 mod report;
 pub mod solve;

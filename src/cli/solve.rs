@@ -56,6 +56,16 @@ pub struct SolveArgs {
     /// prompt as project context; 0 reads none.
     #[arg(long, value_name = "BYTES", default_value_t = crate::engine::prompt::DEFAULT_CONTEXT_BYTES)]
     pub context_bytes: usize,
+    /// Ignored loop-breaker nudges after which an attempt ends as `stuck`
+    /// (default: the model preset's `[run] stuck_after`, else 3).
+    #[arg(long, value_name = "K", value_parser = clap::value_parser!(u32).range(1..))]
+    pub stuck_after: Option<u32>,
+    /// Show each tool call the model proposes before it runs and ask on
+    /// the terminal: accept, skip, give the model an instruction, accept
+    /// all remaining, or quit. Needs a terminal on stdin and stderr;
+    /// `--approve` then defaults to asking. The gate still decides.
+    #[arg(long)]
+    pub interactive: bool,
     /// No live progress on stderr.
     #[arg(short, long)]
     pub quiet: bool,
@@ -168,6 +178,20 @@ pub async fn run(args: SolveArgs) -> anyhow::Result<u8> {
         .map_err(|e| {
         CliError::environment(format!("cannot install the Ctrl-C handler: {e}"))
     })?;
+    if args.interactive {
+        if !std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+            return Err(CliError::usage(
+                "--interactive needs a terminal on stdin to read your answers; run it from a terminal, or drop --interactive (use --approve deny|allow for unattended runs)",
+            )
+            .into());
+        }
+        if !std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+            return Err(CliError::usage(
+                "--interactive shows each proposed action on stderr, which is not a terminal here; do not redirect stderr, or drop --interactive",
+            )
+            .into());
+        }
+    }
     let repo = validate_repo(&args.repo)?;
     let task = read_task(&args)?;
     // The sandbox must work before any model starts or anything is copied.
@@ -250,6 +274,18 @@ pub async fn run(args: SolveArgs) -> anyhow::Result<u8> {
         .and_then(|c| c.run)
         .unwrap_or_default();
     let defaults = EngineConfig::default();
+    // With --interactive the person answers on the terminal; the progress
+    // heartbeat waits while they are asked.
+    let asking = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let (observer, review) = if args.interactive {
+        let review = super::interactive::TerminalReview::new(asking.clone());
+        (
+            super::live::interactive_observer(args.quiet, asking),
+            Some(engine::review::Reviewer(std::sync::Arc::new(review))),
+        )
+    } else {
+        (super::live::observer(args.quiet), None)
+    };
     let cfg = EngineConfig {
         max_steps: args
             .max_steps
@@ -261,8 +297,13 @@ pub async fn run(args: SolveArgs) -> anyhow::Result<u8> {
             .unwrap_or(defaults.max_attempts),
         max_wall: args.max_wall.or(preset.max_wall_s).map(Duration::from_secs),
         max_tokens: args.max_tokens.or(preset.max_tokens),
+        stuck_after: args
+            .stuck_after
+            .or(preset.stuck_after)
+            .unwrap_or(defaults.stuck_after),
         context_bytes: args.context_bytes,
-        observer: super::live::observer(args.quiet),
+        observer,
+        review,
         ..defaults
     };
 
@@ -453,12 +494,22 @@ pub async fn run(args: SolveArgs) -> anyhow::Result<u8> {
             .iter()
             .any(|e| matches!(e, engine::Event::ModelCall { .. }))
     });
+    let user_quit = traj
+        .attempts
+        .last()
+        .is_some_and(|a| a.ended == Some(engine::EndReason::UserQuit));
     if let Some(reason) = &traj.aborted {
         if never_answered && traj.outcome == Outcome::GateHeld {
             eprintln!("error: the model never answered, so nothing was tried: {reason}");
             return Ok(exit::ENVIRONMENT);
         }
         eprintln!("warning: the episode was cut short: {reason}");
+    }
+    // Quit in --interactive: like an interrupt, unless the gate passed the
+    // patch made so far.
+    if user_quit && traj.outcome == Outcome::GateHeld {
+        eprintln!("stopped by the user; the repository was left untouched");
+        return Ok(exit::INTERRUPTED);
     }
     Ok(match traj.outcome {
         Outcome::AlreadyPassing | Outcome::Verified => exit::OK,

@@ -89,8 +89,11 @@ pub struct TierRun {
     /// Token budget of each episode (checked between steps).
     #[arg(long, value_name = "N")]
     pub max_tokens: Option<u64>,
-    /// No per-step progress lines on stderr (they are printed only
-    /// without a terminal; a terminal gets the progress bar).
+    /// Ignored loop-breaker nudges after which an attempt ends as `stuck`.
+    #[arg(long, value_name = "K", default_value_t = crate::engine::loop_breaker::DEFAULT_STUCK_AFTER, value_parser = clap::value_parser!(u32).range(1..))]
+    pub stuck_after: u32,
+    /// No per-step progress on stderr (a line per step without a terminal;
+    /// on one, a spinner line per episode in flight under the run's bar).
     #[arg(short, long)]
     pub quiet: bool,
 }
@@ -162,6 +165,7 @@ async fn run_cmd(a: TierRun) -> anyhow::Result<u8> {
     let choice = a.sandbox;
     super::agent_sandbox(choice, exit::FAILURE)?;
     let out = a.out.clone().unwrap_or_else(super::solve::default_run_dir);
+    let (observer, bars) = super::live::episodes_observer(a.quiet);
     let cfg = RunConfig {
         tasks,
         models: a.models.clone(),
@@ -175,11 +179,13 @@ async fn run_cmd(a: TierRun) -> anyhow::Result<u8> {
             max_attempts: a.max_attempts,
             max_wall: a.max_wall.map(std::time::Duration::from_secs),
             max_tokens: a.max_tokens,
-            observer: super::live::episodes_observer(a.quiet),
+            stuck_after: a.stuck_after,
+            observer,
             ..EngineConfig::default()
         },
         config_root: PathBuf::from("."),
         progress: true,
+        bars,
     };
     let plans = crate::tiers::run::prepare(&cfg)
         .await

@@ -191,10 +191,11 @@ async fn judge(t: &Turn<'_>, a: &mut Attempt, baseline: &GateRun) -> Result<(), 
     };
     // The gate judges exactly this patch on a fresh pristine copy; the
     // same text is what the trajectory, --json, --apply and the corpus get.
-    // A run whose budget is spent does not spend more on judging nothing.
+    // A run whose budget is spent (or that the user stopped) does not
+    // spend more on judging nothing.
     let budget_end = matches!(
         a.ended,
-        Some(EndReason::WallBudget | EndReason::TokenBudget)
+        Some(EndReason::WallBudget | EndReason::TokenBudget | EndReason::UserQuit)
     );
     if !(budget_end && a.patch.trim().is_empty()) {
         emit(ep, cfg, Live::GateStart { attempt: a.index });

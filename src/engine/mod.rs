@@ -28,6 +28,7 @@ pub mod job;
 pub mod loop_breaker;
 mod progress;
 pub mod prompt;
+pub mod review;
 mod run;
 mod step;
 pub mod trajectory;
@@ -112,6 +113,13 @@ pub enum Live {
         /// Why.
         ended: EndReason,
     },
+    /// The episode is over. Sent by runners of many episodes (`tiers
+    /// run`, `factory run`) once [`run_episode`] has returned, so a display
+    /// can retire the episode's line; `None` when the episode failed.
+    EpisodeEnd {
+        /// The outcome.
+        outcome: Option<Outcome>,
+    },
 }
 
 /// Receives [`Live`] events with the episode's `repo_label` (several
@@ -174,6 +182,9 @@ pub struct EngineConfig {
     pub context_bytes: usize,
     /// Live progress receiver.
     pub observer: Option<Observer>,
+    /// Asks a person about each tool call before it runs (`solve
+    /// --interactive`); `None` runs every call.
+    pub review: Option<review::Reviewer>,
 }
 
 impl Default for EngineConfig {
@@ -189,6 +200,7 @@ impl Default for EngineConfig {
             stuck_after: loop_breaker::DEFAULT_STUCK_AFTER,
             context_bytes: prompt::DEFAULT_CONTEXT_BYTES,
             observer: None,
+            review: None,
         }
     }
 }

@@ -205,6 +205,10 @@ async fn drive(
                     traj.budget = Some(Budget::Tokens);
                     break 'stages;
                 }
+                Some(EndReason::UserQuit) => {
+                    traj.aborted = Some(super::review::QUIT.into());
+                    break 'stages;
+                }
                 _ => {}
             }
         }

@@ -5,6 +5,7 @@ use std::time::Instant;
 
 use super::attempt::Turn;
 use super::loop_breaker::{self, CallVerdict, LoopBreaker, NudgeKind};
+use super::review::{self, Said};
 use super::trajectory::{Attempt, EndReason, Event};
 use super::{Live, emit, main_arg};
 use crate::error::Retryable;
@@ -216,15 +217,31 @@ impl Steps {
                 },
             };
             let refused = refusal.is_some();
+            // A person's say before the call runs (`solve --interactive`).
+            let said = match refusal {
+                Some(_) => None,
+                None => {
+                    let root = ep.workspace.root();
+                    review::ask(cfg.review.as_ref(), ep.approval, root, a.index, step, call).await
+                }
+            };
+            if let Some(s) = &said {
+                a.events.push(s.event(step));
+                stop = stop.or(s.ends_attempt());
+            }
+            let declined = said.as_ref().and_then(Said::withheld);
             let t0 = Instant::now();
-            let outcome = match refusal {
+            let outcome = match refusal.or_else(|| declined.clone()) {
                 Some(text) => tools::ToolOutcome {
                     text,
                     is_error: true,
                     submitted: false,
                 },
                 None => {
-                    let mut outcome = ep.tools.dispatch(t.ctx, call).await;
+                    let ctx = &said
+                        .as_ref()
+                        .map_or_else(|| t.ctx.clone(), |s| s.context(t.ctx));
+                    let mut outcome = ep.tools.dispatch(ctx, call).await;
                     if let Some(r) = ep.redactor
                         && let std::borrow::Cow::Owned(clean) = r.redact(&outcome.text)
                     {
@@ -260,8 +277,11 @@ impl Steps {
             );
             a.messages
                 .push(Message::tool(call.id.clone(), outcome.text.clone()));
+            if let Some(text) = said.as_ref().and_then(|s| s.instruction()) {
+                a.messages.push(Message::user(text));
+            }
             submitted = outcome.submitted;
-            if !submitted && !refused {
+            if !submitted && !refused && declined.is_none() {
                 nudge = self.breaker.observe(call, outcome.is_error);
             }
         }

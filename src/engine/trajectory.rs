@@ -62,6 +62,8 @@ pub enum EndReason {
     TokenBudget,
     /// The model failed (unreachable, broken replies).
     ModelError,
+    /// The person stopped the run (`solve --interactive`, quit).
+    UserQuit,
 }
 
 impl EndReason {
@@ -78,6 +80,7 @@ impl EndReason {
             EndReason::WallBudget => "wall_budget",
             EndReason::TokenBudget => "token_budget",
             EndReason::ModelError => "model_error",
+            EndReason::UserQuit => "user_quit",
         }
     }
 
@@ -182,6 +185,17 @@ pub enum Event {
         step: u32,
         /// The error.
         error: String,
+    },
+    /// A person's decision about a proposed tool call (`solve
+    /// --interactive`), recorded before the call's `tool_call` event.
+    Review {
+        /// Step number.
+        step: u32,
+        /// `accept`, `skip`, `instruct` or `quit`.
+        decision: String,
+        /// The instruction typed for `instruct` (given to the model).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        instruction: Option<String>,
     },
     /// Something the harness decided that the reader should know about.
     Note {

@@ -62,6 +62,9 @@ pub struct RunPlan {
     pub flush_every: Duration,
     /// Draw a progress bar.
     pub progress: bool,
+    /// The terminal display the run's bar joins (the live display's
+    /// per-episode lines are drawn in it); `None` draws the bar alone.
+    pub bars: Option<indicatif::MultiProgress>,
     /// Keep `suspicious` trajectories (a cheat detector fired) as rows,
     /// with their flags (`--accept-flagged`).
     pub accept_flagged: bool,
@@ -236,6 +239,10 @@ pub struct RejectedLine {
     /// gate result (`patch` above is the last one's).
     #[serde(default)]
     pub attempts: Vec<RejectedAttempt>,
+    /// The run budget that ended the episode (`wall`, `tokens`;
+    /// `--max-wall`, `--max-tokens`), when one did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub budget: Option<crate::engine::Budget>,
 }
 
 /// One attempt of a rejected episode, as `rejected.jsonl` records it.
@@ -261,6 +268,9 @@ pub struct RejectedAttempt {
     pub dropped: Vec<String>,
     /// Cheat-detector findings.
     pub flags: Vec<String>,
+    /// Why the attempt ended (`submitted`, `stuck`, `wall_budget`...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ended: Option<crate::engine::EndReason>,
 }
 
 impl From<&crate::engine::trajectory::Attempt> for RejectedAttempt {
@@ -280,6 +290,7 @@ impl From<&crate::engine::trajectory::Attempt> for RejectedAttempt {
                 .unwrap_or_default(),
             dropped: a.dropped.clone(),
             flags: a.flags.clone(),
+            ended: a.ended,
         }
     }
 }
@@ -532,7 +543,10 @@ pub async fn run(
         jobs: queue.len() as u64,
         ..Summary::default()
     };
-    let bar = progress_bar(sum.jobs, plan.progress);
+    let bar = match (&plan.bars, progress_bar(sum.jobs, plan.progress)) {
+        (Some(multi), bar) if plan.progress => multi.insert(0, bar),
+        (_, bar) => bar,
+    };
     let mut set: JoinSet<JobResult> = JoinSet::new();
     let mut last_flush = Instant::now();
     let mut last_rflush = Instant::now();
@@ -671,6 +685,7 @@ pub async fn run(
             attempts: traj
                 .map(|t| t.attempts.iter().map(RejectedAttempt::from).collect())
                 .unwrap_or_default(),
+            budget: traj.and_then(|t| t.budget),
         };
         if let Some(t) = traj {
             let dir = rejected_dir
@@ -914,7 +929,20 @@ async fn run_job(shared: &Shared, item: &(Instance, String), sample: u32) -> Job
         }
     };
     let episode = job.episode(prepared.sandbox.as_ref(), &prepared.workspace, &gate);
-    let outcome = run_episode(&episode, &shared.engine, std::slice::from_mut(&mut policy)).await;
+    // The live display tells samples of one instance apart.
+    let label = format!("{} s{sample}", inst.instance_id);
+    let mut engine = shared.engine.clone();
+    engine.observer = shared.engine.observer.clone().map(|o| {
+        let label = label.clone();
+        crate::engine::Observer(Arc::new(move |_: &str, ev: &crate::engine::Live| {
+            (o.0)(&label, ev)
+        }))
+    });
+    let outcome = run_episode(&episode, &engine, std::slice::from_mut(&mut policy)).await;
+    if let Some(o) = &engine.observer {
+        let outcome = outcome.as_ref().ok().map(|t| t.outcome);
+        (o.0)(&label, &crate::engine::Live::EpisodeEnd { outcome });
+    }
     policy.shutdown().await;
     let traj = match outcome {
         Ok(t) => t,

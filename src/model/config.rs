@@ -108,6 +108,9 @@ pub struct RunDefaults {
     pub max_wall_s: Option<u64>,
     /// Token budget of a run (`--max-tokens`).
     pub max_tokens: Option<u64>,
+    /// Ignored loop-breaker nudges before an attempt ends as `stuck`
+    /// (`--stuck-after`, at least 1).
+    pub stuck_after: Option<u32>,
 }
 
 /// One `configs/models/NAME.toml`.

@@ -468,6 +468,18 @@ fn event(ev: &Event) -> String {
             "<li class=\"ev-note\">step {step} · note: {}</li>",
             escape(text)
         ),
+        Event::Review {
+            step,
+            decision,
+            instruction,
+        } => format!(
+            "<li class=\"ev-note\">step {step} · the user's review: {}{}</li>",
+            escape(decision),
+            instruction
+                .as_deref()
+                .map(|i| format!(" ({})", escape(i)))
+                .unwrap_or_default()
+        ),
     }
 }
 

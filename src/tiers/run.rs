@@ -54,6 +54,9 @@ pub struct RunConfig {
     pub config_root: PathBuf,
     /// Draw the progress bar.
     pub progress: bool,
+    /// The terminal display the run's bar joins (the live display's
+    /// per-episode lines are drawn in it); `None` draws the bar alone.
+    pub bars: Option<indicatif::MultiProgress>,
 }
 
 /// A model ready to run: resolved, probed, with its policies.
@@ -210,10 +213,10 @@ pub async fn run_suite(cfg: &RunConfig, plans: &[Arc<ModelPlan>]) -> Result<RunS
             }
         }
     }
-    let bar = if cfg.progress {
-        ProgressBar::new(pending)
-    } else {
-        ProgressBar::hidden()
+    let bar = match (&cfg.bars, cfg.progress) {
+        (Some(multi), true) => multi.insert(0, ProgressBar::new(pending)),
+        (None, true) => ProgressBar::new(pending),
+        (_, false) => ProgressBar::hidden(),
     };
     bar.set_style(
         ProgressStyle::with_template("{elapsed_precise} [{bar:30}] {pos}/{len} {wide_msg}")
@@ -306,6 +309,14 @@ async fn shutdown(plans: &[Arc<ModelPlan>]) {
     }
 }
 
+/// A model label for progress lines: a `script:` path by its file name.
+fn short_model(label: &str) -> String {
+    match label.strip_prefix("script:") {
+        Some(path) => format!("script:{}", path.rsplit('/').next().unwrap_or(path)),
+        None => label.to_string(),
+    }
+}
+
 /// Directory-safe form of a model label.
 pub fn slug(label: &str) -> String {
     let s: String = label
@@ -349,7 +360,27 @@ async fn episode(
         ));
     }
     let started = Instant::now();
-    match run_episode(&plan, &task, &engine_cfg, &sandbox, &config_root).await {
+    // The live display tells episodes apart by model, task and sample.
+    let mut engine_cfg = engine_cfg;
+    let label = format!(
+        "{}/{} s{sample} [{}]",
+        task.tier(),
+        task.id(),
+        short_model(&plan.label)
+    );
+    let observer = engine_cfg.observer.take().map(|o| {
+        let label = label.clone();
+        engine::Observer(Arc::new(move |_: &str, ev: &engine::Live| {
+            (o.0)(&label, ev)
+        }))
+    });
+    engine_cfg.observer = observer.clone();
+    let result = run_episode(&plan, &task, &engine_cfg, &sandbox, &config_root).await;
+    if let Some(o) = &observer {
+        let outcome = result.as_ref().ok().map(|t| t.outcome);
+        (o.0)(&label, &engine::Live::EpisodeEnd { outcome });
+    }
+    match result {
         Err(e) => not_recorded(format!("failed: {e}")),
         Ok(traj) => {
             let rel = PathBuf::from("trajectories")
