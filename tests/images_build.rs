@@ -128,8 +128,16 @@ fn build_validate_eval_from_mirrors() {
         .path()
         .join("logs/env")
         .join(env_image.trim_end_matches(":latest"));
-    assert!(env_dir.join("context/Dockerfile").is_file());
-    assert!(env_dir.join("build_image.log").is_file());
+    // (An env image already built by an earlier run is skipped, not rebuilt.)
+    if rec["envs"][env_image]["status"] == "built" {
+        assert!(env_dir.join("context/Dockerfile").is_file(), "{rec:#}");
+        assert!(env_dir.join("build_image.log").is_file());
+    }
+    let inst_dir = dir
+        .path()
+        .join("logs/instances/sweb.eval.x86_64.airgate-test__calc-1");
+    assert!(inst_dir.join("context/Dockerfile").is_file(), "{rec:#}");
+    assert!(inst_dir.join("context/setup_repo.sh").is_file());
 
     // Labels: the dataset row and the spec the image was built from.
     let inspect = Command::new(engine_cli())
@@ -251,22 +259,37 @@ fn builds_reach_no_network() {
     ensure_images();
     let listener = std::net::TcpListener::bind("0.0.0.0:0").unwrap();
     let port = listener.local_addr().unwrap().port();
-    let gateway = String::from_utf8(
+    // The bridge's gateway is the host: as recorded, else (older engines
+    // leave it out) the first address of the bridge's subnet.
+    let ipam = String::from_utf8(
         Command::new(engine_cli())
             .args([
                 "network",
                 "inspect",
                 "bridge",
                 "--format",
-                "{{(index .IPAM.Config 0).Gateway}}",
+                "{{json .IPAM.Config}}",
             ])
             .output()
             .unwrap()
             .stdout,
     )
-    .unwrap()
-    .trim()
-    .to_string();
+    .unwrap();
+    let ipam: serde_json::Value = serde_json::from_str(ipam.trim()).unwrap();
+    let gateway = match ipam[0]["Gateway"].as_str().filter(|g| !g.is_empty()) {
+        Some(g) => g.to_string(),
+        None => {
+            let subnet = ipam[0]["Subnet"].as_str().unwrap();
+            let base = subnet.split('/').next().unwrap();
+            let mut octets: Vec<u8> = base.split('.').map(|o| o.parse().unwrap()).collect();
+            octets[3] += 1;
+            octets
+                .iter()
+                .map(u8::to_string)
+                .collect::<Vec<_>>()
+                .join(".")
+        }
+    };
     let probe = format!(
         "python3 -c \"import socket; socket.create_connection(('{gateway}', {port}), timeout=5); print('REACHED')\""
     );

@@ -463,7 +463,7 @@ mod tests {
         assert_eq!(
             snap.requirements(&["missing.txt".into(), "requirements.txt".into()])
                 .unwrap(),
-            "\nreq2\n"
+            "req2\n"
         );
         let bundle = d.path().join("b.bundle");
         snap.bundle(&bundle).unwrap();
