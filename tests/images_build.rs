@@ -218,12 +218,12 @@ fn build_validate_eval_from_mirrors() {
         assert_eq!(v["instances"][id]["valid"], true, "{v:#}");
     }
 
-    // Eval: gold resolves; a wrong patch (calc-3's fix on calc-1) does not.
-    let mut wrong = ds[0].clone();
-    wrong["model_patch"] = ds[2]["patch"].clone();
+    // Eval: gold resolves; a wrong patch that applies (it edits the
+    // README) does not.
+    let wrong = "diff --git a/README.md b/README.md\n--- a/README.md\n+++ b/README.md\n@@ -1 +1,2 @@\n # calc\n+wrong fix\n";
     let preds = serde_json::json!([
         {"instance_id": IDS[0], "model_name_or_path": "m", "model_patch": ds[0]["patch"]},
-        {"instance_id": IDS[1], "model_name_or_path": "m", "model_patch": ds[2]["patch"]},
+        {"instance_id": IDS[1], "model_name_or_path": "m", "model_patch": wrong},
     ]);
     std::fs::write(dir.path().join("preds.json"), preds.to_string()).unwrap();
     let eval = airgate(dir.path())
