@@ -675,7 +675,7 @@ async fn base_python(docker: &Docker, base: &str) -> Result<String, BuildError> 
     Ok(result?)
 }
 
-/// One env to build, and the instances on it.
+/// One env image to build.
 struct EnvPlan {
     key: String,
     image: String,
@@ -683,7 +683,6 @@ struct EnvPlan {
     spec: EnvSpec,
     interpreter: Option<Interpreter>,
     requirements: Option<String>,
-    instances: Vec<usize>,
 }
 
 /// Builds the images of `instances`. Per-instance outcomes (built,
@@ -766,7 +765,7 @@ pub async fn build(
     let mut lines: Vec<InstanceBuild> = Vec::new();
     let mut plans: BTreeMap<String, EnvPlan> = BTreeMap::new();
     let mut inst_plan: Vec<Option<(String, String)>> = Vec::new(); // (env key, spec sha)
-    for (idx, inst) in instances.iter().enumerate() {
+    for inst in instances {
         let image = image_for(inst, opts.namespace.as_deref());
         let mut line = InstanceBuild {
             instance_id: inst.instance_id.clone(),
@@ -786,7 +785,7 @@ pub async fn build(
                 line.env_image = Some(plan.image.clone());
                 line.spec_sha256 = Some(spec_sha.clone());
                 let key = plan.key.clone();
-                plans.entry(key.clone()).or_insert(plan).instances.push(idx);
+                plans.entry(key.clone()).or_insert(plan);
                 inst_plan.push(Some((key, spec_sha)));
             }
             Err(reason) => {
@@ -1069,7 +1068,6 @@ fn plan_env(
             spec,
             interpreter,
             requirements,
-            instances: Vec::new(),
         },
         spec_sha,
     ))
