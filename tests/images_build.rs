@@ -247,6 +247,45 @@ fn build_validate_eval_from_mirrors() {
         serde_json::json!([IDS[1]]),
         "{report:#}"
     );
+
+    // Factory: a script teacher fixes calc-1 in its built image; the
+    // verified row carries that image's digest.
+    std::fs::write(
+        dir.path().join("sources.toml"),
+        "[[source]]\nrepo = \"airgate-test/calc\"\nlicense = \"MIT\"\n\
+         [[dataset]]\nname = \"airgate-test\"\npath = \"dataset.jsonl\"\n",
+    )
+    .unwrap();
+    let fix = serde_json::json!({"tool": "str_replace", "args": {
+        "path": "calc/__init__.py",
+        "old_str": "def add(a, b):\n    return a - b",
+        "new_str": "def add(a, b):\n    return a + b"}});
+    std::fs::write(dir.path().join("teacher.jsonl"), format!("{fix}\n")).unwrap();
+    let teacher = format!("script:{}", dir.path().join("teacher.jsonl").display());
+    let fac = airgate(dir.path())
+        .args(["factory", "run", "--config"])
+        .arg(root().join("configs/factory.toml"))
+        .args(["--sources", "sources.toml", "--sandbox", "docker"])
+        .args(["--dataset", "dataset.jsonl", "--instance-ids", IDS[0]])
+        .args(["--teacher", &teacher, "--out", "corpus", "--json"])
+        .output()
+        .unwrap();
+    assert!(fac.status.success(), "{}", text(&fac));
+    let summary: serde_json::Value = serde_json::from_slice(&fac.stdout).unwrap();
+    assert_eq!(summary["kept"], 1, "{summary}\n{}", text(&fac));
+    let (_, rows) = airgate::corpus::read_corpus(&dir.path().join("corpus")).unwrap();
+    assert_eq!(rows.len(), 1);
+    let digest = lines.iter().find(|l| l["instance_id"] == IDS[0]).unwrap()["image_digest"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(rows[0].instance_id, IDS[0]);
+    assert_eq!(rows[0].image_digest, digest);
+    assert!(
+        rows[0].patch.contains("+    return a + b"),
+        "{}",
+        rows[0].patch
+    );
 }
 
 /// Attack: a spec step that tries to reach the host during the build finds
@@ -259,37 +298,7 @@ fn builds_reach_no_network() {
     ensure_images();
     let listener = std::net::TcpListener::bind("0.0.0.0:0").unwrap();
     let port = listener.local_addr().unwrap().port();
-    // The bridge's gateway is the host: as recorded, else (older engines
-    // leave it out) the first address of the bridge's subnet.
-    let ipam = String::from_utf8(
-        Command::new(engine_cli())
-            .args([
-                "network",
-                "inspect",
-                "bridge",
-                "--format",
-                "{{json .IPAM.Config}}",
-            ])
-            .output()
-            .unwrap()
-            .stdout,
-    )
-    .unwrap();
-    let ipam: serde_json::Value = serde_json::from_str(ipam.trim()).unwrap();
-    let gateway = match ipam[0]["Gateway"].as_str().filter(|g| !g.is_empty()) {
-        Some(g) => g.to_string(),
-        None => {
-            let subnet = ipam[0]["Subnet"].as_str().unwrap();
-            let base = subnet.split('/').next().unwrap();
-            let mut octets: Vec<u8> = base.split('.').map(|o| o.parse().unwrap()).collect();
-            octets[3] += 1;
-            octets
-                .iter()
-                .map(u8::to_string)
-                .collect::<Vec<_>>()
-                .join(".")
-        }
-    };
+    let gateway = bridge_gateway();
     let probe = format!(
         "python3 -c \"import socket; socket.create_connection(('{gateway}', {port}), timeout=5); print('REACHED')\""
     );
@@ -342,6 +351,223 @@ fn builds_reach_no_network() {
     );
     let _ = Command::new(engine_cli())
         .args(["rmi", "-f", &format!("sweb.eval.x86_64.{}:latest", IDS[2])])
+        .output();
+}
+
+/// The host as containers on the default bridge see it: the recorded
+/// gateway, else (older engines leave it out) the subnet's first address.
+fn bridge_gateway() -> String {
+    let ipam = String::from_utf8(
+        Command::new(engine_cli())
+            .args([
+                "network",
+                "inspect",
+                "bridge",
+                "--format",
+                "{{json .IPAM.Config}}",
+            ])
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap();
+    let ipam: serde_json::Value = serde_json::from_str(ipam.trim()).unwrap();
+    match ipam[0]["Gateway"].as_str().filter(|g| !g.is_empty()) {
+        Some(g) => g.to_string(),
+        None => {
+            let subnet = ipam[0]["Subnet"].as_str().unwrap();
+            let base = subnet.split('/').next().unwrap();
+            let mut octets: Vec<u8> = base.split('.').map(|o| o.parse().unwrap()).collect();
+            octets[3] += 1;
+            octets
+                .iter()
+                .map(u8::to_string)
+                .collect::<Vec<_>>()
+                .join(".")
+        }
+    }
+}
+
+/// A PEP 503 index of the wheelhouse plus the probe sdist, served by
+/// `python3 -m http.server` on loopback; killed on drop.
+struct Index {
+    child: std::process::Child,
+    url: String,
+    log: PathBuf,
+}
+
+impl Index {
+    fn start(dir: &Path, probe_host: &str, probe_port: u16) -> Index {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let url = format!("http://127.0.0.1:{port}/simple/");
+        let root = dir.join("index");
+        let ok = Command::new("python3")
+            .arg(fixture().join("make_index.py"))
+            .arg(&root)
+            .arg(wheelhouse())
+            .arg(probe_host)
+            .arg(probe_port.to_string())
+            .arg(&url)
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "make_index.py failed");
+        let log = dir.join("index.log");
+        let child = Command::new("python3")
+            .args([
+                "-m",
+                "http.server",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+            ])
+            .arg("--directory")
+            .arg(&root)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap();
+        for _ in 0..100 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        Index { child, url, log }
+    }
+
+    fn requests(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap()
+    }
+}
+
+impl Drop for Index {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `--pip-index` with no wheelhouse: the fetch steps read the index (the
+/// control: the index logs the downloads, the probe sdist's setup.py ran
+/// and reported back through the index, and the image installs offline),
+/// while the same setup.py's connection to another host port never
+/// arrives (the attack: the listener counts no connection, and the probe
+/// itself reports `reached=0`).
+#[test]
+fn builds_from_a_pip_index_reach_only_the_index() {
+    require_docker!();
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    ensure_images();
+    let listener = std::net::TcpListener::bind("0.0.0.0:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let hits = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = hits.clone();
+    std::thread::spawn(move || {
+        for s in listener.incoming() {
+            counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            drop(s);
+        }
+    });
+    let gateway = bridge_gateway();
+    // Control for the attack: with a network, the listener is reachable.
+    let control = Command::new(engine_cli())
+        .args(["run", "--rm", "airgate/base:latest", "python3", "-c"])
+        .arg(format!(
+            "import socket; socket.create_connection(('{gateway}', {port}), timeout=5)"
+        ))
+        .output()
+        .unwrap();
+    assert!(control.status.success(), "{}", text(&control));
+    let reached_before = hits.load(std::sync::atomic::Ordering::SeqCst);
+    assert!(reached_before >= 1);
+
+    let dir = tempfile::tempdir().unwrap();
+    make_inputs(dir.path());
+    let index = Index::start(dir.path(), &gateway, port);
+    // A dataset row of its own, so this build leaves the other tests'
+    // images alone.
+    let id = "airgate-test__calc-index-1";
+    let row = std::fs::read_to_string(dir.path().join("dataset.jsonl"))
+        .unwrap()
+        .lines()
+        .find(|l| l.contains(IDS[0]))
+        .unwrap()
+        .replace(IDS[0], id);
+    std::fs::write(dir.path().join("index.jsonl"), format!("{row}\n")).unwrap();
+    let specs = std::fs::read_to_string(fixture().join("specs.toml"))
+        .unwrap()
+        .replace(
+            "pip_packages = [\"pytest==8.3.3\"]",
+            "pip_packages = [\"pytest==8.3.3\", \"airgate-probe==0.1\"]",
+        );
+    assert!(specs.contains("airgate-probe"));
+    std::fs::write(dir.path().join("specs.toml"), specs).unwrap();
+    let out = airgate(dir.path())
+        .env("AIRGATE_SWEBENCH_SPECS", dir.path().join("specs.toml"))
+        .args(["images", "build", "--dataset", "index.jsonl"])
+        .args(["--git-mirror", "mirror", "--pip-index", &index.url])
+        .args(["--specs", "specs.toml", "--log-dir", "logs", "--force"])
+        .output()
+        .unwrap();
+    let said = text(&out);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{said}\n{:#}",
+        record(dir.path())
+    );
+    let rec = record(dir.path());
+    assert_eq!(rec["instances"][0]["status"], "built", "{rec:#}");
+
+    let requests = index.requests();
+    assert!(requests.contains("GET /simple/six/"), "{requests}");
+    assert!(requests.contains("GET /files/pip-"), "{requests}");
+    assert!(
+        !requests.contains("reached=1"),
+        "the probe reached a host port that is not the index:\n{requests}"
+    );
+    assert_eq!(
+        hits.load(std::sync::atomic::Ordering::SeqCst),
+        reached_before,
+        "a fetch step reached a host port that is not the index"
+    );
+    assert!(
+        requests.contains("GET /simple/probe-ran?reached=0"),
+        "the probe did not run in the fetch, so the attack proves nothing:\n{requests}"
+    );
+
+    // The image installs offline from its own wheel folder.
+    let image = format!("sweb.eval.x86_64.{id}:latest");
+    let check = in_image(
+        &image,
+        "source /opt/miniconda3/bin/activate && conda activate testbed && \
+         python -c 'import six, airgate_probe, calc' && \
+         python -m pip install --force-reinstall -q six==1.16.0 && \
+         ls /opt/airgate/wheels | grep -c . && echo OFFLINE-OK",
+    );
+    assert!(text(&check).contains("OFFLINE-OK"), "{}", text(&check));
+
+    // And it grades: gold resolves, the empty patch does not.
+    let val = airgate(dir.path())
+        .env("AIRGATE_SWEBENCH_SPECS", dir.path().join("specs.toml"))
+        .args([
+            "images",
+            "validate",
+            "--dataset",
+            "index.jsonl",
+            "--out",
+            "val",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(val.status.code(), Some(0), "{}", text(&val));
+    let _ = Command::new(engine_cli())
+        .args(["rmi", "-f", &image])
         .output();
 }
 

@@ -49,8 +49,15 @@ pub enum ImagesAction {
         /// A folder of wheels (and sdists) for every dependency, including
         /// pip, setuptools and wheel. Each env image keeps a copy and a
         /// pip.conf pointing at it.
-        #[arg(long)]
-        wheelhouse: PathBuf,
+        #[arg(long, required_unless_present = "pip_index")]
+        wheelhouse: Option<PathBuf>,
+        /// A PyPI index URL (devpi, Nexus, Artifactory, or a PEP 503 folder
+        /// served over HTTP). Fetch steps download from it in containers
+        /// whose only way out is a bridge to this host and port; the wheels
+        /// end up in each image's own wheel folder. With --wheelhouse, the
+        /// wheelhouse is searched first.
+        #[arg(long, value_name = "URL")]
+        pip_index: Option<String>,
         /// A folder of relocatable CPython builds (python-build-standalone
         /// `cpython-X.Y.Z+...-x86_64-unknown-linux-gnu-install_only.tar.gz`
         /// or unpacked), for versions the base image does not have.
@@ -152,6 +159,7 @@ pub async fn run(args: ImagesArgs) -> anyhow::Result<u8> {
             instance_ids,
             git_mirror,
             wheelhouse,
+            pip_index,
             interpreters,
             base,
             specs,
@@ -162,7 +170,9 @@ pub async fn run(args: ImagesArgs) -> anyhow::Result<u8> {
             let selected = select(&dataset, &instance_ids)?;
             let specs = crate::swebench::specs::SpecTable::with_overlay(specs.as_deref())
                 .map_err(|e| CliError::usage(e.to_string()))?;
-            if !wheelhouse.is_dir() {
+            if let Some(wheelhouse) = &wheelhouse
+                && !wheelhouse.is_dir()
+            {
                 return Err(CliError::usage(format!(
                     "--wheelhouse {} is not a folder: give a folder of wheels \
                      (e.g. made with `pip download -r requirements.txt pip setuptools wheel -d DIR`)",
@@ -170,6 +180,11 @@ pub async fn run(args: ImagesArgs) -> anyhow::Result<u8> {
                 ))
                 .into());
             }
+            let pip_index = pip_index
+                .as_deref()
+                .map(images::fetch::MirrorUrl::parse)
+                .transpose()
+                .map_err(|e| CliError::usage(format!("--pip-index: {e}")))?;
             if let Some(dir) = &interpreters
                 && !dir.is_dir()
             {
@@ -183,6 +198,7 @@ pub async fn run(args: ImagesArgs) -> anyhow::Result<u8> {
                 sources: images::build::Sources {
                     git_mirror: images::mirror::GitMirror::parse(&git_mirror),
                     wheelhouse,
+                    pip_index,
                     interpreters,
                     base,
                 },

@@ -35,6 +35,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 use tokio::sync::Semaphore;
 
+use super::fetch::{FetchJob, MirrorUrl, shell_quote};
 use super::mirror::{GitMirror, Interpreter, MirrorError, Snapshot, find_interpreter};
 use crate::error::Retryable;
 use crate::sandbox::SandboxError;
@@ -89,8 +90,12 @@ fn io(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> BuildError {
 pub struct Sources {
     /// Repositories.
     pub git_mirror: GitMirror,
-    /// Wheels (and sdists) for every dependency, pip and setuptools included.
-    pub wheelhouse: PathBuf,
+    /// Wheels (and sdists) for every dependency, pip and setuptools
+    /// included; with a `pip_index`, what the index lacks.
+    pub wheelhouse: Option<PathBuf>,
+    /// A PyPI index (devpi, Nexus, Artifactory, a PEP 503 folder served
+    /// over HTTP) that fetch steps read through the mirror bridge.
+    pub pip_index: Option<MirrorUrl>,
     /// Relocatable interpreters (python-build-standalone layout), if any.
     pub interpreters: Option<PathBuf>,
     /// The image the base layer starts from.
@@ -382,9 +387,16 @@ fn setup_env(spec: &EnvSpec, requirements: Option<&str>, interpreter: bool) -> S
     s
 }
 
-fn instance_dockerfile(env_image: &str) -> String {
+fn instance_dockerfile(env_image: &str, wheels: bool) -> String {
+    // Wheels the repository needs beyond its env (fetched from an index).
+    let wheels = if wheels {
+        format!("COPY wheels/ {WHEEL_DIR}/\n")
+    } else {
+        String::new()
+    };
     format!(
         "FROM {env_image}\n\
+         {wheels}\
          COPY repo.bundle /root/repo.bundle\n\
          COPY setup_repo.sh /root/setup_repo.sh\n\
          RUN /bin/bash /root/setup_repo.sh && rm -f /root/setup_repo.sh /root/repo.bundle\n\
@@ -700,11 +712,13 @@ pub async fn build(
     let log_root = std::fs::canonicalize(&opts.log_dir)
         .map_err(io(format!("resolving {}", opts.log_dir.display())))?;
     let scratch = log_root.join(".scratch");
-    let wheels =
-        super::mirror::wheelhouse_files(&opts.sources.wheelhouse).map_err(|e| BuildError::Io {
+    let wheels = match &opts.sources.wheelhouse {
+        Some(dir) => super::mirror::wheelhouse_files(dir).map_err(|e| BuildError::Io {
             context: "reading the wheelhouse".into(),
             source: std::io::Error::other(e.to_string()),
-        })?;
+        })?,
+        None => Vec::new(),
+    };
 
     // Base layer.
     if !image_exists(docker, &opts.sources.base).await? {
@@ -813,17 +827,23 @@ pub async fn build(
     // Env layers, in parallel.
     let sem = Arc::new(Semaphore::new(opts.max_workers.max(1)));
     let shared = Arc::new((docker.clone(), wheels, log_root.clone(), opts.force));
+    let fetch = Arc::new(FetchSources {
+        index: opts.sources.pip_index.clone(),
+        wheelhouse: opts.sources.wheelhouse.clone(),
+        scratch: scratch.clone(),
+    });
     let mut set = tokio::task::JoinSet::new();
     for plan in plans.into_values() {
         let sem = sem.clone();
         let shared = shared.clone();
+        let fetch = fetch.clone();
         let bar = bar.clone();
         set.spawn(async move {
             let _permit = sem.acquire_owned().await;
             bar.set_message(format!("env {}", plan.spec_label));
             let started = Instant::now();
             let (docker, wheels, log_root, force) = &*shared;
-            let res = build_env(docker, &plan, wheels, log_root, *force).await;
+            let res = build_env(docker, &plan, wheels, &fetch, log_root, *force).await;
             bar.inc(1);
             (plan, res, started.elapsed().as_secs_f64())
         });
@@ -890,6 +910,7 @@ pub async fn build(
         let image = lines[idx].image.clone();
         let sources = opts.sources.clone();
         let scratch = scratch.clone();
+        let fetch = fetch.clone();
         set.spawn(async move {
             let _permit = sem.acquire_owned().await;
             bar.set_message(inst.instance_id.clone());
@@ -910,6 +931,7 @@ pub async fn build(
                         },
                         &sources.git_mirror,
                         &scratch,
+                        &fetch,
                         log_root,
                         *force,
                     )
@@ -1044,9 +1066,15 @@ fn plan_env(
             format!("{}:{size}", w.display())
         })
         .collect();
+    let index = opts
+        .sources
+        .pip_index
+        .as_ref()
+        .map(|m| m.url.clone())
+        .unwrap_or_default();
     let key = sha_hex(
         format!(
-            "{LAYOUT}\n{base_image_id}\n{interp_id}\n{script}\n{}",
+            "{LAYOUT}\n{base_image_id}\n{interp_id}\n{script}\n{}\n{index}",
             wheel_list.join("\n")
         )
         .as_bytes(),
@@ -1088,12 +1116,194 @@ fn file_sha(p: &Path) -> Option<String> {
     Some(hex::encode(h.finalize()))
 }
 
+/// What fetch steps read from, shared by every env and instance build.
+struct FetchSources {
+    index: Option<MirrorUrl>,
+    wheelhouse: Option<PathBuf>,
+    scratch: PathBuf,
+}
+
+/// Where a fetch container finds an `--interpreters` build.
+const FETCH_PYTHON: &str = "/opt/airgate/fetch-python";
+
+/// Keeps the first file of each name (a fetch also copies what it found
+/// in the wheelhouse).
+fn dedup_by_name(files: Vec<PathBuf>) -> Vec<PathBuf> {
+    let mut seen = std::collections::HashSet::new();
+    files
+        .into_iter()
+        .filter(|p| p.file_name().is_some_and(|n| seen.insert(n.to_os_string())))
+        .collect()
+}
+
+/// Fills `out` with what the env layer installs, read from the index
+/// through the bridge: the requirements, `packages`, `pip_packages`, and
+/// pip, setuptools and wheel. Runs in the base image with the spec's
+/// interpreter, so pip resolves for the right Python version.
+async fn fetch_env(
+    docker: &Docker,
+    plan: &EnvPlan,
+    index: &MirrorUrl,
+    fetch: &FetchSources,
+    dir: &Path,
+    out: &Path,
+) -> Result<Result<usize, String>, BuildError> {
+    let inputs = dir.join("fetch-inputs");
+    let _ = std::fs::remove_dir_all(&inputs);
+    std::fs::create_dir_all(&inputs).map_err(io(format!("creating {}", inputs.display())))?;
+    let mut args = vec!["download".to_string(), "--dest".into(), "/out".into()];
+    args.extend(index_args(index));
+    let mut binds = vec![
+        format!("{}:/out", out.display()),
+        format!("{}:/in:ro", inputs.display()),
+    ];
+    if let Some(w) = &fetch.wheelhouse {
+        let w = std::fs::canonicalize(w).map_err(io(format!("resolving {}", w.display())))?;
+        binds.push(format!("{}:/wheelhouse:ro", w.display()));
+        args.extend(["--find-links".into(), "/wheelhouse".into()]);
+    }
+    match plan.spec.packages.as_str() {
+        "" => {}
+        "requirements.txt" => {
+            let path = inputs.join("requirements.txt");
+            std::fs::write(&path, plan.requirements.as_deref().unwrap_or_default())
+                .map_err(io(format!("writing {}", path.display())))?;
+            args.extend(["-r".into(), "/in/requirements.txt".into()]);
+        }
+        list => args.extend(list.split_whitespace().map(shell_quote)),
+    }
+    args.extend(plan.spec.pip_packages.iter().map(|p| shell_quote(p)));
+    args.extend(["pip".into(), "setuptools".into(), "wheel".into()]);
+    // The spec's interpreter: the base image's, or an --interpreters build
+    // mounted read-only (an archive is unpacked into scratch first).
+    let mut _unpacked = None;
+    let python = match &plan.interpreter {
+        None => "python3".to_string(),
+        Some(interp) => {
+            let folder = match interp {
+                Interpreter::Folder(p) => p.clone(),
+                Interpreter::Archive(p) => {
+                    let tmp = tempfile::Builder::new()
+                        .prefix("python.")
+                        .tempdir_in(&fetch.scratch)
+                        .map_err(io("creating a scratch folder"))?;
+                    let ok = std::process::Command::new("tar")
+                        .arg("-xzf")
+                        .arg(p)
+                        .arg("-C")
+                        .arg(tmp.path())
+                        .status()
+                        .map_err(io("running tar"))?
+                        .success();
+                    if !ok {
+                        return Ok(Err(format!("unpacking {} failed", p.display())));
+                    }
+                    let path = tmp.path().to_path_buf();
+                    _unpacked = Some(tmp);
+                    path
+                }
+            };
+            binds.push(format!("{}:{FETCH_PYTHON}:ro", folder.display()));
+            format!(
+                "\"$(ls -d {FETCH_PYTHON}/bin/python3 {FETCH_PYTHON}/python/bin/python3 2>/dev/null | head -n1)\""
+            )
+        }
+    };
+    let script = format!(
+        "{}$PIP {}\n",
+        super::fetch::pip_bootstrap("\"$PY\"", &index.url),
+        args.join(" ")
+    );
+    let res = super::fetch::run(
+        docker,
+        FetchJob {
+            image: BASE_IMAGE,
+            python: &python,
+            script,
+            binds,
+            mirror: index,
+            log: &dir.join("fetch.log"),
+            scratch: &fetch.scratch,
+        },
+    )
+    .await
+    .map_err(fetch_error)?;
+    Ok(res)
+}
+
+/// `--index-url URL`, plus `--trusted-host` for a plain-http index: the
+/// user named it explicitly, and pip otherwise ignores it.
+fn index_args(index: &MirrorUrl) -> Vec<String> {
+    let mut args = vec!["--index-url".to_string(), shell_quote(&index.url)];
+    if index.url.starts_with("http://") {
+        let host = index.alias.clone().unwrap_or_else(|| "127.0.0.1".into());
+        args.extend(["--trusted-host".into(), shell_quote(&host)]);
+    }
+    args
+}
+
+fn fetch_error(e: super::fetch::FetchError) -> BuildError {
+    match e {
+        super::fetch::FetchError::Docker(d) => BuildError::Docker(d),
+        other => BuildError::Io {
+            context: "fetching from the mirror".into(),
+            source: std::io::Error::other(other.to_string()),
+        },
+    }
+}
+
+/// Fills `out` with what installing the repository at `base_commit` needs
+/// beyond its env image: its dependencies and `[build-system] requires`,
+/// read from the index through the bridge, in the env image itself.
+/// Files the env image already has are dropped.
+#[allow(clippy::too_many_arguments)]
+async fn fetch_instance(
+    docker: &Docker,
+    env_image: &str,
+    index: &MirrorUrl,
+    fetch: &FetchSources,
+    src: &Path,
+    build_requires: &[String],
+    dir: &Path,
+    out: &Path,
+) -> Result<Result<usize, String>, BuildError> {
+    let mut args: Vec<String> = vec!["download".into(), "--dest".into(), "/out".into()];
+    args.extend(index_args(index));
+    args.extend(["--find-links".into(), WHEEL_DIR.into(), "/src".into()]);
+    args.extend(build_requires.iter().map(|r| shell_quote(r)));
+    let script = format!(
+        "{}$PIP {}\n\
+         for f in /out/*; do if [ -e \"{WHEEL_DIR}/${{f##*/}}\" ]; then rm -f \"$f\"; fi; done\n",
+        super::fetch::pip_bootstrap("\"$PY\"", &index.url),
+        args.join(" ")
+    );
+    let python = format!("{ENV_PREFIX}/bin/python");
+    super::fetch::run(
+        docker,
+        FetchJob {
+            image: env_image,
+            python: &python,
+            script,
+            binds: vec![
+                format!("{}:/out", out.display()),
+                format!("{}:/src", src.display()),
+            ],
+            mirror: index,
+            log: &dir.join("fetch.log"),
+            scratch: &fetch.scratch,
+        },
+    )
+    .await
+    .map_err(fetch_error)
+}
+
 /// Builds one env image unless a matching one exists. `Ok(Ok(true))` built,
 /// `Ok(Ok(false))` skipped, `Ok(Err((message, log)))` failed.
 async fn build_env(
     docker: &Docker,
     plan: &EnvPlan,
     wheels: &[PathBuf],
+    fetch: &FetchSources,
     log_root: &Path,
     force: bool,
 ) -> Result<Result<bool, (String, String)>, BuildError> {
@@ -1108,6 +1318,17 @@ async fn build_env(
         plan.requirements.as_deref(),
         plan.interpreter.is_some(),
     );
+    let mut wheels = wheels.to_vec();
+    if let Some(index) = &fetch.index {
+        let got = dir.join("fetched");
+        let _ = std::fs::remove_dir_all(&got);
+        std::fs::create_dir_all(&got).map_err(io(format!("creating {}", got.display())))?;
+        if let Err(msg) = fetch_env(docker, plan, index, fetch, &dir, &got).await? {
+            return Ok(Err((msg, dir.join("fetch.log").display().to_string())));
+        }
+        wheels.extend(super::fetch::fetched_files(&got));
+    }
+    let wheels = dedup_by_name(wheels);
     let dockerfile = env_dockerfile(plan.interpreter.is_some());
     let ctx = write_context(
         &dir.join("context"),
@@ -1115,7 +1336,7 @@ async fn build_env(
             ("Dockerfile", dockerfile.as_bytes(), 0o644),
             ("setup_env.sh", script.as_bytes(), 0o755),
         ],
-        Some(wheels),
+        Some(&wheels),
         plan.interpreter.as_ref(),
     )?;
     let labels: HashMap<String, String> = [
@@ -1154,6 +1375,7 @@ async fn build_instance(
     keys: InstanceKeys<'_>,
     mirror: &GitMirror,
     scratch: &Path,
+    fetch: &FetchSources,
     log_root: &Path,
     force: bool,
 ) -> Result<Result<(bool, Option<String>), (String, String)>, BuildError> {
@@ -1177,24 +1399,66 @@ async fn build_instance(
     let _ = std::fs::remove_dir_all(&ctx_dir);
     std::fs::create_dir_all(&ctx_dir).map_err(io(format!("creating {}", ctx_dir.display())))?;
     let bundle = ctx_dir.join("repo.bundle");
+    // With an index, the repository's own files at base_commit (the same
+    // commit the image gets, so nothing later leaks) for the fetch.
+    let src = match &fetch.index {
+        Some(_) => Some(
+            tempfile::Builder::new()
+                .prefix("src.")
+                .tempdir_in(scratch)
+                .map_err(io("creating a scratch folder"))?,
+        ),
+        None => None,
+    };
     let snap = {
         let mirror = mirror.clone();
         let repo = inst.repo.clone();
         let commit = inst.base_commit.clone();
         let scratch = scratch.to_path_buf();
         let bundle = bundle.clone();
+        let src = src.as_ref().map(|d| d.path().join("src"));
         tokio::task::spawn_blocking(move || {
             let snap = Snapshot::fetch(&mirror, &repo, &commit, &scratch)?;
-            snap.bundle(&bundle)
+            snap.bundle(&bundle)?;
+            match src {
+                Some(dest) => {
+                    snap.export(&dest)?;
+                    snap.build_requires()
+                }
+                None => Ok(Vec::new()),
+            }
         })
         .await
     };
-    let bundle_data = match snap {
-        Ok(Ok(())) => std::fs::read(&bundle).map_err(io("reading the repo bundle"))?,
+    let build_requires = match snap {
+        Ok(Ok(reqs)) => reqs,
         Ok(Err(e)) => return Ok(Err((e.to_string(), String::new()))),
         Err(e) => return Ok(Err((format!("mirror task failed: {e}"), String::new()))),
     };
-    let dockerfile = instance_dockerfile(keys.env_image);
+    let bundle_data = std::fs::read(&bundle).map_err(io("reading the repo bundle"))?;
+    let mut extra = Vec::new();
+    if let (Some(index), Some(src)) = (&fetch.index, &src) {
+        let got = dir.join("fetched");
+        let _ = std::fs::remove_dir_all(&got);
+        std::fs::create_dir_all(&got).map_err(io(format!("creating {}", got.display())))?;
+        let res = fetch_instance(
+            docker,
+            keys.env_image,
+            index,
+            fetch,
+            &src.path().join("src"),
+            &build_requires,
+            &dir,
+            &got,
+        )
+        .await?;
+        if let Err(msg) = res {
+            return Ok(Err((msg, dir.join("fetch.log").display().to_string())));
+        }
+        extra = super::fetch::fetched_files(&got);
+    }
+    drop(src);
+    let dockerfile = instance_dockerfile(keys.env_image, !extra.is_empty());
     let script = setup_repo(inst, spec);
     let ctx = write_context(
         &ctx_dir,
@@ -1203,7 +1467,7 @@ async fn build_instance(
             ("setup_repo.sh", script.as_bytes(), 0o755),
             ("repo.bundle", &bundle_data, 0o644),
         ],
-        None,
+        (!extra.is_empty()).then_some(extra.as_slice()),
         None,
     )?;
     let labels: HashMap<String, String> = [

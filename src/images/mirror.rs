@@ -267,6 +267,44 @@ impl Snapshot {
         Ok(())
     }
 
+    /// Writes the commit's files (no `.git`) into `dest`, for a fetch that
+    /// reads the project's own metadata. The archive is unpacked with the
+    /// `tar` crate, which refuses entries that would land outside `dest`.
+    pub fn export(&self, dest: &Path) -> Result<(), MirrorError> {
+        std::fs::create_dir_all(dest).map_err(io(format!("creating {}", dest.display())))?;
+        let archive = dest.with_extension("tar");
+        let path = archive.display().to_string();
+        self.git
+            .run(&["archive", "--format=tar", "-o", &path, &self.commit])?;
+        let file = std::fs::File::open(&archive).map_err(io(format!("opening {path}")))?;
+        tar::Archive::new(file)
+            .unpack(dest)
+            .map_err(io(format!("unpacking {path}")))?;
+        let _ = std::fs::remove_file(&archive);
+        Ok(())
+    }
+
+    /// `[build-system] requires` of the commit's `pyproject.toml`: what an
+    /// offline `pip install .` needs besides the project's dependencies.
+    pub fn build_requires(&self) -> Result<Vec<String>, MirrorError> {
+        let Some(text) = self.read("pyproject.toml")? else {
+            return Ok(Vec::new());
+        };
+        let Ok(doc) = text.parse::<toml::Table>() else {
+            return Ok(Vec::new());
+        };
+        Ok(doc
+            .get("build-system")
+            .and_then(|b| b.get("requires"))
+            .and_then(|r| r.as_array())
+            .map(|a| {
+                a.iter()
+                    .filter_map(|v| v.as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default())
+    }
+
     /// The requirements text the official harness builds for a
     /// `packages = "requirements.txt"` row: the first of `paths` that
     /// exists, its `-r` includes inlined first, `-e .`, comments and

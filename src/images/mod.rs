@@ -15,6 +15,7 @@
 //! each image entry names its instance.
 
 pub mod build;
+pub mod fetch;
 pub mod mirror;
 
 use std::path::{Path, PathBuf};
