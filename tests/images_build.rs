@@ -571,6 +571,93 @@ fn builds_from_a_pip_index_reach_only_the_index() {
         .output();
 }
 
+/// `--apt-mirror`: a spec's `apt-pkgs` come from the Debian mirror through
+/// the bridge (this test uses the public Debian mirror, which these
+/// machines reach as their package source; it prints SKIP when the host
+/// cannot reach it) and are installed offline; without the flag the same
+/// spec is unbuildable with what to do.
+#[test]
+fn apt_packages_come_from_the_apt_mirror() {
+    require_docker!();
+    let mirror = "http://deb.debian.org/debian";
+    if std::net::TcpStream::connect("deb.debian.org:80").is_err() {
+        eprintln!("SKIP: {mirror} is not reachable from this host");
+        return;
+    }
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    ensure_images();
+    let dir = tempfile::tempdir().unwrap();
+    make_inputs(dir.path());
+    let id = "airgate-test__calc-apt-3";
+    let row = std::fs::read_to_string(dir.path().join("dataset.jsonl"))
+        .unwrap()
+        .lines()
+        .find(|l| l.contains(IDS[2]))
+        .unwrap()
+        .replace(IDS[2], id);
+    std::fs::write(dir.path().join("apt.jsonl"), format!("{row}\n")).unwrap();
+    let specs = std::fs::read_to_string(fixture().join("specs.toml"))
+        .unwrap()
+        .replace(
+            "packages = \"six pytest\"",
+            "packages = \"six pytest\"\napt-pkgs = [\"tree\"]",
+        );
+    std::fs::write(dir.path().join("specs.toml"), specs).unwrap();
+    let build = |extra: &[&str]| {
+        airgate(dir.path())
+            .env("AIRGATE_SWEBENCH_SPECS", dir.path().join("specs.toml"))
+            .args(["images", "build", "--dataset", "apt.jsonl"])
+            .args(["--git-mirror", "mirror", "--wheelhouse"])
+            .arg(wheelhouse())
+            .args(["--specs", "specs.toml", "--log-dir", "logs"])
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    // Without a mirror: unbuildable, saying which packages and what to do.
+    let out = build(&[]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let reason = record(dir.path())["instances"][0]["reason"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        reason.contains("tree") && reason.contains("--apt-mirror"),
+        "{reason}"
+    );
+
+    let out = build(&["--apt-mirror", mirror, "--force"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}\n{:#}",
+        text(&out),
+        record(dir.path())
+    );
+    // The debs crossed the bridge (the layer build itself has no network).
+    let env = record(dir.path())["instances"][0]["env_image"]
+        .as_str()
+        .unwrap()
+        .trim_end_matches(":latest")
+        .to_string();
+    let log =
+        std::fs::read_to_string(dir.path().join(format!("logs/env/{env}/fetch-apt.log"))).unwrap();
+    assert!(
+        log.contains("connections through the bridge), exit Some(0)"),
+        "{log}"
+    );
+    assert!(!log.contains("(0 connections"), "{log}");
+    let image = format!("sweb.eval.x86_64.{id}:latest");
+    let check = in_image(
+        &image,
+        "tree --version && test ! -e /root/debs && echo APT-OK",
+    );
+    assert!(text(&check).contains("APT-OK"), "{}", text(&check));
+    let _ = Command::new(engine_cli())
+        .args(["rmi", "-f", &image])
+        .output();
+}
+
 fn toml_str(s: &str) -> String {
     format!("'''{s}'''")
 }

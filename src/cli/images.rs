@@ -58,6 +58,12 @@ pub enum ImagesAction {
         /// wheelhouse is searched first.
         #[arg(long, value_name = "URL")]
         pip_index: Option<String>,
+        /// A Debian mirror (e.g. http://deb.bank.internal/debian) for specs
+        /// with `apt-pkgs`: the base image's suite, component `main`,
+        /// checked against the base image's keyring. Fetched the same
+        /// way as --pip-index; installed offline with dpkg.
+        #[arg(long, value_name = "URL")]
+        apt_mirror: Option<String>,
         /// A folder of relocatable CPython builds (python-build-standalone
         /// `cpython-X.Y.Z+...-x86_64-unknown-linux-gnu-install_only.tar.gz`
         /// or unpacked), for versions the base image does not have.
@@ -160,6 +166,7 @@ pub async fn run(args: ImagesArgs) -> anyhow::Result<u8> {
             git_mirror,
             wheelhouse,
             pip_index,
+            apt_mirror,
             interpreters,
             base,
             specs,
@@ -185,6 +192,11 @@ pub async fn run(args: ImagesArgs) -> anyhow::Result<u8> {
                 .map(images::fetch::MirrorUrl::parse)
                 .transpose()
                 .map_err(|e| CliError::usage(format!("--pip-index: {e}")))?;
+            let apt_mirror = apt_mirror
+                .as_deref()
+                .map(images::fetch::MirrorUrl::parse)
+                .transpose()
+                .map_err(|e| CliError::usage(format!("--apt-mirror: {e}")))?;
             if let Some(dir) = &interpreters
                 && !dir.is_dir()
             {
@@ -199,6 +211,7 @@ pub async fn run(args: ImagesArgs) -> anyhow::Result<u8> {
                     git_mirror: images::mirror::GitMirror::parse(&git_mirror),
                     wheelhouse,
                     pip_index,
+                    apt_mirror,
                     interpreters,
                     base,
                 },

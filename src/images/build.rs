@@ -96,6 +96,9 @@ pub struct Sources {
     /// A PyPI index (devpi, Nexus, Artifactory, a PEP 503 folder served
     /// over HTTP) that fetch steps read through the mirror bridge.
     pub pip_index: Option<MirrorUrl>,
+    /// A Debian mirror (same suite as the base image, `main`) for specs
+    /// with `apt-pkgs`, read through the mirror bridge.
+    pub apt_mirror: Option<MirrorUrl>,
     /// Relocatable interpreters (python-build-standalone layout), if any.
     pub interpreters: Option<PathBuf>,
     /// The image the base layer starts from.
@@ -309,15 +312,18 @@ chmod 0644 /opt/miniconda3/bin/activate /opt/miniconda3/etc/profile.d/conda.sh
 id nonroot >/dev/null 2>&1 || useradd -m nonroot 2>/dev/null || adduser --disabled-password --gecos dog nonroot
 "#;
 
-fn env_dockerfile(interpreter: bool) -> String {
+fn env_dockerfile(interpreter: bool, debs: bool) -> String {
     let python = if interpreter {
         "COPY python.tar /root/python.tar\n"
     } else {
         ""
     };
+    // Debian packages fetched from --apt-mirror, installed by dpkg offline.
+    let debs = if debs { "COPY debs/ /root/debs/\n" } else { "" };
     format!(
         "FROM {BASE_IMAGE}\n\
          COPY wheels/ {WHEEL_DIR}/\n\
+         {debs}\
          {python}\
          COPY setup_env.sh /root/setup_env.sh\n\
          RUN /bin/bash /root/setup_env.sh && rm -f /root/setup_env.sh /root/python.tar\n\
@@ -332,6 +338,13 @@ fn setup_env(spec: &EnvSpec, requirements: Option<&str>, interpreter: bool) -> S
         "#!/bin/bash\nset -euxo pipefail\nE={ENV_PREFIX}\nmkdir -p \"$E\"\n\
          printf '[global]\\nno-index = true\\nfind-links = {WHEEL_DIR}\\ndisable-pip-version-check = true\\n' > /etc/pip.conf\n"
     );
+    if !spec.apt_pkgs.is_empty() {
+        s.push_str(&format!(
+            "# apt-pkgs: {}\n\
+             dpkg -i /root/debs/*.deb\nrm -rf /root/debs\n",
+            spec.apt_pkgs.join(" ")
+        ));
+    }
     if interpreter {
         s.push_str(
             "tar -xf /root/python.tar -C \"$E\"\n\
@@ -434,7 +447,13 @@ fn setup_repo(instance: &Instance, spec: &EnvSpec) -> String {
 }
 
 /// Why a spec cannot be built from these sources, if it cannot.
-fn unbuildable(ext: &str, spec: &EnvSpec, repo: &str, table: &SpecTable) -> Option<String> {
+fn unbuildable(
+    ext: &str,
+    spec: &EnvSpec,
+    repo: &str,
+    table: &SpecTable,
+    apt_mirror: bool,
+) -> Option<String> {
     if ext != "py" {
         return Some(format!(
             "{repo} is a `{ext}` repository: only Python specs are built from mirrors so far; \
@@ -455,10 +474,11 @@ fn unbuildable(ext: &str, spec: &EnvSpec, repo: &str, table: &SpecTable) -> Opti
              [reqs_paths] \"{repo}\" = [\"path/to/requirements.txt\"] with --specs FILE"
         ));
     }
-    if !spec.apt_pkgs.is_empty() {
+    if !spec.apt_pkgs.is_empty() && !apt_mirror {
         return Some(format!(
-            "the spec needs Debian packages ({}) that the base image lacks; build a base \
-             image that has them and pass it with --base",
+            "the spec needs Debian packages ({}) that the base image lacks; give a Debian \
+             mirror with --apt-mirror URL, or build a base image that has them and pass it \
+             with --base",
             spec.apt_pkgs.join(" ")
         ));
     }
@@ -471,7 +491,7 @@ fn unbuildable(ext: &str, spec: &EnvSpec, repo: &str, table: &SpecTable) -> Opti
 fn write_context(
     dir: &Path,
     files: &[(&str, &[u8], u32)],
-    wheels: Option<&[PathBuf]>,
+    folders: &[(&str, &[PathBuf])],
     python: Option<&Interpreter>,
 ) -> Result<PathBuf, BuildError> {
     if dir.exists() {
@@ -488,10 +508,10 @@ fn write_context(
                 .map_err(io(format!("chmod {}", p.display())))?;
         }
     }
-    if let Some(wheels) = wheels {
-        let wd = dir.join("wheels");
-        std::fs::create_dir_all(&wd).map_err(io("creating wheels/"))?;
-        for w in wheels {
+    for (folder, paths) in folders {
+        let wd = dir.join(folder);
+        std::fs::create_dir_all(&wd).map_err(io(format!("creating {folder}/")))?;
+        for w in *paths {
             let Some(name) = w.file_name() else { continue };
             let target = wd.join(name);
             // Hard links keep a large wheelhouse from being copied per env.
@@ -756,7 +776,7 @@ pub async fn build(
                 ("activate", ACTIVATE.as_bytes(), 0o644),
                 ("setup_base.sh", SETUP_BASE.as_bytes(), 0o755),
             ],
-            None,
+            &[],
             None,
         )?;
         if let Err(msg) = docker_build(
@@ -829,6 +849,7 @@ pub async fn build(
     let shared = Arc::new((docker.clone(), wheels, log_root.clone(), opts.force));
     let fetch = Arc::new(FetchSources {
         index: opts.sources.pip_index.clone(),
+        apt: opts.sources.apt_mirror.clone(),
         wheelhouse: opts.sources.wheelhouse.clone(),
         scratch: scratch.clone(),
     });
@@ -1002,7 +1023,8 @@ fn plan_env(
         .get(&inst.repo, &inst.version)
         .map_err(|e| format!("{e} (or pass --specs FILE with a row for it)"))?;
     let spec = EnvSpec::from_spec(spec_row)?;
-    if let Some(why) = unbuildable(ext, &spec, &inst.repo, &opts.specs) {
+    let apt = opts.sources.apt_mirror.is_some();
+    if let Some(why) = unbuildable(ext, &spec, &inst.repo, &opts.specs, apt) {
         return Err(why);
     }
     let interpreter = if spec.python == base_py {
@@ -1072,6 +1094,11 @@ fn plan_env(
         .as_ref()
         .map(|m| m.url.clone())
         .unwrap_or_default();
+    let apt = match (&opts.sources.apt_mirror, spec.apt_pkgs.is_empty()) {
+        (Some(m), false) => m.url.clone(),
+        _ => String::new(),
+    };
+    let index = format!("{index}\n{apt}");
     let key = sha_hex(
         format!(
             "{LAYOUT}\n{base_image_id}\n{interp_id}\n{script}\n{}\n{index}",
@@ -1119,6 +1146,7 @@ fn file_sha(p: &Path) -> Option<String> {
 /// What fetch steps read from, shared by every env and instance build.
 struct FetchSources {
     index: Option<MirrorUrl>,
+    apt: Option<MirrorUrl>,
     wheelhouse: Option<PathBuf>,
     scratch: PathBuf,
 }
@@ -1242,6 +1270,49 @@ fn index_args(index: &MirrorUrl) -> Vec<String> {
     args
 }
 
+/// Fills `out` with the `.deb` files that `apt-pkgs` need beyond what the
+/// base image has installed, read from the Debian mirror through the
+/// bridge (the base image's suite, `main`; its keyring checks the
+/// mirror's signatures). The env layer then installs them with `dpkg -i`,
+/// offline.
+async fn fetch_debs(
+    docker: &Docker,
+    pkgs: &[String],
+    mirror: &MirrorUrl,
+    fetch: &FetchSources,
+    dir: &Path,
+    out: &Path,
+) -> Result<Result<usize, String>, BuildError> {
+    let pkgs: Vec<String> = pkgs.iter().map(|p| shell_quote(p)).collect();
+    let script = format!(
+        ". /etc/os-release\n\
+         suite=${{VERSION_CODENAME:?the base image names no Debian suite in /etc/os-release}}\n\
+         mkdir -p /tmp/apt/lists/partial /out/partial\n\
+         echo \"deb {url} $suite main\" > /tmp/apt/sources.list\n\
+         APT=\"apt-get -q -o Dir::Etc::SourceList=/tmp/apt/sources.list -o Dir::Etc::SourceParts=/nonexistent \
+         -o Dir::State::Lists=/tmp/apt/lists -o Dir::Cache::archives=/out -o APT::Sandbox::User=root\"\n\
+         $APT update\n\
+         $APT install -y --download-only --no-install-recommends {pkgs}\n\
+         rm -rf /out/partial /out/lock\n",
+        url = mirror.url.trim_end_matches('/'),
+        pkgs = pkgs.join(" ")
+    );
+    super::fetch::run(
+        docker,
+        FetchJob {
+            image: BASE_IMAGE,
+            python: "python3",
+            script,
+            binds: vec![format!("{}:/out", out.display())],
+            mirror,
+            log: &dir.join("fetch-apt.log"),
+            scratch: &fetch.scratch,
+        },
+    )
+    .await
+    .map_err(fetch_error)
+}
+
 fn fetch_error(e: super::fetch::FetchError) -> BuildError {
     match e {
         super::fetch::FetchError::Docker(d) => BuildError::Docker(d),
@@ -1329,14 +1400,30 @@ async fn build_env(
         wheels.extend(super::fetch::fetched_files(&got));
     }
     let wheels = dedup_by_name(wheels);
-    let dockerfile = env_dockerfile(plan.interpreter.is_some());
+    let mut debs = Vec::new();
+    if !plan.spec.apt_pkgs.is_empty() {
+        let Some(apt) = &fetch.apt else {
+            return Ok(Err((
+                "the spec needs apt-pkgs and no --apt-mirror was given".into(),
+                String::new(),
+            )));
+        };
+        let got = dir.join("fetched-debs");
+        let _ = std::fs::remove_dir_all(&got);
+        std::fs::create_dir_all(&got).map_err(io(format!("creating {}", got.display())))?;
+        if let Err(msg) = fetch_debs(docker, &plan.spec.apt_pkgs, apt, fetch, &dir, &got).await? {
+            return Ok(Err((msg, dir.join("fetch-apt.log").display().to_string())));
+        }
+        debs = super::fetch::fetched(&got, &[".deb"]);
+    }
+    let dockerfile = env_dockerfile(plan.interpreter.is_some(), !debs.is_empty());
     let ctx = write_context(
         &dir.join("context"),
         &[
             ("Dockerfile", dockerfile.as_bytes(), 0o644),
             ("setup_env.sh", script.as_bytes(), 0o755),
         ],
-        Some(&wheels),
+        &[("wheels", wheels.as_slice()), ("debs", debs.as_slice())],
         plan.interpreter.as_ref(),
     )?;
     let labels: HashMap<String, String> = [
@@ -1467,7 +1554,7 @@ async fn build_instance(
             ("setup_repo.sh", script.as_bytes(), 0o755),
             ("repo.bundle", &bundle_data, 0o644),
         ],
-        (!extra.is_empty()).then_some(extra.as_slice()),
+        &[("wheels", extra.as_slice())],
         None,
     )?;
     let labels: HashMap<String, String> = [
@@ -1525,25 +1612,29 @@ mod tests {
         let t = SpecTable::embedded().unwrap();
         let yml = spec("python = \"3.9\"\npackages = \"environment.yml\"\n");
         assert!(
-            unbuildable("py", &yml, "pydata/xarray", &t)
+            unbuildable("py", &yml, "pydata/xarray", &t, false)
                 .unwrap()
                 .contains("conda")
         );
         let apt = spec("python = \"3.9\"\napt-pkgs = [\"libgdal-dev\"]\n");
         assert!(
-            unbuildable("py", &apt, "x/y", &t)
+            unbuildable("py", &apt, "x/y", &t, false)
                 .unwrap()
                 .contains("libgdal-dev")
         );
         let reqs = spec("python = \"3.9\"\npackages = \"requirements.txt\"\n");
         assert!(
-            unbuildable("py", &reqs, "bank/ledger", &t)
+            unbuildable("py", &reqs, "bank/ledger", &t, false)
                 .unwrap()
                 .contains("[reqs_paths]")
         );
-        assert!(unbuildable("py", &reqs, "pallets/flask", &t).is_none());
+        assert!(unbuildable("py", &reqs, "pallets/flask", &t, false).is_none());
+        // With a Debian mirror, apt-pkgs are fetched, not refused.
+        assert!(unbuildable("py", &apt, "x/y", &t, true).is_none());
+        let script = setup_env(&apt, None, true);
+        assert!(script.contains("dpkg -i /root/debs/*.deb"), "{script}");
         assert!(
-            unbuildable("js", &reqs, "a/b", &t)
+            unbuildable("js", &reqs, "a/b", &t, false)
                 .unwrap()
                 .contains("`js`")
         );

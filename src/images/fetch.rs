@@ -455,15 +455,30 @@ pub fn shell_quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', "'\\''"))
 }
 
-/// The files a fetch left in `dir` (wheels and sdists), sorted: regular
-/// files only. The fetch ran code from the repository and the index, so a
-/// symlink there (to a host file) is skipped, never followed.
+/// The wheels and sdists a fetch left in `dir`, sorted (see [`fetched`]).
 pub fn fetched_files(dir: &Path) -> Vec<PathBuf> {
-    super::mirror::wheelhouse_files(dir)
-        .unwrap_or_default()
-        .into_iter()
-        .filter(|p| std::fs::symlink_metadata(p).is_ok_and(|m| m.file_type().is_file()))
-        .collect()
+    fetched(dir, &[".whl", ".tar.gz", ".zip"])
+}
+
+/// The files a fetch left at the top of `dir` whose names end with one of
+/// `exts`, sorted: regular files only. The fetch ran code from the
+/// repository and the index, so a symlink there (to a host file) is
+/// skipped, never followed.
+pub fn fetched(dir: &Path, exts: &[&str]) -> Vec<PathBuf> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut files: Vec<PathBuf> = entries
+        .flatten()
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
+        .map(|e| e.path())
+        .filter(|p| {
+            p.file_name()
+                .is_some_and(|n| exts.iter().any(|x| n.to_string_lossy().ends_with(x)))
+        })
+        .collect();
+    files.sort();
+    files
 }
 
 #[cfg(test)]
