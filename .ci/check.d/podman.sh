@@ -16,32 +16,30 @@ elif command -v podman >/dev/null &&
     started=0
 fi
 
-# What Podman holds before the run; cleanup removes only what the run added
-# (the fixture images stay loaded for the next run).
+# What Podman holds before the run; cleanup removes only what the run added:
+# containers, and image tags (tests tag, build and load under their own
+# names) but the fixtures', which stay loaded for the next run.
 before_ctrs=$(mktemp)
-before_imgs=$(mktemp)
+before_tags=$(mktemp)
 snapshot() {
     command -v podman >/dev/null || return 0
     podman ps -aq --no-trunc | sort > "$1"
-    podman images -q --no-trunc | sed 's/^sha256://' | sort -u > "$2"
+    podman images --format '{{.Repository}}:{{.Tag}}' | { grep -v '<none>' || true; } | sort -u > "$2"
 }
-snapshot "$before_ctrs" "$before_imgs"
+snapshot "$before_ctrs" "$before_tags"
+fixtures='^localhost/(airgate/base|airgate/mini|sweb\.eval\.x86_64\.airgate__(mini-[123]|noop-1)):latest$'
 cleanup() {
     if command -v podman >/dev/null; then
-        local now_ctrs now_imgs
+        local now_ctrs now_tags
         now_ctrs=$(mktemp)
-        now_imgs=$(mktemp)
-        snapshot "$now_ctrs" "$now_imgs"
+        now_tags=$(mktemp)
+        snapshot "$now_ctrs" "$now_tags"
         comm -13 "$before_ctrs" "$now_ctrs" | xargs -r podman rm -f -t 0 >/dev/null 2>&1 || true
-        keep=$(for img in airgate/base airgate/mini sweb.eval.x86_64.airgate__mini-{1,2,3} \
-            sweb.eval.x86_64.airgate__noop-1; do
-            podman image inspect --format '{{.Id}}' "$img:latest" 2>/dev/null || true
-        done)
-        comm -13 "$before_imgs" "$now_imgs" | grep -vxF -e "${keep:-none}" -e '' |
-            xargs -r podman rmi -f >/dev/null 2>&1 || true
-        rm -f "$now_ctrs" "$now_imgs"
+        comm -13 "$before_tags" "$now_tags" | grep -Ev "$fixtures" |
+            xargs -r podman rmi >/dev/null 2>&1 || true
+        rm -f "$now_ctrs" "$now_tags"
     fi
-    rm -f "$before_ctrs" "$before_imgs"
+    rm -f "$before_ctrs" "$before_tags"
     if [ "$started" = 1 ]; then
         scripts/podman-setup.sh --stop
     fi
