@@ -41,10 +41,14 @@ fn main() {
         if loose.exists() {
             println!("cargo:rerun-if-changed={}", loose.display());
         }
-        println!(
-            "cargo:rerun-if-changed={}",
-            Path::new(&common).join("packed-refs").display()
-        );
+        // Only when it exists: cargo treats a missing watched file as
+        // changed, so watching an absent packed-refs rebuilt the crate on
+        // every cargo call. A ref moving from loose to packed removes the
+        // loose file, which is watched, so that still triggers a rebuild.
+        let packed = Path::new(&common).join("packed-refs");
+        if packed.exists() {
+            println!("cargo:rerun-if-changed={}", packed.display());
+        }
     }
     println!("cargo:rustc-env=AIRGATE_GIT_COMMIT={commit}");
 }

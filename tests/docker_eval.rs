@@ -151,7 +151,9 @@ fn gold_with_instance_ids_counts_the_selection_and_names_leftovers() {
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let agg = aggregate(dir.path(), "gold", &kept);
     let name = format!("sweb.eval.airgate__mini-1.{kept}");
-    let _ = Command::new("docker").args(["rm", "-f", &name]).output();
+    let _ = Command::new(engine_cli())
+        .args(["rm", "-f", &name])
+        .output();
     assert_eq!(agg["unstopped_instances"], 1, "{agg}");
     assert_eq!(agg["unstopped_containers"], serde_json::json!([name]));
 }

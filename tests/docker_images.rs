@@ -121,7 +121,7 @@ fn bootstrap_is_idempotent() {
 /// Bytes of `docker save IMAGE`, streamed (nothing written to disk).
 fn separate_save_bytes(image: &str) -> u64 {
     use std::io::Read;
-    let mut child = Command::new("docker")
+    let mut child = Command::new(engine_cli())
         .args(["save", image])
         .stdout(std::process::Stdio::piped())
         .spawn()
@@ -156,7 +156,7 @@ fn namespaced_images(ns: &str, ids: &[&str]) -> Vec<String> {
                 "{ns}/sweb.eval.x86_64.{}:latest",
                 id.replace("__", "_1776_")
             );
-            let out = Command::new("docker")
+            let out = Command::new(engine_cli())
                 .args(["tag", "airgate/mini:latest", &img])
                 .output()
                 .unwrap();
@@ -255,17 +255,10 @@ fn dataset_bundle_stores_shared_layers_once_verifies_and_loads_usable_images() {
     for i in &images {
         assert!(image_present(i), "{i} was not loaded");
     }
-    let run = Command::new("docker")
-        .args([
-            "run",
-            "--rm",
-            "--network",
-            "none",
-            &images[0],
-            "test",
-            "-d",
-            "/testbed/.git",
-        ])
+    let run = Command::new(engine_cli())
+        .args(["run", "--rm", "--network", "none"])
+        .args(podman_ulimit_args())
+        .args([&images[0], "test", "-d", "/testbed/.git"])
         .output()
         .unwrap();
     assert!(

@@ -103,20 +103,10 @@ fn solve_in_docker_reaches_verified_and_touches_only_the_workspace() {
         "expected the agent's and two gate containers: {kept:?}"
     );
     for name in &kept {
-        let diff = Command::new(engine_cli())
-            .args(["diff", name])
-            .output()
-            .unwrap();
-        assert!(diff.status.success());
         // The gate containers' report mount point is airgate's own.
-        let changed: Vec<String> = String::from_utf8_lossy(&diff.stdout)
-            .lines()
-            .filter(|l| *l != "A /airgate-report")
-            // Podman creates its /etc/hosts, /etc/hostname and /etc/resolv.conf
-            // mount points in the rootfs, touching /etc itself (a change to
-            // any file in it is still listed and still fails).
-            .filter(|l| !(on_podman() && *l == "C /etc"))
-            .map(str::to_string)
+        let changed: Vec<String> = changes(name, "airgate/mini:latest")
+            .into_iter()
+            .filter(|l| l != "A /airgate-report")
             .collect();
         assert!(
             changed.is_empty(),
@@ -167,7 +157,7 @@ fn solve_in_docker_keeps_files_the_image_generated_in_testbed() {
     let dockerfile = "FROM airgate/mini:latest\n\
         RUN printf 'version = \"9.9\"\\n' > /testbed/calc/_version.py \
          && printf '# image copy, must lose\\n' >> /testbed/calc/ops.py\n";
-    let mut build = Command::new("docker")
+    let mut build = Command::new(engine_cli())
         .args(["build", "-q", "-t", image, "-"])
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
@@ -243,6 +233,48 @@ fn solve_in_docker_keeps_files_the_image_generated_in_testbed() {
     assert!(!traj.contains("image copy, must lose"), "{traj}");
     // The user's repo is untouched (a dry run).
     assert!(!repo.join("calc/_version.py").exists());
+}
+
+/// What [`changes`] sees (the check above): a file written, changed or
+/// deleted outside the workspace, or a directory's mode changed, is listed on
+/// either engine. Control: a file made and removed again in /tmp (what the
+/// test runs of the gate containers do) is not.
+#[test]
+fn changes_outside_the_workspace_are_listed_on_either_engine() {
+    require_docker!();
+    let image = "airgate/mini:latest";
+    let name = unique("airgate-diffcheck");
+    let _cleanup = Cleanup(vec![name.clone()]);
+    let run = Command::new(engine_cli())
+        .args(["run", "-d", "--network", "none", "--name", &name])
+        .args(podman_ulimit_args())
+        // PID 1 exits on SIGTERM, so the removal does not wait out a timeout.
+        .args([image, "bash", "-c", "trap 'exit 0' TERM; sleep 600 & wait"])
+        .output()
+        .unwrap();
+    assert!(run.status.success(), "{}", text(&run));
+    let sh = |script: &str| {
+        let out = Command::new(engine_cli())
+            .args(["exec", "--user", "0", &name, "bash", "-c", script])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{script}: {}", text(&out));
+    };
+
+    // Control: made and removed again, as pytest does in the gate.
+    sh("touch /tmp/gone && rm /tmp/gone && python3 -c 'import tempfile; tempfile.TemporaryFile()'");
+    assert_eq!(changes(&name, image), Vec::<String>::new());
+
+    // Attacks: a file left in /tmp, a system file changed, one deleted, and
+    // a directory's mode changed.
+    sh("echo evil > /tmp/evil && echo x >> /etc/issue.net && rm /etc/issue && chmod 700 /srv");
+    let changed = changes(&name, image);
+    for want in ["A /tmp/evil", "C /etc/issue.net", "D /etc/issue", "C /srv"] {
+        assert!(
+            changed.iter().any(|l| l == want),
+            "{want} missing from {changed:?}"
+        );
+    }
 }
 
 struct Cleanup(Vec<String>);

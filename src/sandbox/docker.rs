@@ -34,6 +34,7 @@ use bollard::query_parameters::{
 use futures_util::StreamExt;
 use serde::Deserialize;
 
+use super::libpod::CreateFailure;
 use super::{BoundedCapture, ExecOutput, ExecRequest, Sandbox, SandboxError, timeout_notice};
 
 /// Default image for `solve --sandbox docker` without `--image`.
@@ -274,25 +275,29 @@ pub async fn container_names_containing(
     docker: &Docker,
     needle: &str,
 ) -> Result<Vec<String>, SandboxError> {
-    let opts = bollard::query_parameters::ListContainersOptionsBuilder::default()
-        .all(true)
-        .build();
-    let list = docker
-        .list_containers(Some(opts))
-        .await
-        .map_err(|e| classify(e, "listing containers"))?;
-    let mut out: Vec<String> = list
-        .into_iter()
-        .flat_map(|c| c.names.unwrap_or_default())
-        .map(|n| n.trim_start_matches('/').to_string())
-        .filter(|n| n.contains(needle))
-        .collect();
+    let names = if super::engine::selected() == super::engine::Engine::Podman {
+        super::libpod::container_names().await?
+    } else {
+        let opts = bollard::query_parameters::ListContainersOptionsBuilder::default()
+            .all(true)
+            .build();
+        let list = docker
+            .list_containers(Some(opts))
+            .await
+            .map_err(|e| classify(e, "listing containers"))?;
+        list.into_iter()
+            .flat_map(|c| c.names.unwrap_or_default())
+            .map(|n| n.trim_start_matches('/').to_string())
+            .collect()
+    };
+    let mut out: Vec<String> = names.into_iter().filter(|n| n.contains(needle)).collect();
     out.sort();
     out.dedup();
     Ok(out)
 }
 
-/// Every `repo:tag` the engine holds (the official `list_images`).
+/// Every `repo:tag` the engine holds (the official `list_images`); on
+/// Podman also without its `localhost/` prefix.
 pub async fn image_tags(docker: &Docker) -> Result<HashSet<String>, SandboxError> {
     let opts = bollard::query_parameters::ListImagesOptionsBuilder::default()
         .all(true)
@@ -301,7 +306,17 @@ pub async fn image_tags(docker: &Docker) -> Result<HashSet<String>, SandboxError
         .list_images(Some(opts))
         .await
         .map_err(|e| classify(e, "listing images"))?;
-    Ok(list.into_iter().flat_map(|i| i.repo_tags).collect())
+    let mut tags: HashSet<String> = list.into_iter().flat_map(|i| i.repo_tags).collect();
+    if super::engine::selected() == super::engine::Engine::Podman {
+        // Podman qualifies unqualified local names: `docker load`ed
+        // `sweb.eval...:latest` is listed as `localhost/sweb.eval...:latest`.
+        let short: Vec<String> = tags
+            .iter()
+            .filter_map(|t| t.strip_prefix("localhost/").map(str::to_string))
+            .collect();
+        tags.extend(short);
+    }
+    Ok(tags)
 }
 
 /// The engine's content id of `image` (`sha256:...`, the image `Id`), which
@@ -500,6 +515,49 @@ fn bind_mount(bind: &str) -> Result<Mount, SandboxError> {
     })
 }
 
+/// The create request for `spec`: image, the reaper as PID 1, labels,
+/// environment, user, working directory and the hardened [`host_config`].
+fn create_body(spec: &ContainerSpec) -> Result<ContainerCreateBody, SandboxError> {
+    let mut labels = spec.labels.clone();
+    labels.insert(LABEL.into(), "1".into());
+    let cfg = &spec.config;
+    Ok(ContainerCreateBody {
+        image: Some(spec.image.clone()),
+        cmd: Some(REAPER.iter().map(|s| s.to_string()).collect()),
+        labels: Some(labels),
+        env: (!spec.env.is_empty()).then(|| spec.env.clone()),
+        working_dir: Some(cfg.workdir.clone()),
+        user: (!cfg.user.is_empty()).then(|| cfg.user.clone()),
+        network_disabled: Some(cfg.network == "none"),
+        host_config: Some(host_config(spec)?),
+        ..Default::default()
+    })
+}
+
+/// Creates the container `name`; returns its id. Docker gets the body as
+/// is; Podman gets it through its libpod API ([`super::libpod`]), the one
+/// way its private cgroup namespace is honoured on a cgroup v1 host.
+async fn create(
+    docker: &Docker,
+    name: &str,
+    body: &ContainerCreateBody,
+) -> Result<String, CreateFailure> {
+    if super::engine::selected() == super::engine::Engine::Podman {
+        return super::libpod::create(name, body).await;
+    }
+    let opts = CreateContainerOptionsBuilder::default().name(name).build();
+    match docker.create_container(Some(opts), body.clone()).await {
+        Ok(c) => Ok(c.id),
+        Err(BollardError::DockerResponseServerError {
+            status_code: 404, ..
+        }) => Err(CreateFailure::ImageMissing),
+        Err(BollardError::DockerResponseServerError {
+            status_code: 409, ..
+        }) => Err(CreateFailure::NameInUse),
+        Err(e) => Err(CreateFailure::Other(classify(e, "creating container"))),
+    }
+}
+
 /// A running container, removed when dropped unless `keep` was asked for.
 pub struct Container {
     docker: Docker,
@@ -526,49 +584,36 @@ impl Container {
     /// ([`SandboxError::ImageMissing`] otherwise); a stale container with the
     /// same name (from a crashed run) is removed first.
     pub async fn start(docker: &Docker, spec: &ContainerSpec) -> Result<Self, SandboxError> {
-        let mut labels = spec.labels.clone();
-        labels.insert(LABEL.into(), "1".into());
-        let host = host_config(spec)?;
-        let cfg = &spec.config;
-        let body = ContainerCreateBody {
-            image: Some(spec.image.clone()),
-            cmd: Some(REAPER.iter().map(|s| s.to_string()).collect()),
-            labels: Some(labels),
-            env: (!spec.env.is_empty()).then(|| spec.env.clone()),
-            working_dir: Some(cfg.workdir.clone()),
-            user: (!cfg.user.is_empty()).then(|| cfg.user.clone()),
-            network_disabled: Some(cfg.network == "none"),
-            host_config: Some(host),
-            ..Default::default()
-        };
-        let opts = CreateContainerOptionsBuilder::default()
-            .name(&spec.name)
-            .build();
-        // Optimistic create (fewest daemon round trips): a 404 is a missing
-        // image, a 409 a stale container of the same name from a crashed run.
-        let created = match docker
-            .create_container(Some(opts.clone()), body.clone())
-            .await
-        {
-            Ok(c) => c,
-            Err(BollardError::DockerResponseServerError {
-                status_code: 404, ..
-            }) => return Err(SandboxError::ImageMissing(spec.image.clone())),
-            Err(BollardError::DockerResponseServerError {
-                status_code: 409, ..
-            }) => {
-                force_remove(docker, &spec.name).await?;
-                docker
-                    .create_container(Some(opts), body)
-                    .await
-                    .map_err(|e| classify(e, "creating container"))?
+        let body = create_body(spec)?;
+        // Optimistic create (fewest daemon round trips): a missing image is
+        // an error, a taken name a stale container from a crashed run.
+        let id = match create(docker, &spec.name, &body).await {
+            Ok(id) => id,
+            Err(CreateFailure::ImageMissing) => {
+                return Err(SandboxError::ImageMissing(spec.image.clone()));
             }
-            Err(e) => return Err(classify(e, "creating container")),
+            Err(CreateFailure::NameInUse) => {
+                force_remove(docker, &spec.name).await?;
+                match create(docker, &spec.name, &body).await {
+                    Ok(id) => id,
+                    Err(CreateFailure::ImageMissing) => {
+                        return Err(SandboxError::ImageMissing(spec.image.clone()));
+                    }
+                    Err(CreateFailure::NameInUse) => {
+                        return Err(SandboxError::Other(format!(
+                            "creating container: the name {} is still taken after removing it",
+                            spec.name
+                        )));
+                    }
+                    Err(CreateFailure::Other(e)) => return Err(e),
+                }
+            }
+            Err(CreateFailure::Other(e)) => return Err(e),
         };
-        live_insert(&created.id);
+        live_insert(&id);
         let container = Self {
             docker: docker.clone(),
-            id: created.id,
+            id,
             name: spec.name.clone(),
             config: spec.config.clone(),
             keep: spec.keep,
@@ -1252,6 +1297,56 @@ mod tests {
         assert_eq!(mounts[1].read_only, Some(true));
         assert!(bind_mount("relative:/x").is_err());
         assert!(bind_mount("/only-one-path").is_err());
+    }
+
+    /// On Podman the same body goes to the libpod API: every hardening
+    /// field arrives, with the namespaces explicit.
+    #[test]
+    fn podman_containers_are_hardened_the_same() {
+        let mut spec = ContainerSpec::new("img", "n", DockerConfig::default());
+        spec.binds = vec!["/host/ws:/testbed".into(), "/r:/report:ro".into()];
+        spec.env = vec!["A=b=c".into()];
+        let body = create_body(&spec).unwrap();
+        let g = super::super::libpod::spec_generator("n", &body).unwrap();
+        assert_eq!(g["name"], "n");
+        assert_eq!(g["image"], "img");
+        assert_eq!(g["command"][0], "bash");
+        assert_eq!(g["labels"][LABEL], "1");
+        assert_eq!(g["env"]["A"], "b=c");
+        assert_eq!(g["work_dir"], "/testbed");
+        assert_eq!(g["cap_drop"], serde_json::json!(["ALL"]));
+        assert!(g.get("cap_add").is_none());
+        assert_eq!(g["no_new_privileges"], true);
+        assert_eq!(g["privileged"], false);
+        for ns in ["cgroupns", "ipcns", "pidns"] {
+            assert_eq!(g[ns]["nsmode"], "private", "{ns}");
+        }
+        assert_eq!(g["netns"]["nsmode"], "none");
+        let limits = &g["resource_limits"];
+        assert_eq!(limits["pids"]["limit"], 4096);
+        assert_eq!(limits["cpu"]["quota"], 200_000);
+        assert_eq!(limits["cpu"]["period"], 100_000);
+        let memory = (DockerConfig::default().memory_mb * 1024 * 1024) as i64;
+        assert_eq!(limits["memory"]["limit"], memory);
+        assert_eq!(limits["memory"]["swap"], memory);
+        let rlimits = g["r_limits"].as_array().unwrap();
+        assert_eq!(rlimits.len(), 2);
+        assert_eq!(rlimits[0]["type"], "nofile");
+        assert_eq!(
+            g["mounts"],
+            serde_json::json!([
+                {"type": "bind", "source": "/host/ws", "destination": "/testbed",
+                 "options": ["bind", "rprivate", "rw"]},
+                {"type": "bind", "source": "/r", "destination": "/report",
+                 "options": ["bind", "rprivate", "ro"]},
+            ])
+        );
+        // Grading containers get their capabilities back there too.
+        let mut grading = DockerConfig::default();
+        grading.cap_add = grading.eval_cap_add.clone();
+        let body = create_body(&ContainerSpec::new("img", "n", grading.clone())).unwrap();
+        let g = super::super::libpod::spec_generator("n", &body).unwrap();
+        assert_eq!(g["cap_add"], serde_json::json!(grading.eval_cap_add));
     }
 
     /// Grading keeps the official harness's limits (no CPU quota) while the

@@ -12,6 +12,7 @@ pub mod capture;
 pub mod config;
 pub mod docker;
 pub mod engine;
+mod libpod;
 pub mod local;
 pub mod workspace;
 

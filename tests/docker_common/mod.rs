@@ -64,7 +64,7 @@ pub fn ensure_images() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
         if on_podman() {
-            // Podman has its own storage: .ci/setup.d/60-podman.sh loads the
+            // Podman has its own storage: scripts/podman-setup.sh loads the
             // docker-built fixture images into it.
             return;
         }
@@ -175,4 +175,84 @@ pub fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
         );
         std::thread::sleep(Duration::from_millis(200));
     }
+}
+
+/// What changed in the filesystem of the running container `name` (made
+/// from `image`), as `ENGINE diff` lines (`A /x`, `C /x`, `D /x`), with
+/// Docker's own rule for directories applied on every engine: a directory is
+/// changed when its mode or owner changed, or something under it did.
+///
+/// Why: `docker diff` on a layer-comparing storage driver (this machine's
+/// fuse-overlayfs) ignores a directory's mtime, so a file made and removed
+/// again in /tmp (pytest's capture files, `tempfile`'s probe) leaves nothing.
+/// Podman's overlay driver lists every directory copied up to the container
+/// layer, so the same create-and-delete shows as a bare `C /tmp`, and the
+/// files it bind-mounts at /etc/hosts, /etc/resolv.conf and /etc/hostname
+/// leave a bare `C /etc`. A bare `C DIR` line is dropped only when `DIR` is a
+/// directory in both the container and the image with the same mode, uid and
+/// gid; an added, changed or deleted file is always listed on its own line
+/// and kept. Anything that cannot be checked is kept (fails closed).
+pub fn changes(name: &str, image: &str) -> Vec<String> {
+    let diff = Command::new(engine_cli())
+        .args(["diff", name])
+        .output()
+        .expect("engine diff");
+    assert!(diff.status.success(), "diff {name}: {}", text(&diff));
+    let lines: Vec<String> = String::from_utf8_lossy(&diff.stdout)
+        .lines()
+        .filter(|l| !l.is_empty())
+        .map(str::to_string)
+        .collect();
+    let path_of = |l: &str| l.get(2..).unwrap_or_default().to_string();
+    let bare_dirs: Vec<String> = lines
+        .iter()
+        .filter(|l| l.starts_with("C /"))
+        .map(|l| path_of(l))
+        .filter(|p| {
+            let under = format!("{}/", p.trim_end_matches('/'));
+            !lines.iter().any(|l| path_of(l).starts_with(&under))
+        })
+        .collect();
+    if bare_dirs.is_empty() {
+        return lines;
+    }
+    let stat = |args: Vec<String>| -> Option<Vec<String>> {
+        let out = Command::new(engine_cli()).args(args).output().ok()?;
+        out.status.success().then(|| {
+            String::from_utf8_lossy(&out.stdout)
+                .lines()
+                .map(str::to_string)
+                .collect()
+        })
+    };
+    let format = ["-c".to_string(), "%F %f %u %g".to_string()];
+    // From `/`: the workdir may be a bind mount whose host side is gone.
+    let mut in_container: Vec<String> = ["exec", "--user", "0", "--workdir", "/", name]
+        .map(String::from)
+        .to_vec();
+    in_container.push("stat".into());
+    in_container.extend(format.iter().cloned());
+    in_container.extend(bare_dirs.iter().cloned());
+    let mut in_image: Vec<String> = vec!["run".into(), "--rm".into(), "--network".into()];
+    in_image.push("none".into());
+    in_image.extend(podman_ulimit_args());
+    in_image.extend(["--entrypoint".into(), "stat".into(), image.into()]);
+    in_image.extend(format.iter().cloned());
+    in_image.extend(bare_dirs.iter().cloned());
+    let (Some(now), Some(before)) = (stat(in_container), stat(in_image)) else {
+        return lines;
+    };
+    if now.len() != bare_dirs.len() || before.len() != bare_dirs.len() {
+        return lines;
+    }
+    let unchanged: Vec<&String> = bare_dirs
+        .iter()
+        .zip(now.iter().zip(&before))
+        .filter(|(_, (n, b))| n == b && n.starts_with("directory "))
+        .map(|(p, _)| p)
+        .collect();
+    lines
+        .into_iter()
+        .filter(|l| !(l.starts_with("C /") && unchanged.contains(&&path_of(l))))
+        .collect()
 }
