@@ -1179,8 +1179,12 @@ async fn fetch_env(
     let inputs = dir.join("fetch-inputs");
     let _ = std::fs::remove_dir_all(&inputs);
     std::fs::create_dir_all(&inputs).map_err(io(format!("creating {}", inputs.display())))?;
-    let mut args = vec!["download".to_string(), "--dest".into(), "/out".into()];
-    args.extend(index_args(index));
+    // One download per install step, in the install order: the groups
+    // may pin the same package differently (flask 2.3's requirements say
+    // markupsafe==2.1.2, its pip_packages MarkupSafe==2.1.1), as the
+    // official env script installs them one after another.
+    let mut common = vec!["download".to_string(), "--dest".into(), "/out".into()];
+    common.extend(index_args(index));
     let mut binds = vec![
         format!("{}:/out", out.display()),
         format!("{}:/in:ro", inputs.display()),
@@ -1188,20 +1192,33 @@ async fn fetch_env(
     if let Some(w) = &fetch.wheelhouse {
         let w = std::fs::canonicalize(w).map_err(io(format!("resolving {}", w.display())))?;
         binds.push(format!("{}:/wheelhouse:ro", w.display()));
-        args.extend(["--find-links".into(), "/wheelhouse".into()]);
+        common.extend(["--find-links".into(), "/wheelhouse".into()]);
     }
+    let mut groups: Vec<Vec<String>> =
+        vec![vec!["pip".into(), "setuptools".into(), "wheel".into()]];
     match plan.spec.packages.as_str() {
         "" => {}
         "requirements.txt" => {
             let path = inputs.join("requirements.txt");
             std::fs::write(&path, plan.requirements.as_deref().unwrap_or_default())
                 .map_err(io(format!("writing {}", path.display())))?;
-            args.extend(["-r".into(), "/in/requirements.txt".into()]);
+            groups.push(vec!["-r".into(), "/in/requirements.txt".into()]);
         }
-        list => args.extend(list.split_whitespace().map(shell_quote)),
+        list => groups.push(list.split_whitespace().map(shell_quote).collect()),
     }
-    args.extend(plan.spec.pip_packages.iter().map(|p| shell_quote(p)));
-    args.extend(["pip".into(), "setuptools".into(), "wheel".into()]);
+    if !plan.spec.pip_packages.is_empty() {
+        groups.push(
+            plan.spec
+                .pip_packages
+                .iter()
+                .map(|p| shell_quote(p))
+                .collect(),
+        );
+    }
+    let downloads: String = groups
+        .iter()
+        .map(|g| format!("$PIP {} {}\n", common.join(" "), g.join(" ")))
+        .collect();
     // The spec's interpreter: the base image's, or an --interpreters build
     // mounted read-only (an archive is unpacked into scratch first).
     let mut _unpacked = None;
@@ -1238,9 +1255,8 @@ async fn fetch_env(
         }
     };
     let script = format!(
-        "{}$PIP {}\n",
+        "{}{downloads}",
         super::fetch::pip_bootstrap("\"$PY\"", &index.url),
-        args.join(" ")
     );
     let res = super::fetch::run(
         docker,
