@@ -9,6 +9,5 @@ if [ ! -S /run/podman/podman.sock ]; then
     exit 1
 fi
 export AIRGATE_ENGINE=podman
-cargo nextest run --no-fail-fast \
-    --test docker_eval --test docker_solve --test docker_hardening \
-    -E 'test(gold_wrong_and_broken_patches) | test(missing_image_is_a_named_infrastructure_failure) | test(solve_in_docker_reaches_verified_and_touches_only_the_workspace) | binary(docker_hardening)'
+cargo nextest run --no-fail-fast --test all \
+    -E 'test(=docker_eval::gold_wrong_and_broken_patches) | test(=docker_eval::missing_image_is_a_named_infrastructure_failure) | test(=docker_solve::solve_in_docker_reaches_verified_and_touches_only_the_workspace) | test(/^docker_hardening::/)'
