@@ -26,10 +26,10 @@ url="http://127.0.0.1:$port/v1"
 echo "bench-model: server on $url, $runs interleaved runs, max_tokens $max_tokens, $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
 
 # Release build: the figures are for the binary users run, not a debug build.
-cargo test -q --release --test model_bench --no-run 2>/dev/null
+cargo test -q --release --test all --no-run 2>/dev/null
 AIRGATE_BENCH_URL="$url" AIRGATE_BENCH_RUNS="$runs" AIRGATE_BENCH_MAX_TOKENS="$max_tokens" \
-  cargo test -q --release --test model_bench client_tokens_per_second -- --ignored --nocapture 2>/dev/null \
+  cargo test -q --release --test all model_bench::client_tokens_per_second -- --ignored --nocapture 2>/dev/null \
   | grep '^BENCH'
 for _ in 1 2 3; do
-  cargo test -q --release --test model_bench harness_overhead_per_step -- --ignored --nocapture 2>/dev/null | grep '^BENCH' || true
+  cargo test -q --release --test all model_bench::harness_overhead_per_step -- --ignored --nocapture 2>/dev/null | grep '^BENCH' || true
 done

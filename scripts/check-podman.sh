@@ -14,15 +14,14 @@ export AIRGATE_ENGINE=podman
 # The default socket, whatever DOCKER_HOST says for Docker.
 unset DOCKER_HOST
 status=0
-cargo nextest run --no-fail-fast --test-threads "${AIRGATE_TEST_THREADS:-4}" \
-    --test docker_eval --test docker_solve --test docker_sandbox \
-    --test docker_hardening --test docker_validate --test factory_e2e \
-    -E 'binary(docker_eval) | binary(docker_solve) | binary(docker_sandbox)
-        | binary(docker_hardening) | binary(docker_validate)
-        | (binary(factory_e2e) & test(docker_only_the_solvers_rows_land))' || status=$?
+cargo nextest run --no-fail-fast --test-threads "${AIRGATE_TEST_THREADS:-4}" --test all \
+    -E 'test(/^docker_eval::/) | test(/^docker_solve::/) | test(/^docker_sandbox::/)
+        | test(/^docker_hardening::/) | test(/^docker_validate::/)
+        | test(=factory_e2e::docker_only_the_solvers_rows_land)' || status=$?
 # The bundle tests tag and remove images with the podman CLI. Podman 4.3
 # loses tags when two processes tag/untag at once (reproduced with two
 # `podman tag`/`podman rmi` loops: 2 of 20 tags gone), so they run alone,
 # one at a time.
-cargo nextest run --no-fail-fast --test-threads 1 --test docker_images || status=$?
+cargo nextest run --no-fail-fast --test-threads 1 --test all \
+    -E 'test(/^docker_images::/)' || status=$?
 exit "$status"

@@ -4,13 +4,13 @@
 //! `gate_held` or `suspicious`, never `verified`; the honest fix must end
 //! `verified`. Each run gets a throwaway HOME, and the real binary runs in
 //! its default sandbox (bubblewrap).
-#![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic: a panic is a failed test
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::PathBuf;
+
+use crate::common;
 
 fn cheats() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/cheats")
+    common::fixture("cheats")
 }
 
 /// Runs every script of `lang`; returns `(script, outcome)` rows.
@@ -32,7 +32,7 @@ fn run_language(lang: &str) -> Vec<(String, String)> {
         let home = work.path().join("home");
         std::fs::create_dir_all(&home).unwrap();
         let real_home = std::env::var("HOME").unwrap_or_default();
-        let out = Command::new(env!("CARGO_BIN_EXE_airgate"))
+        let out = common::airgate()
             .args(["solve", "--repo"])
             .arg(dir.join("repo"))
             .arg("--task-file")

@@ -4,7 +4,6 @@
 //! row is verified; with `--keep-rejected` the others land in the rejected
 //! Parquet split with their reasons and flags; provenance columns are
 //! filled and checked; resume after `kill -9` is exact for both splits.
-#![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic: a panic is a failed test
 
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -12,8 +11,8 @@ use std::process::{Command, Output, Stdio};
 
 use airgate::corpus::{Split, read_split, sha256_hex};
 
-mod factory_support;
-use factory_support::{bin, dataset, repos, root, teacher};
+use crate::common::factory::{bin, repos, teacher};
+use crate::common::{dataset, root};
 
 fn factory_cmd(repos: &Path, args: &[&str]) -> Command {
     let mut c = bin();

@@ -2,17 +2,43 @@
 //! directory (issue 12): a repository run from its own root that ships a
 //! `configs/docker.toml` does not choose its own isolation.
 //!
-//! Its own test binary: it changes the process's current directory.
-#![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic: a panic is a failed test
+//! It changes the process's current directory, so it must run alone in its
+//! process: nextest gives every test its own; under `cargo test` (tests
+//! are threads of one process) it re-runs itself in a fresh process.
 
 use std::path::Path;
+use std::process::Command;
 
 use airgate::sandbox::docker::DockerConfig;
 
+use crate::common;
+
+/// Set in the fresh process `cargo test` runs this test in.
+const ALONE: &str = "AIRGATE_TEST_ALONE";
+
 #[test]
 fn a_repo_shipping_configs_docker_toml_does_not_choose_its_isolation() {
-    let fixture =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/hostile_docker_config");
+    let per_process = std::env::var("NEXTEST_EXECUTION_MODE").as_deref() == Ok("process-per-test");
+    if !per_process && std::env::var_os(ALONE).is_none() {
+        // Other tests run as threads of this process: changing its current
+        // directory would change theirs. Run this test alone instead.
+        let name =
+            "docker_config::a_repo_shipping_configs_docker_toml_does_not_choose_its_isolation";
+        let out = Command::new(std::env::current_exe().unwrap())
+            .args(["--exact", name, "--nocapture", "--test-threads=1"])
+            .env(ALONE, "1")
+            .output()
+            .unwrap();
+        let text = common::text(&out);
+        assert!(out.status.success(), "{text}");
+        // A filter that matched nothing would also succeed.
+        assert!(
+            text.contains("1 passed"),
+            "the test did not run alone:\n{text}"
+        );
+        return;
+    }
+    let fixture = common::fixture("hostile_docker_config");
     let hostile = fixture.join("configs/docker.toml");
     // Control: the file is a valid config that would change everything.
     let evil = DockerConfig::from_file(&hostile).unwrap();

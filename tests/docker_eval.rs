@@ -4,14 +4,12 @@
 //!
 //! Without a Docker socket these tests print SKIP and return; with one, they
 //! must pass.
-#![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic: a panic is a failed test
-
-mod docker_common;
 
 use std::path::Path;
 use std::process::Command;
 
-use docker_common::*;
+use crate::common;
+use crate::common::docker::*;
 
 /// A patch that makes `clamp` spin forever when x > hi.
 const HANG_PATCH: &str = "diff --git a/calc/ops.py b/calc/ops.py\n--- a/calc/ops.py\n+++ b/calc/ops.py\n@@ -6,7 +6,8 @@ def clamp(x, lo, hi):\n     if x < lo:\n         return lo\n     if x > hi:\n-        return x\n+        while True:\n+            pass\n     return x\n \n \n";
@@ -166,7 +164,7 @@ fn a_task_repository_evaluates_like_a_dataset_file() {
     require_docker!();
     let dir = tempfile::tempdir().unwrap();
     let run_id = unique("tr");
-    let out = Command::new(env!("CARGO_BIN_EXE_airgate"))
+    let out = common::airgate()
         .current_dir(dir.path())
         .args(["swebench", "eval", "--dataset"])
         .arg(root().join("tests/fixtures/swebench_task_repo"))
@@ -252,7 +250,7 @@ fn missing_image_is_a_named_infrastructure_failure() {
         .replace("airgate__mini-1", "airgate__absent-1");
     let ds_path = dir.path().join("absent.jsonl");
     std::fs::write(&ds_path, format!("{row}\n")).unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_airgate"))
+    let out = common::airgate()
         .current_dir(dir.path())
         .args(["swebench", "eval", "--dataset"])
         .arg(&ds_path)
@@ -291,7 +289,7 @@ fn sigint_leaves_no_container_and_a_rerun_resumes() {
             ("airgate__mini-3", gold_patch("airgate__mini-3").as_str()),
         ],
     );
-    let child = Command::new(env!("CARGO_BIN_EXE_airgate"))
+    let child = common::airgate()
         .current_dir(dir.path())
         .args(["swebench", "eval", "--dataset"])
         .arg(dataset())
@@ -356,7 +354,7 @@ fn sigint_leaves_no_container_and_a_rerun_resumes() {
 fn an_unreachable_daemon_is_reported_not_hidden() {
     // No Docker needed: point the client at a socket that does not exist.
     let dir = tempfile::tempdir().unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_airgate"))
+    let out = common::airgate()
         .current_dir(dir.path())
         .env("DOCKER_HOST", "unix:///nonexistent/docker.sock")
         .args(["swebench", "eval", "--dataset"])
@@ -373,7 +371,7 @@ fn an_unreachable_daemon_is_reported_not_hidden() {
 }
 
 fn eval(dir: &Path, preds: &Path, run_id: &str, extra: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_airgate"))
+    common::airgate()
         .current_dir(dir)
         .args(["swebench", "eval", "--dataset"])
         .arg(dataset())
@@ -385,17 +383,8 @@ fn eval(dir: &Path, preds: &Path, run_id: &str, extra: &[&str]) -> std::process:
         .unwrap()
 }
 
-fn image_id(image: &str) -> String {
-    let out = Command::new("docker")
-        .args(["image", "inspect", "--format", "{{.Id}}", image])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", text(&out));
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
-}
-
 fn eval_gold(dir: &Path, run_id: &str, extra: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_airgate"))
+    common::airgate()
         .current_dir(dir)
         .args(["swebench", "eval", "--dataset"])
         .arg(dataset())

@@ -4,18 +4,14 @@
 //! `generate.py` there (swebench 4.1.0's generator + the 5.0.2 transform):
 //! full scripts for two rows per Lite repo, and the sha256 of the script for
 //! every one of the 300 Lite rows. No Docker needed.
-#![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic: a panic is a failed test
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use airgate::swebench::dataset::load_dataset;
 use airgate::swebench::eval_script::eval_script;
 use sha2::{Digest, Sha256};
 
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
+use crate::common::{self, root};
 
 fn lite() -> PathBuf {
     let p = root().join("../shared/swebench/swebench_lite_test.jsonl");
@@ -62,7 +58,7 @@ fn cli_prints_the_official_script_byte_for_byte() {
         let Some(id) = name.strip_suffix(".eval.sh") else {
             continue;
         };
-        let out = Command::new(env!("CARGO_BIN_EXE_airgate"))
+        let out = common::airgate()
             .args(["swebench", "eval-script", "--dataset"])
             .arg(lite())
             .args(["--instance", id])
@@ -104,7 +100,7 @@ fn django_rows_use_dotted_test_modules_and_exit_code_lines() {
 
 #[test]
 fn unknown_instance_is_a_usage_error() {
-    let out = Command::new(env!("CARGO_BIN_EXE_airgate"))
+    let out = common::airgate()
         .args(["swebench", "eval-script", "--dataset"])
         .arg(Path::new(&lite()))
         .args(["--instance", "nope__nope-1"])

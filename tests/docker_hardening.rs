@@ -5,20 +5,17 @@
 //! an honest control that still works.
 //!
 //! Without a Docker socket these tests print SKIP and return.
-#![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic: a panic is a failed test
-
-mod docker_common;
 
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
+use crate::common::docker::*;
 use airgate::sandbox::docker::{
     Container, ContainerSpec, DockerConfig, DockerSandbox, GRADING_CAP_ADD, connect,
 };
 use airgate::sandbox::{ExecOutput, ExecRequest, Sandbox};
-use docker_common::*;
 
 const IMAGE: &str = "airgate/mini:latest";
 

@@ -1,19 +1,14 @@
 //! `airgate images save|load|bootstrap` against the real engine.
 //!
 //! Without a Docker socket these tests print SKIP and return.
-#![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic: a panic is a failed test
-
-mod docker_common;
 
 use std::process::Command;
 
-use docker_common::*;
+use crate::common;
+use crate::common::docker::*;
 
 fn airgate(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_airgate"))
-        .args(args)
-        .output()
-        .unwrap()
+    common::airgate().args(args).output().unwrap()
 }
 
 fn image_present(image: &str) -> bool {
@@ -167,7 +162,7 @@ fn namespaced_images(ns: &str, ids: &[&str]) -> Vec<String> {
 }
 
 fn airgate_ns(ns: &str, args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_airgate"))
+    common::airgate()
         .env("AIRGATE_IMAGE_NAMESPACE", ns)
         .args(args)
         .output()

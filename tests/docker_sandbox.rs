@@ -2,16 +2,13 @@
 //! transfers, OOM detection, history hygiene and image bundles.
 //!
 //! Without a Docker socket these tests print SKIP and return.
-#![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic: a panic is a failed test
-
-mod docker_common;
 
 use std::time::Duration;
 
+use crate::common::docker::*;
 use airgate::sandbox::docker::{Container, ContainerSpec, DockerConfig, connect};
 use airgate::sandbox::{ExecRequest, SandboxError};
 use airgate::swebench::git_hygiene::strip_future_history;
-use docker_common::*;
 
 async fn start(name: &str, config: DockerConfig) -> Container {
     let docker = connect().await.unwrap();

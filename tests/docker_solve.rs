@@ -2,13 +2,12 @@
 //! container with the scratch workspace bind-mounted at /testbed.
 //!
 //! Without a Docker socket this test prints SKIP and returns.
-#![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic: a panic is a failed test
-
-mod docker_common;
 
 use std::process::Command;
 
-use docker_common::*;
+use crate::common;
+use crate::common::copy_tree;
+use crate::common::docker::*;
 
 #[test]
 fn solve_in_docker_reaches_verified_and_touches_only_the_workspace() {
@@ -42,7 +41,7 @@ fn solve_in_docker_reaches_verified_and_touches_only_the_workspace() {
     )
     .unwrap();
 
-    let child = Command::new(env!("CARGO_BIN_EXE_airgate"))
+    let child = common::airgate()
         .current_dir(dir.path())
         .env("AIRGATE_KEEP_CONTAINERS", "1")
         .args(["solve", "--repo"])
@@ -123,7 +122,7 @@ fn solve_without_the_image_is_an_environment_error() {
     copy_tree(&root().join("tests/fixtures/docker_mini/base"), &repo);
     let script = dir.path().join("empty.jsonl");
     std::fs::write(&script, "").unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_airgate"))
+    let out = common::airgate()
         .current_dir(dir.path())
         .args(["solve", "--repo"])
         .arg(&repo)
@@ -199,7 +198,7 @@ fn solve_in_docker_keeps_files_the_image_generated_in_testbed() {
             .collect::<String>(),
     )
     .unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_airgate"))
+    let out = common::airgate()
         .current_dir(dir.path())
         .args(["solve", "--repo"])
         .arg(&repo)
@@ -287,19 +286,6 @@ impl Drop for Cleanup {
     }
 }
 
-fn copy_tree(src: &std::path::Path, dst: &std::path::Path) {
-    std::fs::create_dir_all(dst).unwrap();
-    for entry in std::fs::read_dir(src).unwrap() {
-        let entry = entry.unwrap();
-        let to = dst.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_tree(&entry.path(), &to);
-        } else {
-            std::fs::copy(entry.path(), &to).unwrap();
-        }
-    }
-}
-
 /// Attack: from inside the container the agent plants git hooks, config
 /// (fsmonitor, hooksPath, a filter) and attributes in the workspace, for
 /// the host-side git to run. Control: the honest fix in the same run is
@@ -341,7 +327,7 @@ fn git_laundering_from_docker_never_runs_on_the_host() {
             .collect::<String>(),
     )
     .unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_airgate"))
+    let out = common::airgate()
         .current_dir(dir.path())
         .args(["solve", "--repo"])
         .arg(&repo)

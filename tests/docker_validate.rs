@@ -2,17 +2,15 @@
 //! Docker engine and the airgate-mini images.
 //!
 //! Without a Docker socket these tests print SKIP and return.
-#![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic: a panic is a failed test
-
-mod docker_common;
 
 use std::path::Path;
 use std::process::Command;
 
-use docker_common::*;
+use crate::common;
+use crate::common::docker::*;
 
 fn airgate(dir: &Path) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_airgate"));
+    let mut c = common::airgate();
     c.current_dir(dir);
     c
 }
@@ -179,13 +177,4 @@ fn require_validated_refuses_failed_unknown_and_stale_instances() {
         "{}",
         text(&f)
     );
-}
-
-fn image_id(image: &str) -> String {
-    let out = Command::new("docker")
-        .args(["image", "inspect", "--format", "{{.Id}}", image])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", text(&out));
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
 }

@@ -3,63 +3,14 @@
 //! replies end attempts, run budgets end runs, live progress goes to
 //! stderr (never stdout), and a project context file is data that changes
 //! nothing the harness enforces.
-#![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic: a panic is a failed test
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::Path;
+use std::process::Output;
 
-const TASK: &str = "Transfers that exceed an account's balance are applied instead of rejected.";
-
-fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/solve")
-}
-
-/// The accounts fixture in a fresh git repo, with `extra` files added.
-fn accounts(extra: &[(&str, &str)]) -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    let src = fixtures().join("accounts");
-    for e in walkdir::WalkDir::new(&src).min_depth(1) {
-        let e = e.unwrap();
-        let to = dir.path().join(e.path().strip_prefix(&src).unwrap());
-        if e.file_type().is_dir() {
-            std::fs::create_dir_all(&to).unwrap();
-        } else {
-            std::fs::copy(e.path(), &to).unwrap();
-        }
-    }
-    for (name, text) in extra {
-        std::fs::write(dir.path().join(name), text).unwrap();
-    }
-    let git = |args: &[&str]| {
-        let ok = Command::new("git")
-            .args(["-c", "user.name=t", "-c", "user.email=t@t"])
-            .args(args)
-            .current_dir(dir.path())
-            .output()
-            .unwrap()
-            .status
-            .success();
-        assert!(ok, "git {args:?}");
-    };
-    git(&["init", "-q"]);
-    git(&["add", "-A"]);
-    git(&["commit", "-qm", "init"]);
-    dir
-}
-
-/// Writes a script of `lines` (JSON tool calls) and returns its spec.
-fn script(dir: &Path, name: &str, lines: &[String]) -> String {
-    let path = dir.join(name);
-    std::fs::write(&path, lines.join("\n")).unwrap();
-    format!("script:{}", path.display())
-}
-
-fn call(tool: &str, args: serde_json::Value) -> String {
-    serde_json::json!({"tool": tool, "args": args}).to_string()
-}
+use crate::common::{self, ACCOUNTS_TASK as TASK, accounts, call, fixture, script};
 
 fn solve(repo: &Path, out: &Path, model: &str, extra: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_airgate"))
+    common::airgate()
         .args(["solve", "--task", TASK, "--model", model, "--json"])
         .arg("--repo")
         .arg(repo)
@@ -81,8 +32,7 @@ fn result(out: &Output) -> (serde_json::Value, serde_json::Value) {
         String::from_utf8_lossy(&out.stderr)
     );
     let j: serde_json::Value = serde_json::from_str(lines[0]).unwrap();
-    let t =
-        serde_json::from_slice(&std::fs::read(j["trajectory"].as_str().unwrap()).unwrap()).unwrap();
+    let t = common::trajectory(&j);
     (j, t)
 }
 
@@ -178,7 +128,7 @@ fn a_heeded_nudge_lets_the_fix_through() {
     let out_dir = tempfile::tempdir().unwrap();
     let mut lines = vec![call("run", serde_json::json!({"command": "python -m pytest -q"})); 3];
     lines.extend(
-        std::fs::read_to_string(fixtures().join("scripts/accounts_fix.jsonl"))
+        std::fs::read_to_string(fixture("solve/scripts/accounts_fix.jsonl"))
             .unwrap()
             .lines()
             .map(str::to_string),
@@ -375,7 +325,7 @@ fn stuck_after_is_set_by_the_flag_and_by_the_preset() {
     )
     .unwrap();
     let run = |extra: &[&str], name: &str| {
-        let out = Command::new(env!("CARGO_BIN_EXE_airgate"))
+        let out = common::airgate()
             .args([
                 "solve", "--task", TASK, "--model", "repeater", "--json", "-q",
             ])

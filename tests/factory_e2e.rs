@@ -5,14 +5,13 @@
 //! The local-sandbox tests build the instances' git repo with
 //! `tests/fixtures/docker_mini/build.sh --repo`; the Docker test uses the
 //! instance images built by `.ci/setup.d/10-docker-images.sh`.
-#![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic: a panic is a failed test
 
 use std::collections::BTreeSet;
 use std::path::Path;
 use std::process::{Output, Stdio};
 
-mod factory_support;
-use factory_support::{bin, dataset, repos, root, teacher};
+use crate::common::factory::{bin, repos, teacher};
+use crate::common::{dataset, root};
 
 fn factory(args: &[&str], sandbox: &[&str]) -> Output {
     let out = bin()

@@ -5,7 +5,6 @@
 //! previous run therefore looks unchanged to a cached `.pyc`. The gate runs
 //! on a fresh pristine copy with only the diff applied (no bytecode is ever
 //! copied) and sets PYTHONDONTWRITEBYTECODE=1, so the edit still counts.
-#![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic: a panic is a failed test
 
 use std::path::Path;
 use std::process::Command;

@@ -4,15 +4,13 @@
 //! `.ci/setup.d/15-wheelhouse.sh`, then build → validate → eval.
 //!
 //! Without a Docker socket these tests print SKIP and return.
-#![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic: a panic is a failed test
-
-mod docker_common;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::Mutex;
 
-use docker_common::*;
+use crate::common;
+use crate::common::docker::*;
 
 /// The image builds share the daemon's image names: run them one by one.
 static SERIAL: Mutex<()> = Mutex::new(());
@@ -32,7 +30,7 @@ fn wheelhouse() -> PathBuf {
 }
 
 fn airgate(dir: &Path) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_airgate"));
+    let mut c = common::airgate();
     c.current_dir(dir)
         .env("AIRGATE_SWEBENCH_SPECS", fixture().join("specs.toml"));
     c

@@ -1,4 +1,3 @@
-#![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic: a panic is a failed test
 //! `airgate solve --interactive` on a real terminal: the binary runs in a
 //! tmux session (its own server socket), the test reads the screen with
 //! `tmux capture-pane -p` and answers with `tmux send-keys`. A scripted
@@ -11,61 +10,17 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-const TASK: &str = "Transfers that exceed an account's balance are applied instead of rejected.";
+use crate::common::{self, ACCOUNTS_TASK as TASK, accounts, call, fixture, script, trajectory};
 
 /// How long a prompt may take to appear before the test gives up (a
 /// deadline for a wait, not a timing that is asserted).
 const PATIENCE: Duration = Duration::from_secs(180);
-
-fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/solve")
-}
 
 fn tmux_bin() -> Option<PathBuf> {
     ["/usr/bin/tmux", "/usr/local/bin/tmux", "/bin/tmux"]
         .iter()
         .map(PathBuf::from)
         .find(|p| p.exists())
-}
-
-/// The accounts fixture in a fresh git repo.
-fn accounts() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    let src = fixtures().join("accounts");
-    for e in walkdir::WalkDir::new(&src).min_depth(1) {
-        let e = e.unwrap();
-        let to = dir.path().join(e.path().strip_prefix(&src).unwrap());
-        if e.file_type().is_dir() {
-            std::fs::create_dir_all(&to).unwrap();
-        } else {
-            std::fs::copy(e.path(), &to).unwrap();
-        }
-    }
-    let git = |args: &[&str]| {
-        let ok = Command::new("git")
-            .args(["-c", "user.name=t", "-c", "user.email=t@t"])
-            .args(args)
-            .current_dir(dir.path())
-            .output()
-            .unwrap()
-            .status
-            .success();
-        assert!(ok, "git {args:?}");
-    };
-    git(&["init", "-q"]);
-    git(&["add", "-A"]);
-    git(&["commit", "-qm", "init"]);
-    dir
-}
-
-fn call(tool: &str, args: serde_json::Value) -> String {
-    serde_json::json!({"tool": tool, "args": args}).to_string()
-}
-
-fn script(dir: &Path, lines: &[String]) -> String {
-    let path = dir.join("model.jsonl");
-    std::fs::write(&path, lines.join("\n")).unwrap();
-    format!("script:{}", path.display())
 }
 
 fn quote(s: &str) -> String {
@@ -107,7 +62,7 @@ impl Session {
             eprintln!("SKIPPED: tmux is not installed (apt-get install tmux)");
             return None;
         };
-        let mut line = vec![quote(env!("CARGO_BIN_EXE_airgate"))];
+        let mut line = vec![quote(common::AIRGATE_BIN)];
         line.extend(args.iter().map(|a| quote(a)));
         let sh = format!(
             "{} > {} ; echo $? > {} ; sleep 600\n",
@@ -213,10 +168,6 @@ impl Drop for Session {
     }
 }
 
-fn trajectory(j: &serde_json::Value) -> serde_json::Value {
-    serde_json::from_slice(&std::fs::read(j["trajectory"].as_str().unwrap()).unwrap()).unwrap()
-}
-
 fn events<'a>(a: &'a serde_json::Value, kind: &str) -> Vec<&'a serde_json::Value> {
     a["events"]
         .as_array()
@@ -232,12 +183,13 @@ fn events<'a>(a: &'a serde_json::Value, kind: &str) -> Vec<&'a serde_json::Value
 /// 130, `ended: user_quit`, nothing applied) and the trajectory is saved.
 #[test]
 fn accept_skip_instruct_and_quit_on_a_real_terminal() {
-    let repo = accounts();
+    let repo = accounts(&[]);
     let dir = tempfile::tempdir().unwrap();
-    let fix = std::fs::read_to_string(fixtures().join("scripts/accounts_fix.jsonl")).unwrap();
+    let fix = std::fs::read_to_string(fixture("solve/scripts/accounts_fix.jsonl")).unwrap();
     let edit = fix.lines().nth(2).unwrap().to_string();
     let model = script(
         dir.path(),
+        "model.jsonl",
         &[
             call("read_file", serde_json::json!({"path": "accounts.py"})),
             // Held back by the `git-push` rule; if it ran, `pushed.py`
@@ -336,7 +288,7 @@ fn accept_skip_instruct_and_quit_on_a_real_terminal() {
     assert_eq!(a["patch"], "");
     assert_eq!(
         std::fs::read(repo.path().join("accounts.py")).unwrap(),
-        std::fs::read(fixtures().join("accounts/accounts.py")).unwrap()
+        std::fs::read(fixture("solve/accounts/accounts.py")).unwrap()
     );
 }
 
@@ -344,14 +296,14 @@ fn accept_skip_instruct_and_quit_on_a_real_terminal() {
 /// reaches exactly what the same model reaches without --interactive.
 #[test]
 fn accepting_everything_matches_the_non_interactive_run() {
-    let fix: Vec<String> = std::fs::read_to_string(fixtures().join("scripts/accounts_fix.jsonl"))
+    let fix: Vec<String> = std::fs::read_to_string(fixture("solve/scripts/accounts_fix.jsonl"))
         .unwrap()
         .lines()
         .map(str::to_string)
         .collect();
-    let repo = accounts();
+    let repo = accounts(&[]);
     let dir = tempfile::tempdir().unwrap();
-    let model = script(dir.path(), &fix);
+    let model = script(dir.path(), "model.jsonl", &fix);
     let Some(s) = Session::start(dir.path(), repo.path(), &model, &[]) else {
         return;
     };
@@ -367,9 +319,9 @@ fn accepting_everything_matches_the_non_interactive_run() {
         .collect();
     assert_eq!(decisions, ["accept"; 5]);
 
-    let plain_repo = accounts();
+    let plain_repo = accounts(&[]);
     let plain_dir = tempfile::tempdir().unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_airgate"))
+    let out = common::airgate()
         .args(["solve", "--json", "-q", "--task", TASK, "--model", &model])
         .arg("--repo")
         .arg(plain_repo.path())
@@ -389,9 +341,9 @@ fn accepting_everything_matches_the_non_interactive_run() {
 /// Without a terminal on stdin, --interactive is refused with what to do.
 #[test]
 fn interactive_needs_a_terminal() {
-    let repo = accounts();
+    let repo = accounts(&[]);
     let dir = tempfile::tempdir().unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_airgate"))
+    let out = common::airgate()
         .args([
             "solve",
             "--interactive",
@@ -420,14 +372,14 @@ fn interactive_needs_a_terminal() {
 /// the patch (exit 0), though the attempt ended as `user_quit`.
 #[test]
 fn quit_after_a_fix_leaves_the_verdict_to_the_gate() {
-    let fix: Vec<String> = std::fs::read_to_string(fixtures().join("scripts/accounts_fix.jsonl"))
+    let fix: Vec<String> = std::fs::read_to_string(fixture("solve/scripts/accounts_fix.jsonl"))
         .unwrap()
         .lines()
         .map(str::to_string)
         .collect();
-    let repo = accounts();
+    let repo = accounts(&[]);
     let dir = tempfile::tempdir().unwrap();
-    let model = script(dir.path(), &fix);
+    let model = script(dir.path(), "model.jsonl", &fix);
     let Some(s) = Session::start(dir.path(), repo.path(), &model, &[]) else {
         return;
     };
@@ -459,7 +411,7 @@ fn quit_after_a_fix_leaves_the_verdict_to_the_gate() {
 #[test]
 fn tiers_run_on_a_terminal_shows_each_episode() {
     let dir = tempfile::tempdir().unwrap();
-    let suite = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tiers_suite");
+    let suite = fixture("tiers_suite");
     let args: Vec<String> = [
         "tiers",
         "run",

@@ -5,42 +5,20 @@
 //! mid-run, a probe of what it can reach), in bubblewrap unless a test says
 //! otherwise. The server lives in the repo under test (inside the sandbox
 //! only the workspace and the system are visible).
-#![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic: a panic is a failed test
 
 use std::io::Read;
 use std::net::TcpListener;
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::PathBuf;
+
+use crate::common::{self, call, copy_tree, fixture};
 
 use serde_json::{Value, json};
 
 /// A value airgate's environment marks secret; the docs hold it too.
 const DECOY: &str = "decoy-docs-token-9f8e7d6c5b4a3921";
 
-fn fixture(p: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures")
-        .join(p)
-}
-
-fn copy_dir(src: &Path, dst: &Path) {
-    for e in walkdir::WalkDir::new(src).min_depth(1) {
-        let e = e.unwrap();
-        let to = dst.join(e.path().strip_prefix(src).unwrap());
-        if e.file_type().is_dir() {
-            std::fs::create_dir_all(&to).unwrap();
-        } else {
-            std::fs::copy(e.path(), &to).unwrap();
-        }
-    }
-}
-
-fn line(tool: &str, args: Value) -> String {
-    json!({"tool": tool, "args": args}).to_string()
-}
-
 fn honest_fix() -> String {
-    line(
+    call(
         "str_replace",
         json!({"path": "calc.py", "old_str": "return x >= 0", "new_str": "return x > 0"}),
     )
@@ -57,7 +35,7 @@ fn setup() -> Setup {
     let repo = t.path().join("repo");
     std::fs::create_dir_all(repo.join("tools")).unwrap();
     std::fs::create_dir_all(repo.join("docs")).unwrap();
-    copy_dir(&fixture("solve/py_calc"), &repo);
+    copy_tree(&fixture("solve/py_calc"), &repo);
     std::fs::copy(
         fixture("mcp/docs_server.py"),
         repo.join("tools/docs_server.py"),
@@ -116,7 +94,7 @@ fn solve(s: &Setup, script: &[String], extra: &[&str]) -> Run {
     std::fs::write(&script_path, script.join("\n")).unwrap();
     let out = s.t.path().join(format!("out-{}", script.len()));
     let _ = std::fs::remove_dir_all(&out);
-    let output = Command::new(env!("CARGO_BIN_EXE_airgate"))
+    let output = common::airgate()
         .args(["solve", "--repo"])
         .arg(&s.repo)
         .args(["--task", "is_positive(0) must be False", "--model"])
@@ -154,11 +132,11 @@ fn mcp(name: &str, mode: &str) -> String {
 fn docs_tools_are_offered_pinned_called_recorded_and_redacted() {
     let s = setup();
     let script = [
-        line("docs__search", json!({"query": "positive"})),
-        line("docs__read", json!({"path": "guide.md"})),
-        line("docs__read", json!({"path": "../calc.py"})),
+        call("docs__search", json!({"query": "positive"})),
+        call("docs__read", json!({"path": "guide.md"})),
+        call("docs__read", json!({"path": "../calc.py"})),
         honest_fix(),
-        line("submit", json!({})),
+        call("submit", json!({})),
     ];
     let spec = mcp("docs", "honest");
     let r = solve(&s, &script.map(String::from), &["--mcp", &spec]);
@@ -254,11 +232,11 @@ fn docs_tools_are_offered_pinned_called_recorded_and_redacted() {
 fn huge_results_are_cut_and_a_flood_stops_only_its_server() {
     let s = setup();
     let script = [
-        line("big__read", json!({"path": "guide.md"})),
-        line("flood__read", json!({"path": "guide.md"})),
-        line("flood__search", json!({"query": "x"})),
-        line("big__search", json!({"query": "zero"})),
-        line("submit", json!({})),
+        call("big__read", json!({"path": "guide.md"})),
+        call("flood__read", json!({"path": "guide.md"})),
+        call("flood__search", json!({"query": "x"})),
+        call("big__search", json!({"query": "zero"})),
+        call("submit", json!({})),
     ];
     let (big, flood) = (mcp("big", "huge"), mcp("flood", "flood"));
     let r = solve(
@@ -303,11 +281,11 @@ fn huge_results_are_cut_and_a_flood_stops_only_its_server() {
 fn a_crashing_server_is_marked_dead_and_the_run_continues() {
     let s = setup();
     let script = [
-        line("docs__search", json!({"query": "zero"})),
-        line("docs__read", json!({"path": "guide.md"})),
-        line("ls", json!({})),
+        call("docs__search", json!({"query": "zero"})),
+        call("docs__read", json!({"path": "guide.md"})),
+        call("ls", json!({})),
         honest_fix(),
-        line("submit", json!({})),
+        call("submit", json!({})),
     ];
     let spec = mcp("docs", "crash");
     let r = solve(&s, &script.map(String::from), &["--mcp", &spec]);
@@ -353,9 +331,9 @@ fn a_hanging_server_is_killed_after_its_timeout() {
     )
     .unwrap();
     let script = [
-        line("slow__search", json!({"query": "zero"})),
-        line("slow__search", json!({"query": "zero"})),
-        line("submit", json!({})),
+        call("slow__search", json!({"query": "zero"})),
+        call("slow__search", json!({"query": "zero"})),
+        call("submit", json!({})),
     ];
     let cfg_arg = cfg.display().to_string();
     let r = solve(&s, &script.map(String::from), &["--mcp-config", &cfg_arg]);
@@ -380,10 +358,10 @@ fn a_hanging_server_is_killed_after_its_timeout() {
 fn a_server_that_rewrites_a_tool_description_mid_run_is_stopped() {
     let s = setup();
     let script = [
-        line("docs__read", json!({"path": "guide.md"})),
-        line("docs__read", json!({"path": "guide.md"})),
-        line("docs__search", json!({"query": "zero"})),
-        line("submit", json!({})),
+        call("docs__read", json!({"path": "guide.md"})),
+        call("docs__read", json!({"path": "guide.md"})),
+        call("docs__search", json!({"query": "zero"})),
+        call("submit", json!({})),
     ];
     let spec = mcp("docs", "rugpull");
     let r = solve(&s, &script.map(String::from), &["--mcp", &spec]);
@@ -418,11 +396,11 @@ fn the_server_cannot_reach_the_network_or_write_anywhere_but_the_unconfined_cont
         let port = listener.local_addr().unwrap().port();
         let outside = s.t.path().join("outside-marker.txt");
         let script = [
-            line(
+            call(
                 "probe__probe",
                 json!({"port": port, "outside": outside.display().to_string()}),
             ),
-            line("submit", json!({})),
+            call("submit", json!({})),
         ];
         let spec = mcp("probe", "probe");
         let mut extra = vec!["--mcp", spec.as_str()];
@@ -472,7 +450,7 @@ fn startup_failures_name_the_server_and_settings_never_come_from_the_repo() {
         ),
     )
     .unwrap();
-    let script = [line("submit", json!({}))].map(String::from);
+    let script = [call("submit", json!({}))].map(String::from);
     let cfg_arg = cfg.display().to_string();
     let r = solve(&s, &script, &["--mcp-config", &cfg_arg]);
     assert_eq!(r.code, Some(3), "{}\n{}", r.stdout, r.stderr);

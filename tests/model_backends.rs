@@ -3,12 +3,10 @@
 //! malformed reply, a 500 then a success, a 429 with Retry-After, a hang
 //! past the timeout, a hanging connect, a reset connection, 401/404, a
 //! context overflow, refused tools and refused optional parameters.
-#![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic: a panic is a failed test
-
-mod model_support;
 
 use std::time::{Duration, Instant};
 
+use crate::common::model::{Api, Mock, Reply};
 use airgate::error::Retryable;
 use airgate::model::anthropic::AnthropicWire;
 use airgate::model::config::{BackendOptions, Prices, ToolCallMode};
@@ -16,7 +14,6 @@ use airgate::model::ollama::OllamaWire;
 use airgate::model::openai::OpenAiWire;
 use airgate::model::remote::{RemotePolicy, Wire};
 use airgate::model::{EpisodeInfo, Message, ModelError, Policy, Proposal};
-use model_support::{Api, Mock, Reply};
 use serde_json::json;
 
 fn opts(mode: ToolCallMode) -> BackendOptions {

@@ -5,17 +5,15 @@
 //!   (`AIRGATE_BENCH_URL`);
 //! - `harness_overhead_per_step`: `airgate solve` (the real binary) against a
 //!   0 ms mock server, per-step time outside the model and the tests.
-#![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic: a panic is a failed test
-
-mod model_support;
 
 use std::time::{Duration, Instant};
 
+use crate::common;
+use crate::common::model::{Api, Mock, Reply};
 use airgate::model::config::{BackendOptions, ToolCallMode};
 use airgate::model::openai::OpenAiWire;
 use airgate::model::remote::{RemotePolicy, Wire, WireRequest, render_text_mode};
 use airgate::model::{EpisodeInfo, Message, Policy};
-use model_support::{Api, Mock, Reply};
 use serde_json::{Value, json};
 
 const BENCH_SYSTEM: &str = "You are a careful software engineer. Answer in plain prose.";
@@ -163,7 +161,7 @@ async fn harness_overhead_per_step() {
     replies.push(Reply::ok(api.tool_reply("call_s", "submit", json!({}))));
     let mock = Mock::start(replies).await;
     let t0 = Instant::now();
-    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_airgate"))
+    let out = tokio::process::Command::new(common::AIRGATE_BIN)
         .args(["solve", "--repo"])
         .arg(&repo)
         .args([

@@ -3,25 +3,13 @@
 //! a small Python repo with a wrong operator, and the run must end
 //! `verified`. Also: the text protocol through a named config, and
 //! escalation recording which model produced the verified patch.
-#![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic: a panic is a failed test
-
-mod model_support;
 
 use std::path::{Path, PathBuf};
 
-use model_support::{Api, Mock, Reply};
+use crate::common;
+use crate::common::git;
+use crate::common::model::{Api, Mock, Reply};
 use serde_json::{Value, json};
-
-fn git(dir: &Path, args: &[&str]) {
-    let ok = std::process::Command::new("git")
-        .args(["-c", "user.email=t@t", "-c", "user.name=t"])
-        .args(args)
-        .current_dir(dir)
-        .status()
-        .unwrap()
-        .success();
-    assert!(ok, "git {args:?}");
-}
 
 /// A repo whose `add` subtracts; pytest fails until `-` becomes `+`.
 fn calc_repo(root: &Path) -> PathBuf {
@@ -83,7 +71,7 @@ async fn solve_env(
     extra: &[&str],
     env: &[(&str, &str)],
 ) -> Run {
-    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_airgate"))
+    let out = tokio::process::Command::new(common::AIRGATE_BIN)
         .args(["solve", "--repo"])
         .arg(repo)
         .args([
@@ -335,7 +323,7 @@ async fn escalation_does_not_hide_a_misconfigured_small_model() {
     )])
     .await;
     let big = fixing_mock(api).await;
-    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_airgate"))
+    let out = tokio::process::Command::new(common::AIRGATE_BIN)
         .args(["solve", "--repo"])
         .arg(&repo)
         .args(["--task", "t", "--test-cmd", TEST_CMD, "--model"])
@@ -489,7 +477,7 @@ async fn escalation_where_both_models_fail_holds_the_gate() {
 async fn unknown_model_name_is_a_usage_error_listing_names() {
     let tmp = tempfile::tempdir().unwrap();
     let repo = calc_repo(tmp.path());
-    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_airgate"))
+    let out = tokio::process::Command::new(common::AIRGATE_BIN)
         .args(["solve", "--repo"])
         .arg(&repo)
         .args([

@@ -3,32 +3,23 @@
 //!
 //! Ignored by default (it needs the install and minutes of CPU); run by
 //! `.ci/check.d/local-model.sh` with `AIRGATE_LOCAL_MODEL=1`:
-//!     AIRGATE_LOCAL_MODEL=1 cargo test --test model_local -- --ignored
+//!     AIRGATE_LOCAL_MODEL=1 cargo test --test all model_local:: -- --ignored
 //! The outcome must be honest, not good: a 135M model almost always leaves
 //! the gate holding, and that is a pass as long as the loop ran, the
 //! trajectory was saved, the exit code matches, and the server was stopped.
-#![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic: a panic is a failed test
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use serde_json::Value;
 
-fn git(dir: &Path, args: &[&str]) {
-    let ok = std::process::Command::new("git")
-        .args(["-c", "user.email=t@t", "-c", "user.name=t"])
-        .args(args)
-        .current_dir(dir)
-        .status()
-        .unwrap()
-        .success();
-    assert!(ok, "git {args:?}");
-}
+use crate::common;
+use crate::common::git;
 
 /// The install made by the setup script (AIRGATE_HOME or the repo's .airgate).
 fn installed_home() -> PathBuf {
     std::env::var_os("AIRGATE_HOME")
         .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join(".airgate"))
+        .unwrap_or_else(|| common::root().join(".airgate"))
 }
 
 #[test]
@@ -66,7 +57,7 @@ fn solve_with_the_real_local_model_is_honest() {
     let out_dir = std::env::var_os("AIRGATE_LOCAL_OUT")
         .map(PathBuf::from)
         .unwrap_or_else(|| tmp.path().join("run"));
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_airgate"))
+    let out = common::airgate()
         .args(["solve", "--repo"])
         .arg(&repo)
         .args([
@@ -84,7 +75,7 @@ fn solve_with_the_real_local_model_is_honest() {
             "--out",
         ])
         .arg(&out_dir)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .current_dir(common::root())
         .env("AIRGATE_HOME", &home)
         .output()
         .unwrap();

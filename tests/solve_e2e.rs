@@ -1,58 +1,19 @@
 //! End-to-end runs of the real `airgate solve` binary against real temporary
 //! git repos (Python, Rust, plain shell), with `script:` policies.
-#![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic: a panic is a failed test
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/solve")
-}
+use crate::common::{self, fixture, trajectory};
 
 fn script(name: &str) -> String {
-    format!("script:{}", fixtures().join("scripts").join(name).display())
+    format!("script:{}", fixture("solve/scripts").join(name).display())
 }
 
 /// Copies a fixture project into a fresh git repo in a temp dir.
-fn repo(fixture: &str) -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    copy(&fixtures().join(fixture), dir.path());
-    let git = |args: &[&str]| {
-        let ok = Command::new("git")
-            .args(args)
-            .current_dir(dir.path())
-            .output()
-            .unwrap()
-            .status
-            .success();
-        assert!(ok, "git {args:?}");
-    };
-    git(&["init", "-q"]);
-    git(&["add", "-A"]);
-    git(&[
-        "-c",
-        "user.name=t",
-        "-c",
-        "user.email=t@t",
-        "commit",
-        "-qm",
-        "init",
-    ]);
-    dir
-}
-
-fn copy(src: &Path, dst: &Path) {
-    for e in walkdir::WalkDir::new(src).min_depth(1) {
-        let e = e.unwrap();
-        let rel = e.path().strip_prefix(src).unwrap();
-        let to = dst.join(rel);
-        if e.file_type().is_dir() {
-            std::fs::create_dir_all(&to).unwrap();
-        } else {
-            std::fs::copy(e.path(), &to).unwrap();
-        }
-    }
+fn repo(name: &str) -> tempfile::TempDir {
+    common::git_repo(&fixture("solve").join(name), &[])
 }
 
 /// Every file's bytes and mtime, `.git` included: "byte-identical".
@@ -72,7 +33,7 @@ fn snapshot(dir: &Path) -> BTreeMap<PathBuf, (Vec<u8>, std::time::SystemTime)> {
 }
 
 fn solve(repo: &Path, out: &Path, extra: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_airgate"))
+    common::airgate()
         .arg("solve")
         .arg("--repo")
         .arg(repo)
@@ -85,7 +46,7 @@ fn solve(repo: &Path, out: &Path, extra: &[&str]) -> Output {
 
 /// `airgate solve` on `repo` with a task, a test command and a fixture script.
 fn solve_command(repo: &Path, out: &Path, test_cmd: &str, script_name: &str) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_airgate"));
+    let mut cmd = common::airgate();
     cmd.args(["solve", "--task", "t", "--test-cmd", test_cmd, "--model"])
         .arg(script(script_name))
         .arg("--repo")
@@ -103,11 +64,6 @@ fn assert_exit(out: &Output, code: i32) {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-}
-
-/// The trajectory a `solve --json` output points to.
-fn trajectory_of(j: &serde_json::Value) -> serde_json::Value {
-    serde_json::from_slice(&std::fs::read(j["trajectory"].as_str().unwrap()).unwrap()).unwrap()
 }
 
 fn json_of(out: &Output) -> serde_json::Value {
@@ -157,7 +113,7 @@ fn a_pass_without_any_change_is_not_a_verified_fix() {
     let j = json_of(&out);
     assert_eq!(j["outcome"], "already_passing");
     assert_eq!(j["patch"], "");
-    let traj = trajectory_of(&j);
+    let traj = trajectory(&j);
     assert_eq!(traj["baseline"]["passed"], false);
     assert!(traj["verified_by"].is_null());
     let attempts = traj["attempts"].as_array().unwrap();
@@ -235,7 +191,7 @@ fn python_fix_is_verified_and_repo_untouched() {
     assert_eq!(snapshot(r.path()), before, "a dry run changed the repo");
 
     // The trajectory records every tool call and both gate runs.
-    let traj = trajectory_of(&j);
+    let traj = trajectory(&j);
     assert_eq!(traj["outcome"], "verified");
     assert_eq!(traj["baseline"]["passed"], false);
     assert_eq!(traj["attempts"][0]["gate"]["passed"], true);
@@ -304,7 +260,7 @@ fn gate_holds_when_nothing_is_fixed() {
     assert_eq!(j["patch"], "");
     assert_eq!(snapshot(r.path()), before);
     // The second attempt was told how the first failed.
-    let traj = trajectory_of(&j);
+    let traj = trajectory(&j);
     let first_msg = traj["attempts"][1]["messages"][1]["content"]
         .as_str()
         .unwrap();
@@ -331,7 +287,7 @@ fn editing_a_protected_test_cannot_pass_the_gate() {
     assert_exit(&out, 1);
     let j = json_of(&out);
     assert_eq!(j["outcome"], "gate_held");
-    let traj = trajectory_of(&j);
+    let traj = trajectory(&j);
     let events = traj["attempts"][0]["events"].as_array().unwrap().clone();
     // str_replace refuses the edit when it is made, naming the path.
     let edit = events
@@ -510,7 +466,7 @@ fn test_commands_that_hang_or_flood_are_failures() {
     assert_eq!(out.status.code(), Some(1));
     let j = json_of(&out);
     assert_eq!(j["outcome"], "gate_held");
-    let traj = trajectory_of(&j);
+    let traj = trajectory(&j);
     assert_eq!(traj["baseline"]["timed_out"], true);
 
     // Megabytes of output: the gate keeps a bounded head + tail.
@@ -531,7 +487,7 @@ fn test_commands_that_hang_or_flood_are_failures() {
     );
     assert_eq!(out.status.code(), Some(1));
     let j = json_of(&out);
-    let traj = trajectory_of(&j);
+    let traj = trajectory(&j);
     let shown = traj["baseline"]["output"].as_str().unwrap();
     assert!(shown.len() < 20_000, "{}", shown.len());
     assert!(shown.starts_with("1\n2\n") && shown.trim_end().ends_with("2000000"));
@@ -557,7 +513,7 @@ fn ctrl_c_stops_the_run_kills_the_tests_and_leaves_the_repo_alone() {
 /// did, submitted or not.
 #[test]
 fn max_steps_ends_the_attempt_and_the_gate_still_judges_it() {
-    let traj_of = |out: &Output| trajectory_of(&json_of(out));
+    let traj_of = |out: &Output| trajectory(&json_of(out));
     // One step: the script only gets to read the file; the gate holds.
     let r = repo("grep_config");
     let out_dir = tempfile::tempdir().unwrap();
@@ -617,10 +573,7 @@ fn ctrl_c_while_the_local_model_starts_stops_it_and_the_server() {
     std::fs::write(dir.join("serve.py"), "").unwrap();
     std::fs::write(dir.join("model.gguf"), "").unwrap();
     let pins: toml::Value = toml::from_str(
-        &std::fs::read_to_string(
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("configs/local-model.toml"),
-        )
-        .unwrap(),
+        &std::fs::read_to_string(common::root().join("configs/local-model.toml")).unwrap(),
     )
     .unwrap();
     let install = serde_json::json!({
@@ -631,7 +584,7 @@ fn ctrl_c_while_the_local_model_starts_stops_it_and_the_server() {
     });
     std::fs::write(dir.join("install.json"), install.to_string()).unwrap();
     let (out, took) = interrupt_when_running(
-        Command::new(env!("CARGO_BIN_EXE_airgate"))
+        common::airgate()
             .args([
                 "solve",
                 "--task",
@@ -766,7 +719,7 @@ fn repeated_calls_are_nudged_and_recorded() {
     );
     assert_exit(&out, 1);
     let j = json_of(&out);
-    let traj = trajectory_of(&j);
+    let traj = trajectory(&j);
     let attempt = &traj["attempts"][0];
     let kinds: Vec<&str> = attempt["events"]
         .as_array()

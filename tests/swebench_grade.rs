@@ -2,11 +2,9 @@
 //! against the official harness: the 58 stored dev reports (harness 2.0.x,
 //! legacy mode) and golden files generated with `swebench==5.0.2`
 //! (`tests/fixtures/swebench_golden/generate.py`).
-#![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic: a panic is a failed test
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use airgate::swebench::dataset::load_dataset;
 use airgate::swebench::grading::{self, GradeMode};
@@ -14,9 +12,7 @@ use airgate::swebench::parsers::{self, parser_by_name};
 use airgate::swebench::report::instance_report_json;
 use serde_json::Value;
 
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
+use crate::common::{airgate, root};
 
 fn dev_logs() -> PathBuf {
     root().join("../shared/swebench/official_logs_dev")
@@ -24,10 +20,6 @@ fn dev_logs() -> PathBuf {
 
 fn fixtures() -> PathBuf {
     root().join("tests/fixtures")
-}
-
-fn airgate() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_airgate"))
 }
 
 /// Stored dev reports that disagree with their own log under the 2.0.x rules,

@@ -6,14 +6,12 @@
 //!
 //! Without a Docker socket these tests print SKIP and return; with one, they
 //! must pass.
-#![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic: a panic is a failed test
-
-mod docker_common;
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
-use docker_common::*;
+use crate::common;
+use crate::common::docker::*;
+use crate::common::factory::repos;
 
 fn prediction(name: &str) -> String {
     std::fs::read_to_string(
@@ -35,7 +33,7 @@ fn strict_eval(
     patch: &str,
 ) -> serde_json::Value {
     let preds = write_predictions(dir, model, &[(id, patch)]);
-    let out = Command::new(env!("CARGO_BIN_EXE_airgate"))
+    let out = common::airgate()
         .current_dir(dir)
         .args(["swebench", "eval", "--strict", "--dataset"])
         .arg(dataset())
@@ -221,7 +219,7 @@ fn default_reports_stay_official_and_strict_does_not_resume_them() {
 
 /// `swebench eval` in the default (official) mode.
 fn eval(dir: &Path, preds: &Path, run_id: &str, extra: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_airgate"))
+    common::airgate()
         .current_dir(dir)
         .args(["swebench", "eval", "--dataset"])
         .arg(dataset())
@@ -245,22 +243,9 @@ fn teachers() -> PathBuf {
     root().join("tests/fixtures/swebench_strict/teachers")
 }
 
-/// The airgate-mini git repo under `dir/repos/airgate__mini`.
-fn local_repos(dir: &Path) -> PathBuf {
-    let repos = dir.join("repos");
-    let out = Command::new("bash")
-        .arg(root().join("tests/fixtures/docker_mini/build.sh"))
-        .arg("--repo")
-        .arg(repos.join("airgate__mini"))
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", text(&out));
-    repos
-}
-
 /// `factory run --sandbox local` on airgate__mini-1; returns the summary.
 fn factory(repos: &Path, out: &Path, teacher: &Path, extra: &[&str]) -> serde_json::Value {
-    let o = Command::new(env!("CARGO_BIN_EXE_airgate"))
+    let o = common::airgate()
         .current_dir(root())
         .args(["factory", "run", "--config"])
         .arg(root().join("configs/factory.toml"))
@@ -295,7 +280,7 @@ fn rejected(out: &Path) -> Vec<serde_json::Value> {
 #[test]
 fn factory_rejects_a_cheating_teacher_naming_the_flag() {
     let tmp = tempfile::tempdir().unwrap();
-    let repos = local_repos(tmp.path());
+    let repos = repos(tmp.path());
     let out = tmp.path().join("corpus");
     // ATTACK: an atexit hook prints PASSED after pytest's `1 failed`.
     let s = factory(&repos, &out, &teachers().join("atexit_cheat.jsonl"), &[]);
@@ -333,7 +318,7 @@ fn factory_rejects_a_cheating_teacher_naming_the_flag() {
 #[ignore = "the flaky fixture counts its runs in a file outside the clone, which the bubblewrap sandbox now (rightly) makes unwritable; `solve --gate-runs` is covered in tests/solve_e2e.rs"]
 fn factory_never_keeps_a_flaky_pass() {
     let tmp = tempfile::tempdir().unwrap();
-    let repos = local_repos(tmp.path());
+    let repos = repos(tmp.path());
     let teacher = |name: &str| {
         let counter = tmp.path().join(format!("{name}.count"));
         let text = std::fs::read_to_string(teachers().join("flaky_third_run.jsonl.in"))

@@ -1,21 +1,13 @@
 //! End-to-end runs of the real `airgate tiers` and `airgate report` binary
 //! on the fixture suites in `tests/fixtures/tiers_*`.
-#![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic: a panic is a failed test
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::Path;
+use std::process::Output;
 
-fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures")
-        .join(name)
-}
+use crate::common::{self, fixture};
 
 fn airgate(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_airgate"))
-        .args(args)
-        .output()
-        .unwrap()
+    common::airgate().args(args).output().unwrap()
 }
 
 fn text(out: &Output) -> (String, String) {

@@ -3,7 +3,6 @@
 //! `str_replace` and `search`, hard links to outside files, symlinked parent
 //! directories, `/proc` magic links, FIFOs. Each attack sits next to an
 //! honest control showing the same tool still works on a normal file.
-#![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic: a panic is a failed test
 
 use std::os::unix::fs::symlink;
 use std::path::{Path, PathBuf};

@@ -1,6 +1,5 @@
 //! The tools as the engine calls them: through `tools::dispatch`, on a real
 //! temporary git repository, with the local sandbox.
-#![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic: a panic is a failed test
 
 use std::os::unix::fs::symlink;
 use std::path::Path;

@@ -1,8 +1,6 @@
 //! In-process mock model servers shared by the model tests: a `wiremock`
 //! server that replays scripted replies to POSTs in order and records
 //! every request.
-#![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic: a panic is a failed test
-#![allow(dead_code)]
 
 use std::time::Duration;
 

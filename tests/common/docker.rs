@@ -1,24 +1,25 @@
-//! Helpers shared by tests/docker_*.rs.
-#![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic: a panic is a failed test
-#![allow(dead_code)]
+//! Helpers shared by the Docker tests (`docker_*`, `images_build`,
+//! `swebench_strict`): the engine under test, the fixture images, the
+//! airgate-mini dataset, containers left behind.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Once;
 use std::time::{Duration, Instant};
 
+pub use super::{dataset, root, text};
+
 /// Skips (with a visible message) only when there is no Docker socket;
 /// otherwise makes sure the fixture images exist.
-#[macro_export]
 macro_rules! require_docker {
     () => {
-        if !docker_common::docker_socket_present() {
+        if !$crate::common::docker::docker_socket_present() {
             eprintln!(
                 "SKIP: no Docker socket (/var/run/docker.sock or DOCKER_HOST); docker test not run"
             );
             return;
         }
-        docker_common::ensure_images();
+        $crate::common::docker::ensure_images();
     };
 }
 
@@ -80,14 +81,14 @@ pub fn ensure_images() {
     });
 }
 
-/// The crate root.
-pub fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-/// datasets/airgate-mini.jsonl.
-pub fn dataset() -> PathBuf {
-    root().join("datasets/airgate-mini.jsonl")
+/// The id of a local image; panics if it is missing.
+pub fn image_id(image: &str) -> String {
+    let out = Command::new("docker")
+        .args(["image", "inspect", "--format", "{{.Id}}", image])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
 /// A dataset row as JSON.
@@ -134,15 +135,6 @@ pub fn write_predictions(dir: &Path, model: &str, preds: &[(&str, &str)]) -> Pat
         .collect();
     std::fs::write(&path, text).unwrap();
     path
-}
-
-/// stdout + stderr of a finished command.
-pub fn text(out: &std::process::Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
 }
 
 /// Names of containers (any state) whose name contains `needle`.
