@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The container backend on Podman (issue 14, item 4): the container tests
 # (eval, solve --sandbox docker, the sandbox and hardening tests, validate,
-# image bundles) and `factory run --sandbox docker`, against
+# image bundles), `factory run --sandbox docker` and `images build` from
+# mirrors, against
 # `podman system service` (AIRGATE_ENGINE=podman; scripts/podman-setup.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,7 +22,9 @@ cargo nextest run --no-fail-fast --test-threads "${AIRGATE_TEST_THREADS:-4}" --t
 # The bundle tests tag and remove images with the podman CLI. Podman 4.3
 # loses tags when two processes tag/untag at once (reproduced with two
 # `podman tag`/`podman rmi` loops: 2 of 20 tags gone), so they run alone,
-# one at a time.
+# one at a time. So does the image build from mirrors (build → validate →
+# eval → factory run with the corpus row's image digest), which builds
+# images under fixed names.
 cargo nextest run --no-fail-fast --test-threads 1 --test all \
-    -E 'test(/^docker_images::/)' || status=$?
+    -E 'test(/^docker_images::/) | test(=images_build::build_validate_eval_from_mirrors)' || status=$?
 exit "$status"

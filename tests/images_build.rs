@@ -65,16 +65,9 @@ fn record(dir: &Path) -> serde_json::Value {
 
 fn in_image(image: &str, script: &str) -> Output {
     Command::new(engine_cli())
-        .args([
-            "run",
-            "--rm",
-            "--network",
-            "none",
-            image,
-            "bash",
-            "-c",
-            script,
-        ])
+        .arg("run")
+        .args(podman_ulimit_args())
+        .args(["--rm", "--network", "none", image, "bash", "-c", script])
         .output()
         .unwrap()
 }
@@ -307,7 +300,9 @@ fn builds_reach_no_network() {
     });
     // Control: with a network, the probe reaches the host.
     let control = Command::new(engine_cli())
-        .args(["run", "--rm", "airgate/base:latest", "bash", "-c", &probe])
+        .arg("run")
+        .args(podman_ulimit_args())
+        .args(["--rm", "airgate/base:latest", "bash", "-c", &probe])
         .output()
         .unwrap();
     assert!(
@@ -384,6 +379,22 @@ fn bridge_gateway() -> String {
                 .join(".")
         }
     }
+}
+
+/// Writes `dir/file`: the fixture row `from` renamed `to` (a row of its
+/// own, so a test's build leaves the other tests' images alone), and
+/// `dir/specs.toml`: the fixture specs with `spec_from` replaced.
+fn renamed_row(dir: &Path, from: &str, to: &str, file: &str, spec_from: &str, spec_to: &str) {
+    let row = std::fs::read_to_string(dir.join("dataset.jsonl"))
+        .unwrap()
+        .lines()
+        .find(|l| l.contains(from))
+        .unwrap()
+        .replace(from, to);
+    std::fs::write(dir.join(file), format!("{row}\n")).unwrap();
+    let specs = std::fs::read_to_string(fixture().join("specs.toml")).unwrap();
+    assert!(specs.contains(spec_from), "{spec_from}");
+    std::fs::write(dir.join("specs.toml"), specs.replace(spec_from, spec_to)).unwrap();
 }
 
 /// A PEP 503 index of the wheelhouse plus the probe sdist, served by
@@ -474,7 +485,9 @@ fn builds_from_a_pip_index_reach_only_the_index() {
     let gateway = bridge_gateway();
     // Control for the attack: with a network, the listener is reachable.
     let control = Command::new(engine_cli())
-        .args(["run", "--rm", "airgate/base:latest", "python3", "-c"])
+        .arg("run")
+        .args(podman_ulimit_args())
+        .args(["--rm", "airgate/base:latest", "python3", "-c"])
         .arg(format!(
             "import socket; socket.create_connection(('{gateway}', {port}), timeout=5)"
         ))
@@ -490,21 +503,14 @@ fn builds_from_a_pip_index_reach_only_the_index() {
     // A dataset row of its own, so this build leaves the other tests'
     // images alone.
     let id = "airgate-test__calc-index-1";
-    let row = std::fs::read_to_string(dir.path().join("dataset.jsonl"))
-        .unwrap()
-        .lines()
-        .find(|l| l.contains(IDS[0]))
-        .unwrap()
-        .replace(IDS[0], id);
-    std::fs::write(dir.path().join("index.jsonl"), format!("{row}\n")).unwrap();
-    let specs = std::fs::read_to_string(fixture().join("specs.toml"))
-        .unwrap()
-        .replace(
-            "pip_packages = [\"pytest==8.3.3\"]",
-            "pip_packages = [\"pytest==8.3.3\", \"airgate-probe==0.1\"]",
-        );
-    assert!(specs.contains("airgate-probe"));
-    std::fs::write(dir.path().join("specs.toml"), specs).unwrap();
+    renamed_row(
+        dir.path(),
+        IDS[0],
+        id,
+        "index.jsonl",
+        "pip_packages = [\"pytest==8.3.3\"]",
+        "pip_packages = [\"pytest==8.3.3\", \"airgate-probe==0.1\"]",
+    );
     let out = airgate(dir.path())
         .env("AIRGATE_SWEBENCH_SPECS", dir.path().join("specs.toml"))
         .args(["images", "build", "--dataset", "index.jsonl"])
@@ -587,20 +593,14 @@ fn apt_packages_come_from_the_apt_mirror() {
     let dir = tempfile::tempdir().unwrap();
     make_inputs(dir.path());
     let id = "airgate-test__calc-apt-3";
-    let row = std::fs::read_to_string(dir.path().join("dataset.jsonl"))
-        .unwrap()
-        .lines()
-        .find(|l| l.contains(IDS[2]))
-        .unwrap()
-        .replace(IDS[2], id);
-    std::fs::write(dir.path().join("apt.jsonl"), format!("{row}\n")).unwrap();
-    let specs = std::fs::read_to_string(fixture().join("specs.toml"))
-        .unwrap()
-        .replace(
-            "packages = \"six pytest\"",
-            "packages = \"six pytest\"\napt-pkgs = [\"tree\"]",
-        );
-    std::fs::write(dir.path().join("specs.toml"), specs).unwrap();
+    renamed_row(
+        dir.path(),
+        IDS[2],
+        id,
+        "apt.jsonl",
+        "packages = \"six pytest\"",
+        "packages = \"six pytest\"\napt-pkgs = [\"tree\"]",
+    );
     let build = |extra: &[&str]| {
         airgate(dir.path())
             .env("AIRGATE_SWEBENCH_SPECS", dir.path().join("specs.toml"))

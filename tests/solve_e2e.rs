@@ -417,8 +417,9 @@ fn bad_input_gets_clear_errors_and_changes_nothing() {
         out_dir.path(),
         &["--task", "t", "--model", &script("noop.jsonl")],
     );
-    assert_eq!(out.status.code(), Some(3));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("--test-cmd"));
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{said}");
+    assert!(said.contains("--test-cmd"), "{said}");
     // A malformed script names its line.
     let out = solve(
         r.path(),

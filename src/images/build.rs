@@ -661,6 +661,8 @@ async fn base_python(docker: &Docker, base: &str) -> Result<String, BuildError> 
         network_disabled: Some(true),
         host_config: Some(HostConfig {
             network_mode: Some("none".into()),
+            // Podman's defaults exceed what these hosts allow.
+            ulimits: Some(crate::sandbox::engine::host_ulimits()),
             ..Default::default()
         }),
         ..Default::default()

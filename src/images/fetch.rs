@@ -340,6 +340,8 @@ pub async fn run(docker: &Docker, job: FetchJob<'_>) -> Result<Result<usize, Str
             cap_add: Some(vec!["CHOWN".into(), "DAC_OVERRIDE".into(), "FOWNER".into()]),
             security_opt: Some(vec!["no-new-privileges".into()]),
             ulimits: Some(crate::sandbox::engine::host_ulimits()),
+            // The fetch runs the repository's setup.py: no fork bomb.
+            pids_limit: Some(4096),
             ..Default::default()
         }),
         ..Default::default()
