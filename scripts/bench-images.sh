@@ -106,8 +106,11 @@ with open("official.jsonl", "w") as f:
     for r in rows:
         script = subprocess.run([bin_, "swebench", "eval-script", "--dataset", "dataset.jsonl",
                                  "--instance", r["instance_id"]], capture_output=True, text=True, check=True).stdout
+        # The 5.x row keys make_test_spec reads (image, eval_script,
+        # log_parser, eval_type).
         r = dict(r, image_name=f"sweb.eval.x86_64.{r['instance_id']}:latest",
-                 image=f"sweb.eval.x86_64.{r['instance_id']}:latest", eval_script=script)
+                 image=f"sweb.eval.x86_64.{r['instance_id']}:latest", eval_script=script,
+                 log_parser="parse_log_pytest", eval_type="pass_and_fail")
         f.write(json.dumps(r) + "\n")
 PY
 ours=(); theirs=()
@@ -120,7 +123,8 @@ for r in $(seq "$rounds"); do
     rm -rf logs/run_evaluation
     t0=$(now)
     "$venv/bin/python" -m swebench.harness.run_evaluation --dataset_name "$work/official.jsonl" \
-        --predictions_path gold --run_id "off$r" --max_workers 1 --namespace none >/dev/null 2>&1 || true
+        --predictions_path gold --run_id "off$r" --max_workers 1 >"$work/official.log" 2>&1 \
+        || { echo "official harness failed:"; tail -n 15 "$work/official.log"; }
     t1=$(now)
     theirs+=("$(echo "($t1 - $t0) / ${#ids[@]}" | bc -l)")
 done
