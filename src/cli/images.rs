@@ -31,9 +31,12 @@ pub enum ImagesAction {
         force: bool,
     },
     /// Build SWE-bench instance images (base, env, instance layers) from
-    /// local mirrors only: a git mirror, a wheelhouse and, for Python
-    /// versions the base image lacks, relocatable interpreters. Builds run
-    /// with no network; images already matching are skipped.
+    /// local mirrors only: a git mirror, a wheelhouse and/or a PyPI index,
+    /// optionally a Debian mirror and, for Python versions the base image
+    /// lacks, relocatable interpreters. Layers build with no network; only
+    /// the fetch steps reach the named index or mirror, and nothing else.
+    /// Images already matching are skipped.
+    #[command(group(clap::ArgGroup::new("python_source").required(true).multiple(true)))]
     Build {
         /// Dataset file (.jsonl, .json, Parquet, or a swebench 5.x task repo).
         #[arg(long)]
@@ -49,14 +52,14 @@ pub enum ImagesAction {
         /// A folder of wheels (and sdists) for every dependency, including
         /// pip, setuptools and wheel. Each env image keeps a copy and a
         /// pip.conf pointing at it.
-        #[arg(long, required_unless_present = "pip_index")]
+        #[arg(long, group = "python_source")]
         wheelhouse: Option<PathBuf>,
         /// A PyPI index URL (devpi, Nexus, Artifactory, or a PEP 503 folder
         /// served over HTTP). Fetch steps download from it in containers
         /// whose only way out is a bridge to this host and port; the wheels
         /// end up in each image's own wheel folder. With --wheelhouse, the
         /// wheelhouse is searched first.
-        #[arg(long, value_name = "URL")]
+        #[arg(long, value_name = "URL", group = "python_source")]
         pip_index: Option<String>,
         /// A Debian mirror (e.g. http://deb.bank.internal/debian) for specs
         /// with `apt-pkgs`: the base image's suite, component `main`,

@@ -38,10 +38,7 @@ use crate::sandbox::docker::classify;
 #[derive(Debug, thiserror::Error)]
 pub enum FetchError {
     /// The mirror URL cannot be used.
-    #[error(
-        "mirror URL {url:?}: {why}; give an http:// or https:// URL such as \
-         https://devpi.example.internal/root/pypi/+simple/"
-    )]
+    #[error("mirror URL {url:?}: {why}")]
     BadUrl {
         /// The URL as given.
         url: String,
@@ -83,9 +80,17 @@ impl MirrorUrl {
             url: s.to_string(),
             why: why.to_string(),
         };
-        let mut url = reqwest::Url::parse(s).map_err(|e| bad(&e.to_string()))?;
+        let mut url = reqwest::Url::parse(s).map_err(|e| {
+            bad(&format!(
+                "{e}; give an http:// or https:// URL such as \
+                 https://devpi.example.internal/root/pypi/+simple/"
+            ))
+        })?;
         if !matches!(url.scheme(), "http" | "https") {
-            return Err(bad("only http and https mirrors can be bridged"));
+            return Err(bad(
+                "only http and https mirrors can be bridged; give one such as \
+                 https://devpi.example.internal/root/pypi/+simple/",
+            ));
         }
         if !url.username().is_empty() || url.password().is_some() {
             // Credentials would land in build logs and the generated files.
