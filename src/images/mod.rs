@@ -204,33 +204,18 @@ pub async fn save(
         }
         let file = file_name_for(image);
         let path = out.join(&file);
-        let tmp = out.join(format!(".{file}.partial"));
-        let mut f = tokio::fs::File::create(&tmp)
-            .await
-            .map_err(io(format!("creating {}", tmp.display())))?;
-        let mut hasher = Sha256::new();
-        let mut bytes = 0u64;
-        let mut stream = docker.export_image(image);
-        while let Some(chunk) = stream.next().await {
-            let chunk = chunk.map_err(|e| classify(e, &format!("exporting {image}")))?;
-            hasher.update(&chunk);
-            bytes += chunk.len() as u64;
-            on_bytes(chunk.len() as u64);
-            f.write_all(&chunk)
-                .await
-                .map_err(io(format!("writing {}", tmp.display())))?;
-        }
-        f.flush().await.map_err(io("flushing tarball"))?;
-        f.sync_all().await.map_err(io("syncing tarball"))?;
-        drop(f);
-        tokio::fs::rename(&tmp, &path)
-            .await
-            .map_err(io(format!("renaming to {}", path.display())))?;
+        let (sha256, bytes) = export_to_file(
+            docker.export_image(image),
+            &path,
+            &format!("exporting {image}"),
+            on_bytes,
+        )
+        .await?;
         entries.push(BundleEntry {
             image: image.clone(),
             file,
             bytes,
-            sha256: hex::encode(hasher.finalize()),
+            sha256,
             instance_id: None,
         });
     }
@@ -291,30 +276,14 @@ pub async fn save_dataset(
             names.push(image);
         }
     }
-    let tmp = out.join(format!(".{DATASET_ARCHIVE}.partial"));
-    let mut f = tokio::fs::File::create(&tmp)
-        .await
-        .map_err(io(format!("creating {}", tmp.display())))?;
-    let mut hasher = Sha256::new();
-    let mut bytes = 0u64;
-    let mut stream = docker.export_images(&names);
-    while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(|e| classify(e, "exporting the dataset's images"))?;
-        hasher.update(&chunk);
-        bytes += chunk.len() as u64;
-        on_bytes(chunk.len() as u64);
-        f.write_all(&chunk)
-            .await
-            .map_err(io(format!("writing {}", tmp.display())))?;
-    }
-    f.flush().await.map_err(io("flushing the archive"))?;
-    f.sync_all().await.map_err(io("syncing the archive"))?;
-    drop(f);
     let archive = out.join(DATASET_ARCHIVE);
-    tokio::fs::rename(&tmp, &archive)
-        .await
-        .map_err(io(format!("renaming to {}", archive.display())))?;
-    let sha256 = hex::encode(hasher.finalize());
+    let (sha256, bytes) = export_to_file(
+        docker.export_images(&names),
+        &archive,
+        "exporting the dataset's images",
+        on_bytes,
+    )
+    .await?;
     let mut files = vec![BundleFile {
         file: DATASET_ARCHIVE.into(),
         kind: "images".into(),
@@ -396,6 +365,45 @@ async fn sha256_file(path: &Path) -> Result<(String, u64), ImagesError> {
         hasher.update(&buf[..n]);
     }
     Ok((hex::encode(hasher.finalize()), total))
+}
+
+/// Streams an engine export into `path` durably (a `.partial` file, synced,
+/// then renamed), hashing it on the way: `(sha256 hex, bytes)`.
+async fn export_to_file<S>(
+    mut stream: S,
+    path: &Path,
+    what: &str,
+    on_bytes: &(dyn Fn(u64) + Sync),
+) -> Result<(String, u64), ImagesError>
+where
+    S: futures_util::Stream<Item = Result<bytes::Bytes, bollard::errors::Error>> + Unpin,
+{
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = path.with_file_name(format!(".{name}.partial"));
+    let mut f = tokio::fs::File::create(&tmp)
+        .await
+        .map_err(io(format!("creating {}", tmp.display())))?;
+    let mut hasher = Sha256::new();
+    let mut bytes = 0u64;
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|e| classify(e, what))?;
+        hasher.update(&chunk);
+        bytes += chunk.len() as u64;
+        on_bytes(chunk.len() as u64);
+        f.write_all(&chunk)
+            .await
+            .map_err(io(format!("writing {}", tmp.display())))?;
+    }
+    f.flush().await.map_err(io("flushing the export"))?;
+    f.sync_all().await.map_err(io("syncing the export"))?;
+    drop(f);
+    tokio::fs::rename(&tmp, path)
+        .await
+        .map_err(io(format!("renaming to {}", path.display())))?;
+    Ok((hex::encode(hasher.finalize()), bytes))
 }
 
 /// Verifies every file of a bundle against its manifest (size, sha256,
